@@ -1,0 +1,69 @@
+from django.contrib import admin
+
+from catalog import services
+from catalog.models import Api, ApiKey, AuditEvent, Service
+from config.admin import ReadOnlyAdmin, ServiceLayerAdmin
+
+
+@admin.register(Service)
+class ServiceAdmin(ServiceLayerAdmin):
+    list_display = ["slug", "name", "team", "tier", "lifecycle", "crawl_enabled"]
+    list_filter = ["tier", "lifecycle", "team__org"]
+    search_fields = ["slug", "name"]
+    filter_horizontal = ["consumes"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["slug"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        data = {f: form.cleaned_data[f] for f in services.SERVICE_FIELDS if f in form.cleaned_data}
+        if not change:
+            obj.pk = services.service_create(actor=request.user, team=obj.team, slug=obj.slug, **data).pk
+            return
+        current = Service.objects.get(pk=obj.pk)
+        if "team" in form.changed_data and form.cleaned_data["team"] != current.team:
+            services.service_transfer(actor=request.user, service=current, team=form.cleaned_data["team"])
+        services.service_update(actor=request.user, service=current, **data)
+
+    def save_related(self, request, form, formsets, change):
+        service = Service.objects.get(pk=form.instance.pk)
+        services.service_consumes_set(actor=request.user, service=service, apis=list(form.cleaned_data["consumes"]))
+
+    def delete_model(self, request, obj):
+        services.service_delete(actor=request.user, service=obj)
+
+
+@admin.register(Api)
+class ApiAdmin(ServiceLayerAdmin):
+    list_display = ["slug", "name", "provider", "kind", "version", "lifecycle"]
+    list_filter = ["kind", "lifecycle"]
+    search_fields = ["slug", "name"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["slug", "provider"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        data = {f: form.cleaned_data[f] for f in services.API_FIELDS if f in form.cleaned_data}
+        if change:
+            services.api_update(actor=request.user, api=obj, **data)
+        else:
+            obj.pk = services.api_create(actor=request.user, provider=obj.provider, slug=obj.slug, **data).pk
+
+    def delete_model(self, request, obj):
+        services.api_delete(actor=request.user, api=obj)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ReadOnlyAdmin):
+    """Keys are issued, rotated and revoked in the portal or API; here they are only read."""
+
+    list_display = ["key_id", "name", "api", "consumer", "status", "expires_at", "revoked_at", "last_used_at"]
+    list_filter = ["status"]
+    exclude = ["secret_hash"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "actor_repr", "action", "object_type", "object_repr"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["object_repr", "actor_repr"]

@@ -1,0 +1,50 @@
+from rest_framework import serializers
+
+from catalog.models import Api, AuditEvent, Service
+from teams.models import Team
+
+
+class ServiceSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
+    org = serializers.CharField(source="team.org.slug", read_only=True)
+    consumes = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+
+    class Meta:
+        model = Service
+        fields = ["slug", "name", "team", "org", "description", "tier", "lifecycle", "repository_url", "base_url",
+                  "aliases", "metrics_path", "health_path", "crawl_enabled", "consumes", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class ServiceListSerializer(ServiceSerializer):
+    """The list omits declared consumption, which would cost a query per page."""
+
+    class Meta(ServiceSerializer.Meta):
+        fields = [f for f in ServiceSerializer.Meta.fields if f != "consumes"]
+
+
+class ServiceTransferSerializer(serializers.Serializer):
+    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
+
+
+class ServiceConsumesSerializer(serializers.Serializer):
+    apis = serializers.SlugRelatedField(slug_field="slug", queryset=Api.objects.all(), many=True)
+
+
+class ApiSerializer(serializers.ModelSerializer):
+    provider = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all())
+    team = serializers.CharField(source="provider.team.slug", read_only=True)
+
+    class Meta:
+        model = Api
+        fields = ["slug", "name", "provider", "team", "kind", "version", "base_path", "spec", "lifecycle",
+                  "slo_availability", "slo_p99_ms", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_repr")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "actor", "action", "object_type", "object_id", "object_repr", "before", "after", "created_at"]

@@ -1,0 +1,47 @@
+import django_filters
+from django.db.models import Q
+
+from catalog import constants
+from catalog.models import Api, AuditEvent, Service
+
+
+class ServiceFilterSet(django_filters.FilterSet):
+    """Written once; serves the portal, REST and GraphQL."""
+
+    org = django_filters.CharFilter(field_name="team__org__slug")
+    team = django_filters.CharFilter(field_name="team__slug")
+    tier = django_filters.TypedChoiceFilter(choices=constants.TIER_CHOICES, coerce=int)
+    lifecycle = django_filters.ChoiceFilter(choices=constants.LIFECYCLE_CHOICES)
+    q = django_filters.CharFilter(method="search")
+
+    class Meta:
+        model = Service
+        fields = ["org", "team", "tier", "lifecycle", "q"]
+
+    def search(self, queryset, name, value):
+        return queryset.filter(Q(slug__icontains=value) | Q(name__icontains=value) | Q(description__icontains=value))
+
+
+class ApiFilterSet(django_filters.FilterSet):
+    provider = django_filters.CharFilter(field_name="provider__slug")
+    team = django_filters.CharFilter(field_name="provider__team__slug")
+    kind = django_filters.ChoiceFilter(choices=constants.API_KIND_CHOICES)
+    lifecycle = django_filters.ChoiceFilter(choices=constants.LIFECYCLE_CHOICES)
+    q = django_filters.CharFilter(method="search")
+
+    class Meta:
+        model = Api
+        fields = ["provider", "team", "kind", "lifecycle", "q"]
+
+    def search(self, queryset, name, value):
+        return queryset.filter(Q(slug__icontains=value) | Q(name__icontains=value))
+
+
+class AuditEventFilterSet(django_filters.FilterSet):
+    object_type = django_filters.CharFilter()
+    action = django_filters.CharFilter()
+    actor = django_filters.CharFilter(field_name="actor_repr")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["object_type", "action", "actor"]

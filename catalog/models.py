@@ -1,0 +1,127 @@
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.urls import reverse
+
+from catalog import constants
+from catalog.validators import validate_aliases, validate_http_url, validate_path, validate_scopes
+from teams.models import Team, slug_validator
+
+
+class Service(models.Model):
+    """A deployable unit owned by exactly one team, crawled at ``base_url`` for telemetry."""
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="services")
+    slug = models.CharField(max_length=64, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=5000)
+    tier = models.PositiveSmallIntegerField(
+        choices=constants.TIER_CHOICES, default=3, validators=[MinValueValidator(1), MaxValueValidator(4)]
+    )
+    lifecycle = models.CharField(max_length=16, choices=constants.LIFECYCLE_CHOICES, default="production")
+    repository_url = models.CharField(max_length=500, blank=True, validators=[validate_http_url])
+    base_url = models.CharField(max_length=500, blank=True, validators=[validate_http_url])
+    aliases = models.JSONField(default=list, blank=True, validators=[validate_aliases])
+    metrics_path = models.CharField(max_length=200, default="/metrics", validators=[validate_path])
+    health_path = models.CharField(max_length=200, default="/health", validators=[validate_path])
+    crawl_enabled = models.BooleanField(default=True)
+    consumes = models.ManyToManyField("Api", blank=True, related_name="declared_consumers")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+        indexes = [models.Index(fields=["team", "slug"]), models.Index(fields=["tier"])]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:service_detail", args=[self.slug])
+
+
+class Api(models.Model):
+    """An HTTP (or other) interface a service provides; the unit API keys are issued for."""
+
+    provider = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="apis")
+    slug = models.CharField(max_length=64, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=constants.API_KIND_CHOICES, default="openapi")
+    version = models.CharField(max_length=40, blank=True)
+    base_path = models.CharField(max_length=200, default="/", validators=[validate_path])
+    spec = models.JSONField(null=True, blank=True)
+    lifecycle = models.CharField(max_length=16, choices=constants.LIFECYCLE_CHOICES, default="production")
+    slo_availability = models.DecimalField(
+        max_digits=6, decimal_places=3, null=True, blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    slo_p99_ms = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(600_000)])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:api_detail", args=[self.slug])
+
+
+class ApiKey(models.Model):
+    """A credential letting one consumer service call one API. Only a hash is stored."""
+
+    STATUS_PENDING = "pending"
+    STATUS_ACTIVE = "active"
+    STATUS_REJECTED = "rejected"
+    STATUS_CHOICES = [(STATUS_PENDING, "Pending"), (STATUS_ACTIVE, "Active"), (STATUS_REJECTED, "Rejected")]
+
+    api = models.ForeignKey(Api, on_delete=models.CASCADE, related_name="keys")
+    consumer = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="keys")
+    name = models.CharField(max_length=100)
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=STATUS_ACTIVE)
+    key_id = models.CharField(max_length=8, unique=True, null=True, blank=True)
+    secret_hash = models.CharField(max_length=64, blank=True)
+    scopes = models.JSONField(default=list, blank=True, validators=[validate_scopes])
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_reason = models.CharField(max_length=500, blank=True)
+    rotated_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    usage_count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["api", "consumer"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_id or 'pending'})"
+
+
+class AuditEvent(models.Model):
+    """One write: who, what, to which object, and the object before and after. No secrets."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    actor_repr = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.actor_repr} {self.action} {self.object_type}:{self.object_repr}"

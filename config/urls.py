@@ -1,0 +1,32 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from catalog.api.views import ApiViewSet, AuditEventViewSet, ServiceViewSet
+from graph.api.views import CouplingView, CrawlViewSet, CyclesView, GraphView, UnknownEndpointsView
+from teams.api.views import MemberViewSet, OrgViewSet, TeamViewSet
+
+router = DefaultRouter(trailing_slash="/?")
+router.register("orgs", OrgViewSet, basename="org")
+router.register("teams", TeamViewSet, basename="team")
+router.register(r"teams/(?P<team_slug>[a-z0-9-]+)/members", MemberViewSet, basename="member")
+router.register("services", ServiceViewSet, basename="service")
+router.register("apis", ApiViewSet, basename="api")
+router.register("audit", AuditEventViewSet, basename="audit")
+router.register("crawls", CrawlViewSet, basename="crawl")
+
+api_v1 = [
+    path("", include(router.urls)),
+    path("graph", GraphView.as_view(), name="graph"),
+    path("graph/cycles", CyclesView.as_view(), name="graph-cycles"),
+    path("graph/coupling", CouplingView.as_view(), name="graph-coupling"),
+    path("graph/endpoints", UnknownEndpointsView.as_view(), name="graph-endpoints"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]

@@ -1,0 +1,96 @@
+from rest_framework import serializers
+
+from graph.models import CrawlResult, CrawlRun
+from graph.selectors import crawl_progress
+
+
+class DependencySerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["service", "endpoint"])
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    team = serializers.CharField(allow_null=True)
+    tier = serializers.IntegerField(allow_null=True)
+    distance = serializers.IntegerField()
+
+
+class AffectedServiceSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    tier = serializers.IntegerField(allow_null=True)
+
+
+class AffectedTeamSerializer(serializers.Serializer):
+    team = serializers.CharField()
+    team_name = serializers.CharField()
+    oncall = serializers.CharField()
+    chat = serializers.CharField()
+    worst_tier = serializers.IntegerField(allow_null=True)
+    services = AffectedServiceSerializer(many=True)
+
+
+class BlastRadiusSerializer(serializers.Serializer):
+    service = serializers.CharField()
+    affected_services = serializers.IntegerField()
+    teams = AffectedTeamSerializer(many=True)
+
+
+class DriftSerializer(serializers.Serializer):
+    declared_not_seen = serializers.ListField(child=serializers.CharField())
+    seen_not_declared = serializers.ListField(child=serializers.CharField())
+
+
+class PathSerializer(serializers.Serializer):
+    path = serializers.ListField(child=serializers.CharField())
+
+
+class GraphNodeSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    team = serializers.CharField(allow_null=True)
+    tier = serializers.IntegerField(allow_null=True)
+    kind = serializers.CharField()
+
+
+class GraphEdgeSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    target = serializers.CharField()
+    rate_per_min = serializers.FloatField(allow_null=True)
+    error_rate = serializers.FloatField(allow_null=True)
+    calls = serializers.FloatField(allow_null=True)
+    errors = serializers.FloatField(allow_null=True)
+    stale = serializers.BooleanField(allow_null=True)
+    first_seen = serializers.IntegerField(allow_null=True, help_text="epoch milliseconds")
+    last_seen = serializers.IntegerField(allow_null=True, help_text="epoch milliseconds")
+    sources = serializers.ListField(child=serializers.CharField(), allow_null=True)
+
+
+class GraphSerializer(serializers.Serializer):
+    nodes = GraphNodeSerializer(many=True)
+    edges = GraphEdgeSerializer(many=True)
+
+
+class CrawlResultSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CrawlResult
+        fields = ["target", "ok", "health", "status_code", "latency_ms", "edges", "skipped_series", "error"]
+
+
+class CrawlRunSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CrawlRun
+        fields = ["id", "status", "trigger", "requested_by", "total", "done", "failed", "progress", "edges_seen",
+                  "edges_new", "edges_stale", "edges_removed", "skipped_series", "error", "created_at",
+                  "started_at", "finished_at"]
+        read_only_fields = fields
+
+    def get_progress(self, run) -> int:
+        return crawl_progress(run)
+
+
+class CrawlRunDetailSerializer(CrawlRunSerializer):
+    results = CrawlResultSerializer(many=True, read_only=True)
+
+    class Meta(CrawlRunSerializer.Meta):
+        fields = CrawlRunSerializer.Meta.fields + ["results"]

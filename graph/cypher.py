@@ -1,0 +1,243 @@
+"""Every Cypher statement Switchboard runs, as named, parameterised constants.
+
+Writes are ``UNWIND $rows`` batches. Transitive reads are bounded, directed, typed and
+end in ``RETURN DISTINCT``. Variable-length bounds cannot be parameters in Cypher, so
+the few depth-dependent statements are generated here for each allowed depth."""
+
+MAX_DEPTH = 6
+
+# --- Schema (graph_init) -------------------------------------------------------------
+CONSTRAINTS = [
+    "CREATE CONSTRAINT org_slug IF NOT EXISTS FOR (n:Org) REQUIRE n.slug IS UNIQUE",
+    "CREATE CONSTRAINT team_slug IF NOT EXISTS FOR (n:Team) REQUIRE n.slug IS UNIQUE",
+    "CREATE CONSTRAINT service_slug IF NOT EXISTS FOR (n:Service) REQUIRE n.slug IS UNIQUE",
+    "CREATE CONSTRAINT api_slug IF NOT EXISTS FOR (n:Api) REQUIRE n.slug IS UNIQUE",
+    "CREATE CONSTRAINT endpoint_key IF NOT EXISTS FOR (n:Endpoint) REQUIRE n.key IS UNIQUE",
+]
+INDEXES = [
+    "CREATE INDEX service_team IF NOT EXISTS FOR (n:Service) ON (n.team)",
+    "CREATE INDEX service_org IF NOT EXISTS FOR (n:Service) ON (n.org)",
+    "CREATE INDEX calls_last_seen IF NOT EXISTS FOR ()-[r:CALLS]-() ON (r.last_seen)",
+]
+SHOW_CONSTRAINTS = "SHOW CONSTRAINTS YIELD name RETURN name"
+WIPE = "MATCH (n) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS removed"
+PING = "RETURN 1 AS ok"
+
+# --- Catalog projection --------------------------------------------------------------
+PROJECT_ORGS = """
+UNWIND $rows AS row
+MERGE (o:Org {slug: row.slug})
+SET o.name = row.name, o.sync_tag = $tag
+"""
+PROJECT_TEAMS = """
+UNWIND $rows AS row
+MERGE (o:Org {slug: row.org})
+MERGE (t:Team {slug: row.slug})
+SET t.name = row.name, t.org = row.org, t.oncall = row.oncall, t.chat = row.chat, t.sync_tag = $tag
+MERGE (o)-[:HAS_TEAM]->(t)
+"""
+PROJECT_SERVICES = """
+UNWIND $rows AS row
+MERGE (t:Team {slug: row.team})
+MERGE (s:Service {slug: row.slug})
+SET s.name = row.name, s.tier = row.tier, s.lifecycle = row.lifecycle, s.team = row.team,
+    s.org = row.org, s.sync_tag = $tag
+WITH s, t
+OPTIONAL MATCH (old:Team)-[o:OWNS]->(s) WHERE old <> t
+DELETE o
+WITH DISTINCT s, t
+MERGE (t)-[:OWNS]->(s)
+"""
+PROJECT_APIS = """
+UNWIND $rows AS row
+MATCH (s:Service {slug: row.provider})
+MERGE (a:Api {slug: row.slug})
+SET a.name = row.name, a.kind = row.kind, a.provider = row.provider, a.sync_tag = $tag
+WITH s, a
+OPTIONAL MATCH (other:Service)-[p:PROVIDES]->(a) WHERE other <> s
+DELETE p
+WITH DISTINCT s, a
+MERGE (s)-[:PROVIDES]->(a)
+"""
+PROJECT_CONSUMES = """
+UNWIND $rows AS row
+MATCH (s:Service {slug: row.slug})
+OPTIONAL MATCH (s)-[c:CONSUMES]->(a:Api) WHERE NOT a.slug IN row.apis
+DELETE c
+WITH DISTINCT s, row
+UNWIND row.apis AS api_slug
+MATCH (a:Api {slug: api_slug})
+MERGE (s)-[:CONSUMES]->(a)
+"""
+DELETE_BY_KEY = {
+    "org": "MATCH (n:Org {slug: $key}) DETACH DELETE n",
+    "team": "MATCH (n:Team {slug: $key}) DETACH DELETE n",
+    "service": "MATCH (n:Service {slug: $key}) DETACH DELETE n",
+    "api": "MATCH (n:Api {slug: $key}) DETACH DELETE n",
+}
+# Full sync: anything of a catalog label the sync did not touch is gone from Django.
+CLEANUP_UNTAGGED = """
+MATCH (n) WHERE (n:Org OR n:Team OR n:Service OR n:Api) AND coalesce(n.sync_tag, 0) < $tag
+WITH n LIMIT 10000
+DETACH DELETE n
+RETURN count(*) AS removed
+"""
+
+# --- Observed call edges -------------------------------------------------------------
+EDGE_STATE = """
+UNWIND $pairs AS pair
+MATCH (s:Service {slug: pair.src})-[r:CALLS]->(t)
+WHERE (t:Service AND t.slug = pair.dst) OR (t:Endpoint AND t.key = pair.dst)
+RETURN pair.src AS src, pair.dst AS dst, properties(r) AS props
+"""
+_EDGE_SET = """
+MERGE (s)-[r:CALLS]->(t)
+ON CREATE SET r.first_seen = $now, r.created_by_crawl = $crawl_id
+SET r += row.props, r.last_seen = $now, r.crawl_id = $crawl_id, r.stale = false,
+    r.sources = CASE WHEN row.source IN coalesce(r.sources, []) THEN r.sources
+                     ELSE coalesce(r.sources, []) + row.source END
+RETURN sum(CASE WHEN r.first_seen = $now AND r.created_by_crawl = $crawl_id THEN 1 ELSE 0 END) AS created,
+       count(r) AS merged
+"""
+MERGE_SERVICE_EDGES = """
+UNWIND $rows AS row
+MATCH (s:Service {slug: row.src})
+MATCH (t:Service {slug: row.dst})
+""" + _EDGE_SET
+MERGE_ENDPOINT_EDGES = """
+UNWIND $rows AS row
+MATCH (s:Service {slug: row.src})
+MERGE (t:Endpoint {key: row.dst})
+ON CREATE SET t.first_seen = $now
+SET t.last_seen = $now, t.host = row.host, t.port = row.port
+""" + _EDGE_SET
+# The naive ingest the batched one is benchmarked against (bench/graph_ingest.py).
+MERGE_ONE_SERVICE_EDGE = """
+MATCH (s:Service {slug: $src})
+MATCH (t:Service {slug: $dst})
+MERGE (s)-[r:CALLS]->(t)
+ON CREATE SET r.first_seen = $now
+SET r.calls = $calls, r.errors = $errors, r.last_seen = $now
+"""
+# Aging is scoped to edges whose evidence was fetched successfully in this run, so a
+# failed fetch is never read as "that service has no edges".
+MARK_STALE = """
+MATCH (s:Service)-[r:CALLS]->()
+WHERE r.last_seen < $stale_before AND NOT coalesce(r.stale, false)
+  AND (s.slug IN $ok_services OR any(x IN r.sources WHERE x IN $ok_sources))
+SET r.stale = true
+RETURN count(r) AS stale
+"""
+REMOVE_EXPIRED = """
+MATCH (s:Service)-[r:CALLS]->()
+WHERE r.last_seen < $remove_before
+  AND (s.slug IN $ok_services OR any(x IN r.sources WHERE x IN $ok_sources))
+DELETE r
+RETURN count(*) AS removed
+"""
+REMOVE_ORPHAN_ENDPOINTS = "MATCH (e:Endpoint) WHERE NOT (e)<-[:CALLS]-() DELETE e RETURN count(*) AS removed"
+
+# --- Reads ---------------------------------------------------------------------------
+_NODE = """{kind: CASE WHEN d:Service THEN 'service' ELSE 'endpoint' END,
+            slug: coalesce(d.slug, d.key), name: coalesce(d.name, d.key), team: d.team, tier: d.tier}"""
+
+
+def _dependencies(direction: str, depth: int) -> str:
+    arrow = "-[:CALLS]->" if direction == "down" else "<-[:CALLS]-"
+    return f"""
+MATCH (s:Service {{slug: $slug}})
+MATCH p = SHORTEST 1 (s){arrow}{{1,{depth}}}(d)
+WHERE d <> s
+RETURN DISTINCT {_NODE} AS node, length(p) AS distance
+ORDER BY distance, node.slug
+"""
+
+
+DEPENDENCIES = {
+    (direction, depth): _dependencies(direction, depth)
+    for direction in ("down", "up")
+    for depth in range(1, MAX_DEPTH + 1)
+}
+BLAST_RADIUS = f"""
+MATCH (s:Service {{slug: $slug}})
+MATCH (s)<-[:CALLS*1..{MAX_DEPTH}]-(d:Service)
+WHERE d <> s
+RETURN DISTINCT d.slug AS slug, d.name AS name, d.team AS team, d.tier AS tier
+"""
+NEIGHBOURHOOD = """
+MATCH (s:Service {slug: $slug})
+CALL (s) {
+  MATCH (s)-[r:CALLS]-(n) RETURN r
+}
+RETURN DISTINCT startNode(r) AS a, endNode(r) AS b, properties(r) AS props
+"""
+SHORTEST_PATH = f"""
+MATCH (a:Service {{slug: $src}}), (b:Service {{slug: $dst}})
+MATCH p = SHORTEST 1 (a)-[:CALLS]->{{1,{MAX_DEPTH * 2}}}(b)
+RETURN [n IN nodes(p) | n.slug] AS slugs
+"""
+CYCLES = """
+MATCH (a:Service)-[:CALLS]->(b:Service)
+WHERE ($team IS NULL OR a.team = $team OR b.team = $team)
+MATCH p = SHORTEST 1 (b)-[:CALLS]->{1,5}(a)
+WITH a, [n IN nodes(p) | n.slug] AS back
+WITH [a.slug] + back AS cycle
+WITH cycle, reduce(m = head(cycle), x IN cycle | CASE WHEN x < m THEN x ELSE m END) AS anchor
+WHERE head(cycle) = anchor
+RETURN DISTINCT cycle
+LIMIT $limit
+"""
+TEAM_COUPLING = """
+MATCH (a:Service)-[r:CALLS]->(b:Service)
+WHERE a.team <> b.team AND ($team IS NULL OR a.team = $team OR b.team = $team)
+RETURN a.team AS caller_team, b.team AS callee_team, count(r) AS edges,
+       sum(coalesce(r.rate_per_min, 0.0)) AS rate_per_min
+ORDER BY edges DESC
+"""
+DRIFT = """
+MATCH (s:Service {slug: $slug})
+CALL (s) {
+  MATCH (s)-[:CONSUMES]->(:Api)<-[:PROVIDES]-(p:Service)
+  WHERE NOT (s)-[:CALLS]->(p)
+  RETURN collect(DISTINCT p.slug) AS declared_not_seen
+}
+CALL (s) {
+  MATCH (s)-[:CALLS]->(p:Service)
+  WHERE NOT (s)-[:CONSUMES]->(:Api)<-[:PROVIDES]-(p) AND (p)-[:PROVIDES]->(:Api)
+  RETURN collect(DISTINCT p.slug) AS seen_not_declared
+}
+RETURN declared_not_seen, seen_not_declared
+"""
+GRAPH_NODES = """
+MATCH (s:Service)
+WHERE ($org IS NULL OR s.org = $org) AND ($team IS NULL OR s.team = $team)
+RETURN s.slug AS id, s.name AS name, s.team AS team, s.tier AS tier, 'service' AS kind
+"""
+GRAPH_EDGES = """
+MATCH (s:Service)-[r:CALLS]->(t)
+WHERE ($org IS NULL OR s.org = $org OR t.org = $org) AND ($team IS NULL OR s.team = $team OR t.team = $team)
+RETURN s.slug AS source, coalesce(t.slug, t.key) AS target,
+       CASE WHEN t:Service THEN 'service' ELSE 'endpoint' END AS target_kind, t.team AS target_team,
+       t.name AS target_name, t.tier AS target_tier,
+       r.rate_per_min AS rate_per_min, r.error_rate AS error_rate, r.calls AS calls, r.errors AS errors,
+       r.stale AS stale, r.first_seen AS first_seen, r.last_seen AS last_seen, r.sources AS sources
+"""
+UNKNOWN_ENDPOINTS = """
+MATCH (e:Endpoint)<-[r:CALLS]-(s:Service)
+RETURN e.key AS key, e.host AS host, e.port AS port, e.first_seen AS first_seen, e.last_seen AS last_seen,
+       collect(DISTINCT s.slug) AS callers
+ORDER BY key
+LIMIT $limit
+"""
+NEWEST_EDGES = """
+MATCH (s:Service)-[r:CALLS]->(t)
+RETURN s.slug AS source, coalesce(t.slug, t.key) AS target, r.first_seen AS first_seen
+ORDER BY r.first_seen DESC
+LIMIT $limit
+"""
+COUNTS = """
+CALL () { MATCH (s:Service) RETURN count(s) AS services }
+CALL () { MATCH ()-[r:CALLS]->() RETURN count(r) AS edges }
+CALL () { MATCH (e:Endpoint) RETURN count(e) AS endpoints }
+RETURN services, edges, endpoints
+"""

@@ -1,0 +1,88 @@
+"""The one Neo4j driver of this process, and the only module that imports ``neo4j``
+besides tests and benchmarks. Every query runs in a managed (retry-safe) transaction
+through ``execute_query`` with an explicit database."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+
+import neo4j
+from django.conf import settings
+from neo4j import GraphDatabase, RoutingControl
+from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
+
+from config.errors import ServiceUnavailable as DomainUnavailable
+
+_lock = threading.Lock()
+_driver: neo4j.Driver | None = None
+BATCH_SIZE = 5000
+
+
+class GraphUnavailable(DomainUnavailable):
+    code = "graph_unavailable"
+
+
+def driver() -> neo4j.Driver:
+    global _driver
+    if _driver is None:
+        with _lock:
+            if _driver is None:
+                _driver = GraphDatabase.driver(
+                    settings.NEO4J_URI,
+                    auth=(settings.NEO4J_USER, settings.NEO4J_PASSWORD),
+                    connection_timeout=3,
+                    connection_acquisition_timeout=5,
+                    max_transaction_retry_time=5,
+                    max_connection_pool_size=50,
+                )
+    return _driver
+
+
+def close() -> None:
+    global _driver
+    with _lock:
+        if _driver is not None:
+            _driver.close()
+            _driver = None
+
+
+def _run(query: str, params: dict, routing) -> list[dict]:
+    try:
+        records, _, _ = driver().execute_query(
+            query, params, database_=settings.NEO4J_DATABASE, routing_=routing
+        )
+    except (ServiceUnavailable, SessionExpired, AuthError, OSError) as exc:
+        raise GraphUnavailable(f"The graph database is unavailable: {type(exc).__name__}.") from exc
+    except DriverError as exc:
+        raise GraphUnavailable(f"The graph database driver failed: {type(exc).__name__}.") from exc
+    return [r.data() for r in records]
+
+
+def read(query: str, **params) -> list[dict]:
+    return _run(query, params, RoutingControl.READ)
+
+
+def write(query: str, **params) -> list[dict]:
+    return _run(query, params, RoutingControl.WRITE)
+
+
+def chunks(rows: list, size: int = BATCH_SIZE) -> Iterator[list]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+def write_batches(query: str, rows: Iterable[dict], *, size: int = BATCH_SIZE, **params) -> list[dict]:
+    """``UNWIND $rows`` writes, one transaction per batch of ``size`` rows."""
+    out: list[dict] = []
+    for batch in chunks(list(rows), size):
+        out.extend(write(query, rows=batch, **params))
+    return out
+
+
+def server_version() -> str:
+    try:
+        info = driver().get_server_info()
+    except (Neo4jError, DriverError, OSError) as exc:
+        raise GraphUnavailable(f"The graph database is unavailable: {type(exc).__name__}.") from exc
+    return info.agent

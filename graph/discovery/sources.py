@@ -1,0 +1,174 @@
+"""Discovery sources: each fetches one kind of telemetry and turns it into observed calls.
+``crawl`` runs them concurrently for a list of targets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from graph.discovery.fetch import fetch, make_session
+from graph.discovery.matching import CatalogIndex, Target
+from graph.discovery.parse import ParseError, parse_exposition, parse_jaeger, parse_zipkin
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    allowed: list
+    max_bytes: int
+    timeout: float
+    concurrency: int
+    max_series: int
+
+
+@dataclass(frozen=True)
+class ServiceTarget:
+    slug: str
+    base_url: str
+    metrics_path: str
+    health_path: str
+
+
+@dataclass(frozen=True)
+class TracingTarget:
+    name: str
+    kind: str  # zipkin | jaeger
+    base_url: str
+    lookback_minutes: int
+
+
+@dataclass(frozen=True)
+class ObservedEdge:
+    src: str
+    target: Target
+    calls: float
+    errors: float
+
+
+@dataclass
+class TargetResult:
+    target: str
+    source: str  # the evidence name edges carry: "prometheus", "zipkin:<name>", ...
+    service_slug: str | None = None
+    ok: bool = False
+    error: str = ""
+    status_code: int | None = None
+    latency_ms: float | None = None
+    health: str = ""
+    skipped: int = 0
+    window_seconds: float | None = None  # None: counters are cumulative
+    edges: list[ObservedEdge] = field(default_factory=list)
+
+
+def _join(base: str, path: str) -> str:
+    return base.rstrip("/") + path
+
+
+class PrometheusSource:
+    """The service's own metrics endpoint; the crawled service is the caller."""
+
+    name = "prometheus"
+
+    def __init__(self, rules: list[dict]):
+        self.rules = rules
+
+    async def observe(self, session, svc: ServiceTarget, index: CatalogIndex, limits: FetchLimits) -> TargetResult:
+        result = TargetResult(target=svc.slug, source=self.name, service_slug=svc.slug)
+        got = await fetch(session, _join(svc.base_url, svc.metrics_path), allowed=limits.allowed,
+                          max_bytes=limits.max_bytes, timeout=limits.timeout)
+        result.status_code, result.latency_ms = got.status, round(got.latency_ms, 2)
+        if not got.ok:
+            result.error = f"metrics: {got.error}"
+            return result
+        try:
+            text = got.body.decode("utf-8")
+            outcome = parse_exposition(text, self.rules, max_series=limits.max_series)
+        except UnicodeDecodeError:
+            result.error = "metrics: body is not UTF-8 text"
+            return result
+        except ParseError as exc:
+            result.error = f"metrics: {exc}"
+            return result
+        result.ok, result.skipped = True, outcome.skipped
+        for call in outcome.calls:
+            src = svc.slug if call.caller is None else index.service_for_name(call.caller)
+            if src is None:
+                result.skipped += 1
+                continue
+            target = index.resolve(call)
+            if target.kind == "service" and target.key == src:
+                continue  # a service calling itself (health checks, loopback) is not a dependency
+            result.edges.append(ObservedEdge(src, target, call.calls, call.errors))
+        return result
+
+
+class HealthSource:
+    name = "health"
+
+    async def observe(self, session, svc: ServiceTarget, limits: FetchLimits) -> tuple[str, float]:
+        got = await fetch(session, _join(svc.base_url, svc.health_path), allowed=limits.allowed,
+                          max_bytes=64 * 1024, timeout=limits.timeout)
+        return ("up" if got.ok else "down"), round(got.latency_ms, 2)
+
+
+class TracingDependencySource:
+    """Zipkin ``/api/v2/dependencies`` or Jaeger ``/api/dependencies`` over a lookback window."""
+
+    paths = {"zipkin": "/api/v2/dependencies", "jaeger": "/api/dependencies"}
+    parsers = {"zipkin": staticmethod(parse_zipkin), "jaeger": staticmethod(parse_jaeger)}
+
+    async def observe(self, session, src: TracingTarget, index: CatalogIndex, limits: FetchLimits) -> TargetResult:
+        label = f"{src.kind}:{src.name}"
+        result = TargetResult(target=label, source=label, window_seconds=src.lookback_minutes * 60.0)
+        end_ms = int(time.time() * 1000)
+        url = f"{_join(src.base_url, self.paths[src.kind])}?endTs={end_ms}&lookback={src.lookback_minutes * 60000}"
+        got = await fetch(session, url, allowed=limits.allowed, max_bytes=limits.max_bytes, timeout=limits.timeout)
+        result.status_code, result.latency_ms = got.status, round(got.latency_ms, 2)
+        if not got.ok:
+            result.error = got.error
+            return result
+        try:
+            outcome = self.parsers[src.kind](got.body)
+        except ParseError as exc:
+            result.error = str(exc)
+            return result
+        result.ok, result.skipped = True, outcome.skipped
+        for call in outcome.calls:
+            caller = index.service_for_name(call.caller)
+            if caller is None:
+                result.skipped += 1
+                continue
+            target = index.resolve(call)
+            if not (target.kind == "service" and target.key == caller):
+                result.edges.append(ObservedEdge(caller, target, call.calls, call.errors))
+        return result
+
+
+async def _crawl(services, tracing, index, limits, rules, on_result) -> list[TargetResult]:
+    prometheus, health, tracer = PrometheusSource(rules), HealthSource(), TracingDependencySource()
+    semaphore = asyncio.Semaphore(limits.concurrency)
+    async with make_session(allowed=limits.allowed, concurrency=limits.concurrency) as session:
+
+        async def one_service(svc: ServiceTarget) -> TargetResult:
+            async with semaphore:
+                result, (state, _latency) = await asyncio.gather(
+                    prometheus.observe(session, svc, index, limits), health.observe(session, svc, limits)
+                )
+                result.health = state
+            on_result(result)
+            return result
+
+        async def one_tracer(src: TracingTarget) -> TargetResult:
+            async with semaphore:
+                result = await tracer.observe(session, src, index, limits)
+            on_result(result)
+            return result
+
+        tasks = [one_service(s) for s in services] + [one_tracer(t) for t in tracing]
+        return list(await asyncio.gather(*tasks))
+
+
+def crawl(services: list[ServiceTarget], tracing: list[TracingTarget], *, index: CatalogIndex,
+          limits: FetchLimits, rules: list[dict], on_result=lambda r: None) -> list[TargetResult]:
+    """Fetch and parse every target concurrently (bounded); one failure never stops the rest."""
+    return asyncio.run(_crawl(services, tracing, index, limits, rules, on_result))

@@ -1,0 +1,231 @@
+"""Simulated live services for demos, tests and benchmarks (``manage.py fleet``).
+
+A seeded random topology of N services on loopback ports. Each serves a real Prometheus
+exposition of its outgoing HTTP calls in one of the conventions discovery reads
+(OpenTelemetry stable, older, or both at once with the shifted-label defect a real
+exporter shows; Envoy for a few), with counters that grow with time and some 5xx, and a
+``/health`` endpoint. Optional hostile services misbehave in every way the crawler must
+survive. The ground truth (who calls whom) is returned and written as JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+EXTERNALS = ["payments.partner.example:443", "geo.vendor.example:8443", "smtp-relay.corp.example:25"]
+HOSTILE = [
+    "slow", "endless", "huge", "invalid", "binary", "nan", "many-series", "redirect-loop", "redirect-metadata", "reset",
+]
+
+
+@dataclass
+class FleetService:
+    slug: str
+    port: int
+    style: str  # otel-stable | otel-old | otel-dup | envoy
+    calls: list[dict] = field(default_factory=list)  # {"target", "kind", "label", "rate", "error_share"}
+
+    @property
+    def alias(self) -> str:
+        return f"{self.slug}.fleet.internal:{self.port}"
+
+
+def topology(n: int, *, seed: int = 1, port_base: int = 19000, host: str = "127.0.0.1") -> list[FleetService]:
+    rng = random.Random(seed)
+    styles = ["otel-stable"] * 5 + ["otel-old"] * 2 + ["otel-dup"] * 2 + ["envoy"]
+    fleet = [FleetService(f"fleet-{i:04d}", port_base + i, rng.choice(styles)) for i in range(n)]
+    for i, svc in enumerate(fleet):
+        # Calls go "down" to higher indexes mostly, like layered architectures, plus a few back-edges.
+        candidates = list(range(i + 1, n)) or list(range(n))
+        for j in rng.sample(candidates, min(len(candidates), rng.randint(0, 4))):
+            if j == i:
+                continue
+            callee = fleet[j]
+            if svc.style == "envoy":
+                label = callee.slug
+            else:
+                label = f"{host}:{callee.port}" if rng.random() < 0.8 else callee.alias
+            svc.calls.append({"target": callee.slug, "kind": "service", "label": label,
+                              "rate": rng.uniform(5, 300), "error_share": rng.choice([0, 0, 0.01, 0.05])})
+        if svc.style != "envoy" and rng.random() < 0.05:
+            ext = rng.choice(EXTERNALS)
+            svc.calls.append({"target": ext, "kind": "endpoint", "label": ext, "rate": rng.uniform(1, 20),
+                              "error_share": 0})
+    return fleet
+
+
+def ground_truth(fleet: list[FleetService]) -> list[dict]:
+    return sorted(
+        ({"source": s.slug, "target": c["target"], "kind": c["kind"]} for s in fleet for c in s.calls),
+        key=lambda e: (e["source"], e["target"]),
+    )
+
+
+def _labels(**kv) -> str:
+    return "{" + ",".join(f'{k}="{v}"' for k, v in kv.items()) + "}"
+
+
+def exposition(svc: FleetService, elapsed: float) -> str:
+    """The service's /metrics body after ``elapsed`` seconds of traffic."""
+    out = ["# HELP process_cpu_seconds_total CPU time.", "# TYPE process_cpu_seconds_total counter",
+           f"process_cpu_seconds_total {elapsed / 100:.3f}"]
+    stable, old, envoy = [], [], []
+    for c in svc.calls:
+        total = int(c["rate"] * (elapsed + 60) / 60)
+        errors = int(total * c["error_share"])
+        host, _, port = c["label"].rpartition(":")
+        if svc.style in ("otel-stable", "otel-dup"):
+            stable.append(f"http_client_request_duration_seconds_count"
+                          f"{_labels(error_type='', http_request_method='GET', http_response_status_code='200', server_address=host, server_port=port)} {total - errors}")
+            if errors:
+                stable.append(f"http_client_request_duration_seconds_count"
+                              f"{_labels(error_type='500', http_request_method='GET', http_response_status_code='500', server_address=host, server_port=port)} {errors}")
+        if svc.style in ("otel-old", "otel-dup"):
+            old.append(f"http_client_duration_milliseconds_count"
+                       f"{_labels(http_method='GET', http_status_code='200', net_peer_name=host, net_peer_port=port)} {total - errors}")
+            if errors:
+                old.append(f"http_client_duration_milliseconds_count"
+                           f"{_labels(http_method='GET', http_status_code='503', net_peer_name=host, net_peer_port=port)} {errors}")
+        if svc.style == "otel-dup":
+            # The shifted-label series a real exporter emits in http/dup mode: unreadable, skipped.
+            stable.append(f"http_client_request_duration_seconds_count"
+                          f"{_labels(error_type='GET', http_request_method='200', server_address=port)} {total}")
+        if svc.style == "envoy":
+            envoy.append(f"envoy_cluster_upstream_rq_total{_labels(envoy_cluster_name=c['label'])} {total}")
+            envoy.append(f"envoy_cluster_upstream_rq_5xx{_labels(envoy_cluster_name=c['label'])} {errors}")
+    if stable:
+        out += ["# HELP http_client_request_duration_seconds Duration of HTTP client requests.",
+                "# TYPE http_client_request_duration_seconds histogram", *stable]
+    if old:
+        out += ["# HELP http_client_duration_milliseconds Outbound HTTP request duration.",
+                "# TYPE http_client_duration_milliseconds histogram", *old]
+    if envoy:
+        out += ["# TYPE envoy_cluster_upstream_rq_total counter", *[e for e in envoy if "_total" in e],
+                "# TYPE envoy_cluster_upstream_rq_5xx counter", *[e for e in envoy if "_5xx" in e]]
+    return "\n".join(out) + "\n"
+
+
+def _hostile_handler(kind: str, port: int):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path != "/metrics":
+            return web.Response(text="ok")
+        if kind == "slow":
+            await asyncio.sleep(30)
+            return web.Response(text="")
+        if kind in ("endless", "huge"):
+            resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+            if kind == "huge":
+                resp.content_length = 1024**3
+            await resp.prepare(request)
+            line = b"# padding " + b"x" * 8180 + b"\n"
+            try:
+                while True:
+                    await resp.write(line)
+            except (ConnectionResetError, RuntimeError):
+                return resp
+        if kind == "invalid":
+            return web.Response(text="this is { not an exposition\n<html>oops</html>\n")
+        if kind == "binary":
+            return web.Response(body=bytes(range(256)) * 64, content_type="application/octet-stream")
+        if kind == "nan":
+            return web.Response(text=(
+                "# TYPE http_client_request_duration_seconds histogram\n"
+                'http_client_request_duration_seconds_count{server_address="127.0.0.1",server_port="1"} NaN\n'
+                'http_client_request_duration_seconds_count{server_address="127.0.0.1",server_port="2"} -5\n'))
+        if kind == "many-series":
+            return web.Response(text="".join(f'junk_metric{{i="{i}"}} {i}\n' for i in range(100_000)))
+        if kind == "redirect-loop":
+            raise web.HTTPFound(location=f"http://127.0.0.1:{port}/metrics?again={time.time()}")
+        if kind == "redirect-metadata":
+            raise web.HTTPFound(location="http://169.254.169.254/latest/meta-data/")
+        if kind == "reset":
+            request.transport.abort()
+            await asyncio.sleep(0.1)
+            return web.Response(text="")
+        return web.Response(status=500)
+
+    return handler
+
+
+async def serve(fleet: list[FleetService], *, host: str = "127.0.0.1", hostile_base: int | None = None,
+                ready=None, stop: asyncio.Event | None = None) -> None:
+    started = time.time()
+    by_port = {s.port: s for s in fleet}
+
+    async def handle(request: web.Request) -> web.Response:
+        port = request.transport.get_extra_info("sockname")[1]
+        svc = by_port.get(port)
+        if svc is None:
+            raise web.HTTPNotFound()
+        if request.path == "/health":
+            return web.json_response({"status": "ok", "service": svc.slug})
+        if request.path == "/metrics":
+            return web.Response(text=exposition(svc, time.time() - started),
+                                content_type="text/plain", charset="utf-8")
+        raise web.HTTPNotFound()
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    runners = [runner]
+    for svc in fleet:
+        await web.TCPSite(runner, host, svc.port, backlog=1024, reuse_address=True).start()
+    if hostile_base is not None:
+        for i, kind in enumerate(HOSTILE):
+            happ = web.Application()
+            happ.router.add_get("/{tail:.*}", _hostile_handler(kind, hostile_base + i))
+            hrunner = web.AppRunner(happ, access_log=None, handle_signals=False)
+            await hrunner.setup()
+            await web.TCPSite(hrunner, host, hostile_base + i, reuse_address=True).start()
+            runners.append(hrunner)
+    if ready:
+        ready()
+    try:
+        await (stop.wait() if stop else asyncio.Event().wait())
+    finally:
+        for r in runners:
+            await r.cleanup()
+
+
+def write_truth(fleet: list[FleetService], path: str) -> None:
+    with open(path, "w") as fh:
+        json.dump({"services": [{"slug": s.slug, "port": s.port, "style": s.style} for s in fleet],
+                   "edges": ground_truth(fleet)}, fh, indent=1)
+
+
+def register(fleet: list[FleetService], *, actor, org_slug: str = "fleet", host: str = "127.0.0.1",
+             hostile_base: int | None = None, progress=None) -> int:
+    """Put the fleet into the catalog through the normal service layer (limits and audit
+    apply: eight services a team). Existing slugs are left as they are."""
+    from catalog.models import Service
+    from catalog.services import service_create
+    from teams.models import Org, Team
+    from teams.services import org_create, team_create
+
+    org = Org.objects.filter(slug=org_slug).first() or org_create(actor=actor, slug=org_slug, name="Simulated fleet")
+    existing = set(Service.objects.filter(slug__startswith="fleet-").values_list("slug", flat=True))
+    entries = [(s.slug, f"http://{host}:{s.port}", [s.alias]) for s in fleet]
+    if hostile_base is not None:
+        entries += [(f"hostile-{k}", f"http://{host}:{hostile_base + i}", []) for i, k in enumerate(HOSTILE)]
+    created = 0
+    per_team = org.max_services_per_team
+    for index, (slug, base_url, aliases) in enumerate(entries):
+        if slug in existing or Service.objects.filter(slug=slug).exists():
+            continue
+        team_slug = f"{org_slug}-team-{index // per_team:03d}"
+        team = Team.objects.filter(slug=team_slug).first() or team_create(
+            actor=actor, org=org, slug=team_slug, name=f"Fleet team {index // per_team}",
+            oncall_contact=f"oncall-{index // per_team}@fleet.example",
+        )
+        service_create(actor=actor, team=team, slug=slug, name=slug, base_url=base_url, aliases=aliases,
+                       tier=1 + index % 4)
+        created += 1
+        if progress:
+            progress(index + 1, len(entries))
+    return created

@@ -1,0 +1,78 @@
+from django.db import models
+
+from catalog.validators import validate_http_url
+
+
+class TracingSource(models.Model):
+    """A Zipkin- or Jaeger-compatible query endpoint crawled for service dependencies."""
+
+    KIND_CHOICES = [("zipkin", "Zipkin"), ("jaeger", "Jaeger")]
+
+    name = models.SlugField(max_length=64, unique=True)
+    kind = models.CharField(max_length=16, choices=KIND_CHOICES)
+    base_url = models.CharField(max_length=500, validators=[validate_http_url])
+    lookback_minutes = models.PositiveIntegerField(default=15)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+class CrawlRun(models.Model):
+    """One scheduled or manual discovery run over every crawlable target."""
+
+    STATUS_CHOICES = [(s, s.title()) for s in ("queued", "running", "succeeded", "partial", "failed")]
+
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default="queued")
+    trigger = models.CharField(max_length=16, default="manual")  # manual | schedule | api | cli
+    requested_by = models.CharField(max_length=150, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    edges_seen = models.PositiveIntegerField(default=0)
+    edges_new = models.PositiveIntegerField(default=0)
+    edges_stale = models.PositiveIntegerField(default=0)
+    edges_removed = models.PositiveIntegerField(default=0)
+    skipped_series = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"crawl #{self.pk} ({self.status})"
+
+    @property
+    def progress(self) -> int:
+        return 100 if self.total == 0 and self.finished_at else int(100 * self.done / self.total) if self.total else 0
+
+
+class CrawlResult(models.Model):
+    """What one target (a service's metrics/health, or a tracing source) gave in one run."""
+
+    run = models.ForeignKey(CrawlRun, on_delete=models.CASCADE, related_name="results")
+    target = models.CharField(max_length=200)  # service slug or "zipkin:name"
+    service = models.ForeignKey("catalog.Service", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    ok = models.BooleanField(default=False)
+    health = models.CharField(max_length=16, blank=True)  # up | down | unknown
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    edges = models.PositiveIntegerField(default=0)
+    skipped_series = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["target"]
+        constraints = [models.UniqueConstraint(fields=["run", "target"], name="unique_result_per_target")]
+
+    def __str__(self) -> str:
+        return f"{self.target}: {'ok' if self.ok else self.error}"

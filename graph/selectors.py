@@ -1,0 +1,121 @@
+"""Reads of the dependency graph (Neo4j) and of crawl runs (Django). Each public
+function runs one Cypher query, whatever the size of its answer."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from config.errors import InvalidInput, NotFound
+from graph import cypher, db
+from graph.models import CrawlRun
+
+
+def _depth(depth) -> int:
+    try:
+        depth = int(depth)
+    except (TypeError, ValueError):
+        raise InvalidInput("depth must be a whole number.", fields={"depth": ["Must be 1 to 6."]}) from None
+    if not 1 <= depth <= cypher.MAX_DEPTH:
+        raise InvalidInput(f"depth must be 1 to {cypher.MAX_DEPTH}.", fields={"depth": [f"Must be 1 to {cypher.MAX_DEPTH}."]})
+    return depth
+
+
+def dependencies(*, slug: str, direction: str = "down", depth=1) -> list[dict]:
+    """Services (and unknown endpoints) this one calls (``down``) or that call it (``up``),
+    each with its shortest distance."""
+    if direction not in ("down", "up"):
+        raise InvalidInput("direction must be 'down' or 'up'.", fields={"direction": ["Use down or up."]})
+    rows = db.read(cypher.DEPENDENCIES[(direction, _depth(depth))], slug=slug)
+    return [{**r["node"], "distance": r["distance"]} for r in rows]
+
+
+def blast_radius(*, slug: str) -> dict:
+    """Every service that transitively depends on this one, grouped by owning team with
+    the team's on-call contact and the worst (lowest) tier affected."""
+    from teams.models import Team
+
+    rows = db.read(cypher.BLAST_RADIUS, slug=slug)
+    teams = {t.slug: t for t in Team.objects.filter(slug__in={r["team"] for r in rows})}
+    groups: dict[str, dict] = {}
+    for r in sorted(rows, key=lambda r: (r["tier"] or 9, r["slug"])):
+        team = teams.get(r["team"])
+        g = groups.setdefault(r["team"], {
+            "team": r["team"], "team_name": team.name if team else r["team"],
+            "oncall": team.oncall_contact if team else "", "chat": team.chat_channel if team else "",
+            "worst_tier": r["tier"], "services": [],
+        })
+        g["services"].append({"slug": r["slug"], "name": r["name"], "tier": r["tier"]})
+        g["worst_tier"] = min(g["worst_tier"] or 9, r["tier"] or 9)
+    return {"service": slug, "affected_services": len(rows),
+            "teams": sorted(groups.values(), key=lambda g: (g["worst_tier"], g["team"]))}
+
+
+def shortest_path(*, src: str, dst: str) -> list[str]:
+    rows = db.read(cypher.SHORTEST_PATH, src=src, dst=dst)
+    return rows[0]["slugs"] if rows else []
+
+
+def cycles(*, team: str | None = None, limit: int = 100) -> list[list[str]]:
+    return [r["cycle"] for r in db.read(cypher.CYCLES, team=team, limit=limit)]
+
+
+def team_coupling(*, team: str | None = None) -> list[dict]:
+    return db.read(cypher.TEAM_COUPLING, team=team)
+
+
+def drift(*, slug: str) -> dict:
+    """Declared but never observed, and observed but not declared (providers with APIs)."""
+    rows = db.read(cypher.DRIFT, slug=slug)
+    if not rows:
+        raise NotFound(f"Service '{slug}' is not in the graph yet.")
+    return {"declared_not_seen": sorted(rows[0]["declared_not_seen"]),
+            "seen_not_declared": sorted(rows[0]["seen_not_declared"])}
+
+
+def graph(*, org: str | None = None, team: str | None = None) -> dict:
+    """Nodes and observed call edges, whole or filtered by org/team (edges touching it)."""
+    nodes = {r["id"]: r for r in db.read(cypher.GRAPH_NODES, org=org, team=team)}
+    edges = []
+    for r in db.read(cypher.GRAPH_EDGES, org=org, team=team):
+        if r["target"] not in nodes:
+            nodes[r["target"]] = {"id": r["target"], "name": r["target_name"] or r["target"],
+                                  "team": r["target_team"], "tier": r["target_tier"], "kind": r["target_kind"]}
+        if r["source"] not in nodes:
+            nodes[r["source"]] = {"id": r["source"], "name": r["source"], "team": None, "tier": None, "kind": "service"}
+        edges.append({k: r[k] for k in ("source", "target", "rate_per_min", "error_rate", "calls", "errors",
+                                        "stale", "first_seen", "last_seen", "sources")})
+    return {"nodes": list(nodes.values()), "edges": edges}
+
+
+def neighbourhood(*, slug: str, depth: int = 1) -> dict:
+    """The graph around one service: itself, what it calls and what calls it."""
+    down = dependencies(slug=slug, direction="down", depth=depth)
+    up = dependencies(slug=slug, direction="up", depth=depth)
+    return {"down": down, "up": up}
+
+
+def unknown_endpoints(*, limit: int = 200) -> list[dict]:
+    return db.read(cypher.UNKNOWN_ENDPOINTS, limit=limit)
+
+
+def newest_edges(*, limit: int = 10) -> list[dict]:
+    return db.read(cypher.NEWEST_EDGES, limit=limit)
+
+
+def graph_counts() -> dict:
+    return db.read(cypher.COUNTS)[0]
+
+
+def crawl_run_list() -> QuerySet[CrawlRun]:
+    return CrawlRun.objects.all()
+
+
+def crawl_progress(run: CrawlRun) -> int:
+    """Percent done: live from the workers' counter while running."""
+    from graph.services import progress_get
+
+    if run.finished_at:
+        return 100
+    if not run.total:
+        return 0
+    return min(100, int(100 * max(run.done, progress_get(run.pk)) / run.total))

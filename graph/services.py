@@ -1,0 +1,401 @@
+"""Writes to the graph: the catalog projection, observed call edges and crawl runs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from config.celery import enqueue
+from config.errors import Conflict, ServiceUnavailable
+from graph import cypher, db
+from graph.discovery.matching import CatalogIndex, ServiceRef
+from graph.discovery.rules import metric_rules
+from graph.discovery.sources import FetchLimits, ObservedEdge, ServiceTarget, TargetResult, TracingTarget, crawl
+from graph.models import CrawlResult, CrawlRun, TracingSource
+
+logger = logging.getLogger(__name__)
+CRAWL_LOCK_KEY = "discovery:crawl-lock"
+CRAWL_LOCK_SECONDS = 30 * 60
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# --- Schema ---------------------------------------------------------------------------
+def graph_init() -> list[str]:
+    for statement in cypher.CONSTRAINTS + cypher.INDEXES:
+        db.write(statement)
+    return [r["name"] for r in db.read(cypher.SHOW_CONSTRAINTS)]
+
+
+def graph_wipe() -> None:
+    """Delete everything (tests and benchmarks), in bounded transactions."""
+    while db.write(cypher.WIPE)[0]["removed"]:
+        pass
+
+
+# --- Catalog projection -----------------------------------------------------------------
+def projection_schedule(kind: str, key: str) -> None:
+    """After the current transaction commits, project one catalog object into Neo4j."""
+    from graph.tasks import graph_project_task
+
+    transaction.on_commit(lambda: enqueue(graph_project_task, kind, key))
+
+
+def _org_rows(orgs) -> list[dict]:
+    return [{"slug": o.slug, "name": o.name} for o in orgs]
+
+
+def _team_rows(teams) -> list[dict]:
+    return [
+        {"slug": t.slug, "name": t.name, "org": t.org.slug, "oncall": t.oncall_contact, "chat": t.chat_channel}
+        for t in teams
+    ]
+
+
+def _service_rows(services) -> list[dict]:
+    return [
+        {"slug": s.slug, "name": s.name, "tier": s.tier, "lifecycle": s.lifecycle, "team": s.team.slug,
+         "org": s.team.org.slug}
+        for s in services
+    ]
+
+
+def _api_rows(apis) -> list[dict]:
+    return [{"slug": a.slug, "name": a.name, "kind": a.kind, "provider": a.provider.slug} for a in apis]
+
+
+def _consumes_rows(services) -> list[dict]:
+    """Declared consumption: explicit declarations plus every API the service holds a
+    usable key for."""
+    from catalog.selectors import key_is_usable
+
+    at = timezone.now()
+    rows = []
+    for s in services:
+        apis = {a.slug for a in s.consumes.all()}
+        apis |= {k.api.slug for k in s.keys.all() if key_is_usable(k, at=at)}
+        rows.append({"slug": s.slug, "apis": sorted(apis)})
+    return rows
+
+
+def _service_queryset():
+    from catalog.models import ApiKey, Service
+    from django.db.models import Prefetch
+
+    return Service.objects.select_related("team", "team__org").prefetch_related(
+        "consumes", Prefetch("keys", queryset=ApiKey.objects.select_related("api"))
+    )
+
+
+def project_services(services: list, *, tag: int) -> None:
+    from catalog.models import Api
+
+    db.write_batches(cypher.PROJECT_SERVICES, _service_rows(services), tag=tag)
+    apis = Api.objects.filter(provider__in=services).select_related("provider")
+    db.write_batches(cypher.PROJECT_APIS, _api_rows(apis), tag=tag)
+    db.write_batches(cypher.PROJECT_CONSUMES, _consumes_rows(services), tag=tag)
+
+
+def project(kind: str, key: str) -> None:
+    """Project one catalog object (by slug); one that no longer exists is removed."""
+    from catalog.models import Api
+    from teams.models import Org, Team
+
+    tag = now_ms()
+    if kind == "org":
+        orgs = list(Org.objects.filter(slug=key))
+        db.write(cypher.PROJECT_ORGS, rows=_org_rows(orgs), tag=tag) if orgs else db.write(
+            cypher.DELETE_BY_KEY["org"], key=key
+        )
+    elif kind == "team":
+        teams = list(Team.objects.filter(slug=key).select_related("org"))
+        db.write(cypher.PROJECT_TEAMS, rows=_team_rows(teams), tag=tag) if teams else db.write(
+            cypher.DELETE_BY_KEY["team"], key=key
+        )
+    elif kind == "service":
+        services = list(_service_queryset().filter(slug=key))
+        project_services(services, tag=tag) if services else db.write(cypher.DELETE_BY_KEY["service"], key=key)
+    elif kind == "api":
+        api = Api.objects.filter(slug=key).select_related("provider").first()
+        if api is None:
+            db.write(cypher.DELETE_BY_KEY["api"], key=key)
+        else:
+            project_services(list(_service_queryset().filter(pk=api.provider_id)), tag=tag)
+    else:
+        raise ValueError(f"unknown projection kind {kind!r}")
+
+
+def graph_sync(*, progress=None, batch: int = 2000) -> dict:
+    """Rebuild the whole projection from Django; remove catalog nodes Django no longer has.
+    Idempotent: running it twice leaves the same graph."""
+    from teams.models import Org, Team
+
+    tag = now_ms()
+    graph_init()
+    counts = {"orgs": 0, "teams": 0, "services": 0}
+    orgs = list(Org.objects.all())
+    db.write_batches(cypher.PROJECT_ORGS, _org_rows(orgs), tag=tag)
+    counts["orgs"] = len(orgs)
+    teams = list(Team.objects.select_related("org"))
+    db.write_batches(cypher.PROJECT_TEAMS, _team_rows(teams), tag=tag)
+    counts["teams"] = len(teams)
+    qs = _service_queryset().order_by("pk")
+    total = qs.count()
+    for start in range(0, total, batch):
+        services = list(qs[start : start + batch])
+        project_services(services, tag=tag)
+        counts["services"] += len(services)
+        if progress:
+            progress(counts["services"], total)
+    removed = 0
+    while True:
+        n = db.write(cypher.CLEANUP_UNTAGGED, tag=tag)[0]["removed"]
+        removed += n
+        if n == 0:
+            break
+    counts["removed"] = removed
+    return counts
+
+
+# --- Observed edges ---------------------------------------------------------------------
+def _edge_props(edge: ObservedEdge, source: str, window: float | None, prev: dict | None, now: int) -> dict:
+    """Turn one observation into edge properties. Cumulative counters become rates from the
+    delta to the previous crawl (a smaller value is a restart: the new value is the delta);
+    windowed counts (tracing) are rates over their window."""
+    props = {f"c:{source}": edge.calls, f"e:{source}": edge.errors, f"t:{source}": now}
+    rate = error_rate = None
+    if window:
+        rate = edge.calls / window * 60.0
+        error_rate = edge.errors / edge.calls if edge.calls else 0.0
+    elif prev and f"c:{source}" in prev and prev.get(f"t:{source}"):
+        dt = (now - prev[f"t:{source}"]) / 1000.0
+        last_calls, last_errors = prev[f"c:{source}"], prev.get(f"e:{source}", 0.0)
+        reset = edge.calls < last_calls or edge.errors < last_errors
+        d_calls = edge.calls if reset else edge.calls - last_calls
+        d_errors = edge.errors if reset else edge.errors - last_errors
+        if dt >= 1.0:
+            rate = d_calls / dt * 60.0
+            error_rate = d_errors / d_calls if d_calls else 0.0
+    else:
+        error_rate = edge.errors / edge.calls if edge.calls else 0.0
+    props["calls"], props["errors"] = edge.calls, edge.errors
+    if rate is not None:
+        props["rate_per_min"] = round(rate, 4)
+    if error_rate is not None:
+        props["error_rate"] = round(error_rate, 4)
+    return props
+
+
+def edges_merge(results: Iterable[TargetResult], *, crawl_id: int, now: int | None = None) -> dict:
+    """Merge observed edges into Neo4j in batches; returns counts of merged and new edges."""
+    now = now or now_ms()
+    results = [r for r in results if r.ok and r.edges]
+    pairs = [{"src": e.src, "dst": e.target.key} for r in results for e in r.edges]
+    previous = {}
+    for batch in db.chunks(pairs, db.BATCH_SIZE):
+        for row in db.read(cypher.EDGE_STATE, pairs=batch):
+            previous[(row["src"], row["dst"])] = row["props"]
+    service_rows, endpoint_rows = [], []
+    for r in results:
+        for e in r.edges:
+            row = {
+                "src": e.src, "dst": e.target.key, "source": r.source,
+                "props": _edge_props(e, r.source, r.window_seconds, previous.get((e.src, e.target.key)), now),
+            }
+            if e.target.kind == "service":
+                service_rows.append(row)
+            else:
+                endpoint_rows.append({**row, "host": e.target.host, "port": e.target.port})
+    stats = {"merged": 0, "created": 0}
+    for query, rows in ((cypher.MERGE_SERVICE_EDGES, service_rows), (cypher.MERGE_ENDPOINT_EDGES, endpoint_rows)):
+        for out in db.write_batches(query, rows, now=now, crawl_id=crawl_id):
+            stats["merged"] += out["merged"]
+            stats["created"] += out["created"]
+    return stats
+
+
+def edges_age(*, ok_services: list[str], ok_sources: list[str], now: int | None = None) -> dict:
+    now = now or now_ms()
+    stale = db.write(
+        cypher.MARK_STALE, stale_before=now - settings.DISCOVERY_EDGE_TTL * 1000,
+        ok_services=ok_services, ok_sources=ok_sources,
+    )[0]["stale"]
+    removed = db.write(
+        cypher.REMOVE_EXPIRED, remove_before=now - settings.DISCOVERY_EDGE_REMOVE_AFTER * 1000,
+        ok_services=ok_services, ok_sources=ok_sources,
+    )[0]["removed"]
+    db.write(cypher.REMOVE_ORPHAN_ENDPOINTS)
+    return {"stale": stale, "removed": removed}
+
+
+# --- Crawl runs ---------------------------------------------------------------------------
+def _crawlable_services():
+    from catalog.models import Service
+
+    return Service.objects.filter(crawl_enabled=True).exclude(base_url="").order_by("pk")
+
+
+def crawl_start(*, trigger: str, actor=None) -> CrawlRun:
+    """Queue a run unless one is already going (a lock in Redis, so every web process,
+    worker and beat agree)."""
+    from graph.tasks import crawl_run_task
+
+    try:
+        run = CrawlRun.objects.create(trigger=trigger, requested_by=getattr(actor, "username", "") or "")
+        if not cache.add(CRAWL_LOCK_KEY, run.pk, CRAWL_LOCK_SECONDS):
+            holder = cache.get(CRAWL_LOCK_KEY)
+            run.delete()
+            raise Conflict(f"Crawl #{holder} is still running.", code="crawl_running", run=holder)
+    except ConnectionError as exc:
+        raise ServiceUnavailable("The task queue (Redis) is down; the crawl was not started.",
+                                 code="queue_unavailable") from exc
+    if not enqueue(crawl_run_task, run.pk):
+        cache.delete(CRAWL_LOCK_KEY)
+        run.status, run.error, run.finished_at = "failed", "The task queue (Redis) is down.", timezone.now()
+        run.save()
+        raise ServiceUnavailable("The task queue (Redis) is down; the crawl was not started.", code="queue_unavailable")
+    return run
+
+
+PROGRESS_STEP = 20
+
+
+def _progress_key(run_id: int) -> str:
+    return f"discovery:progress:{run_id}"
+
+
+def progress_add(run_id: int, n: int) -> None:
+    """Targets finished so far, counted in Redis as workers go (the portal's live bar)."""
+    if n:
+        try:
+            cache.incr(_progress_key(run_id), n)
+        except ValueError:
+            cache.add(_progress_key(run_id), n, 24 * 3600)
+
+
+def progress_get(run_id: int) -> int:
+    return cache.get(_progress_key(run_id)) or 0
+
+
+def crawl_plan(run_id: int) -> list[list[int]]:
+    """Fix the run's targets and cut them into chunks for the workers."""
+    ids = list(_crawlable_services().values_list("pk", flat=True))
+    tracing = TracingSource.objects.filter(enabled=True).count()
+    size = settings.DISCOVERY_CHUNK_SIZE
+    chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
+    CrawlRun.objects.filter(pk=run_id).update(
+        status="running", started_at=timezone.now(), total=len(ids) + tracing, chunks_total=len(chunks) + 1
+    )
+    return chunks
+
+
+def _limits() -> FetchLimits:
+    return FetchLimits(
+        allowed=settings.DISCOVERY_ALLOWED_NETWORKS, max_bytes=settings.DISCOVERY_MAX_BYTES,
+        timeout=settings.DISCOVERY_FETCH_TIMEOUT, concurrency=settings.DISCOVERY_CONCURRENCY,
+        max_series=settings.DISCOVERY_MAX_SERIES,
+    )
+
+
+def catalog_index() -> CatalogIndex:
+    from catalog.models import Service
+
+    rows = Service.objects.values_list("slug", "name", "base_url", "aliases")
+    return CatalogIndex([ServiceRef(slug, name, base_url, tuple(aliases or ())) for slug, name, base_url, aliases in rows])
+
+
+def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -> None:
+    """Fetch, parse, match and merge one chunk; record a result per target; the chunk that
+    completes the run finalises it. Safe to run twice (results upsert per target)."""
+    from catalog.models import Service
+
+    run = CrawlRun.objects.get(pk=run_id)
+    if run.status not in ("running",):
+        return
+    services = [
+        ServiceTarget(s.slug, s.base_url, s.metrics_path, s.health_path)
+        for s in Service.objects.filter(pk__in=service_ids).only("slug", "base_url", "metrics_path", "health_path")
+    ]
+    sources = [
+        TracingTarget(t.name, t.kind, t.base_url, t.lookback_minutes) for t in TracingSource.objects.filter(enabled=True)
+    ] if tracing else []
+    pending = {"n": 0}
+
+    def on_result(_result):
+        pending["n"] += 1
+        if pending["n"] == PROGRESS_STEP:
+            progress_add(run_id, pending.pop("n"))
+            pending["n"] = 0
+
+    results = crawl(services, sources, index=catalog_index(), limits=_limits(), rules=metric_rules(),
+                    on_result=on_result)
+    progress_add(run_id, pending["n"])
+    graph_error = ""
+    try:
+        stats = edges_merge(results, crawl_id=run_id)
+    except ServiceUnavailable as exc:
+        graph_error, stats = exc.detail, {"merged": 0, "created": 0}
+    slug_to_id = dict(Service.objects.filter(pk__in=service_ids).values_list("slug", "pk"))
+    rows = [
+        CrawlResult(
+            run_id=run_id, target=r.target, service_id=slug_to_id.get(r.service_slug),
+            ok=r.ok and not graph_error, health=r.health, status_code=r.status_code, latency_ms=r.latency_ms,
+            edges=len(r.edges), skipped_series=r.skipped, error=(graph_error or r.error)[:500],
+        )
+        for r in results
+    ]
+    CrawlResult.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["run", "target"],
+        update_fields=["ok", "health", "status_code", "latency_ms", "edges", "skipped_series", "error"],
+    )
+    with transaction.atomic():
+        run = CrawlRun.objects.select_for_update().get(pk=run_id)
+        run.edges_new += stats["created"]
+        run.chunks_done += 1
+        if graph_error and not run.error:
+            run.error = graph_error
+        run.save(update_fields=["edges_new", "chunks_done", "error"])
+        agg = run.results.aggregate(
+            n=Count("id"), failed=Count("id", filter=Q(ok=False)), edges=Sum("edges"), skipped=Sum("skipped_series")
+        )
+        CrawlRun.objects.filter(pk=run_id).update(
+            done=agg["n"], failed=agg["failed"], edges_seen=agg["edges"] or 0, skipped_series=agg["skipped"] or 0
+        )
+        finishing = run.chunks_done >= run.chunks_total
+    if finishing:
+        crawl_finish(run_id)
+
+
+def crawl_finish(run_id: int, *, error: str = "") -> CrawlRun:
+    """Age edges (only those whose evidence was fetched in this run), set the outcome,
+    release the lock. Runs once per run whoever calls it."""
+    if not CrawlRun.objects.filter(pk=run_id, status="running").update(status="finishing"):
+        return CrawlRun.objects.get(pk=run_id)
+    run = CrawlRun.objects.get(pk=run_id)
+    error = error or run.error
+    if not error:
+        ok = list(run.results.filter(ok=True).values_list("target", flat=True))
+        ok_services = [t for t in ok if ":" not in t]
+        ok_sources = [t for t in ok if ":" in t]
+        try:
+            aged = edges_age(ok_services=ok_services, ok_sources=ok_sources)
+            run.edges_stale, run.edges_removed = aged["stale"], aged["removed"]
+        except ServiceUnavailable as exc:
+            error = exc.detail
+    run.error = error
+    run.status = "failed" if error or (run.total and run.failed == run.total) else "partial" if run.failed else "succeeded"
+    run.finished_at = timezone.now()
+    run.done = run.results.count()
+    run.save()
+    if cache.get(CRAWL_LOCK_KEY) == run_id:
+        cache.delete(CRAWL_LOCK_KEY)
+    return run

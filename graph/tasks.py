@@ -1,0 +1,40 @@
+"""Celery tasks of the graph app: thin wrappers that load by id and call a service."""
+
+from celery import group, shared_task
+
+from graph import services
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5, default_retry_delay=10)
+def graph_project_task(self, kind: str, key: str) -> None:
+    try:
+        services.project(kind, key)
+    except services.ServiceUnavailable as exc:
+        raise self.retry(exc=exc)
+
+
+@shared_task(acks_late=True)
+def graph_sync_task() -> dict:
+    return services.graph_sync()
+
+
+@shared_task(acks_late=True)
+def crawl_scheduled_task() -> int | None:
+    """Beat's entry point. An overlapping tick finds the lock held and does nothing."""
+    try:
+        return services.crawl_start(trigger="schedule").pk
+    except services.Conflict:
+        return None
+
+
+@shared_task(acks_late=True)
+def crawl_run_task(run_id: int) -> None:
+    chunks = services.crawl_plan(run_id)
+    group(
+        [crawl_chunk_task.s(run_id, ids) for ids in chunks] + [crawl_chunk_task.s(run_id, [], tracing=True)]
+    ).apply_async()
+
+
+@shared_task(acks_late=True, max_retries=3, default_retry_delay=5, soft_time_limit=300, time_limit=330)
+def crawl_chunk_task(run_id: int, service_ids: list[int], tracing: bool = False) -> None:
+    services.crawl_chunk(run_id, service_ids, tracing=tracing)

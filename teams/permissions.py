@@ -1,0 +1,39 @@
+"""Who may do what, decided once. Services call ``require``; views only display."""
+
+from config.errors import NotAuthenticated, PermissionDenied
+from teams.constants import ROLE_LEAD
+
+
+def is_org_admin(user, org) -> bool:
+    if not user or not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    return org.admins.filter(pk=user.pk).exists()
+
+
+def team_role(user, team) -> str | None:
+    if not user or not user.is_authenticated:
+        return None
+    return team.memberships.filter(user=user).values_list("role", flat=True).first()
+
+
+def can_manage_org(user, org) -> bool:
+    return is_org_admin(user, org)
+
+
+def can_manage_members(user, team) -> bool:
+    return is_org_admin(user, team.org) or team_role(user, team) == ROLE_LEAD
+
+
+def can_manage_assets(user, team) -> bool:
+    """Services and APIs of a team: its members, its leads and the org's admins."""
+    return is_org_admin(user, team.org) or team_role(user, team) is not None
+
+
+def require(allowed: bool, user, message: str) -> None:
+    if allowed:
+        return
+    if not user or not user.is_authenticated:
+        raise NotAuthenticated("Sign in first.")
+    raise PermissionDenied(message)

@@ -1,0 +1,54 @@
+"""Reads of orgs, teams and members. Annotated counts keep list queries constant."""
+
+from django.db.models import Count, Q, QuerySet
+
+from teams.constants import NEAR_LIMIT_RATIO
+from teams.models import Membership, Org, Team
+
+
+def org_list() -> QuerySet[Org]:
+    return Org.objects.annotate(team_count=Count("teams", distinct=True)).order_by("slug")
+
+
+def team_list(*, q: str = "") -> QuerySet[Team]:
+    qs = Team.objects.select_related("org").annotate(
+        member_count=Count("memberships", distinct=True), service_count=Count("services", distinct=True)
+    )
+    if q:
+        qs = qs.filter(Q(slug__icontains=q) | Q(name__icontains=q))
+    return qs
+
+
+def team_get(*, slug: str) -> Team:
+    return team_list().get(slug=slug)
+
+
+def member_list(*, team: Team) -> QuerySet[Membership]:
+    return Membership.objects.filter(team=team).select_related("user").order_by("user__username")
+
+
+def team_usage(team: Team) -> dict:
+    """Members and services against the effective limits, with a state per limit."""
+    members = getattr(team, "member_count", None)
+    services = getattr(team, "service_count", None)
+    members = team.memberships.count() if members is None else members
+    services = team.services.count() if services is None else services
+
+    def state(current: int, maximum: int) -> str:
+        if current > maximum:
+            return "over"
+        if current == maximum:
+            return "at"
+        return "near" if current >= maximum * NEAR_LIMIT_RATIO else "ok"
+
+    return {
+        "members": {"current": members, "max": team.effective_max_members,
+                    "state": state(members, team.effective_max_members)},
+        "services": {"current": services, "max": team.effective_max_services,
+                     "state": state(services, team.effective_max_services)},
+    }
+
+
+def teams_near_limits(*, limit: int = 20) -> list[tuple[Team, dict]]:
+    rows = [(t, team_usage(t)) for t in team_list().order_by("slug")]
+    return [(t, u) for t, u in rows if {u["members"]["state"], u["services"]["state"]} & {"near", "at", "over"}][:limit]

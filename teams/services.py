@@ -1,0 +1,150 @@
+"""Every write to orgs, teams and memberships. Limits, permissions and audit live here, so
+REST, GraphQL, portal forms, admin and commands all share them."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from catalog.audit import audit_record, snapshot
+from config.errors import Conflict, InvalidInput, TeamLimitExceeded
+from graph.services import projection_schedule
+from teams import permissions
+from teams.constants import ROLE_CHOICES, ROLE_MEMBER
+from teams.models import Membership, Org, Team
+
+User = get_user_model()
+
+ORG_FIELDS = {"name", "description", "max_members_per_team", "max_services_per_team"}
+TEAM_FIELDS = {"name", "description", "chat_channel", "oncall_contact"}
+TEAM_LIMIT_FIELDS = {"max_members", "max_services"}
+
+
+def validated_save(obj) -> None:
+    """full_clean then save; a racing duplicate becomes the same 400 a sequential one gets."""
+    try:
+        obj.full_clean()
+        obj.save()
+    except ValidationError as exc:
+        raise InvalidInput.from_django(exc) from exc
+    except IntegrityError as exc:
+        raise Conflict("That object already exists.", code="duplicate") from exc
+
+
+def team_lock(team: Team) -> Team:
+    """Re-read the team under a row lock (PostgreSQL); SQLite runs IMMEDIATE transactions."""
+    return Team.objects.select_for_update().select_related("org").get(pk=team.pk)
+
+
+def team_check_limit(team: Team, *, limit: str) -> None:
+    """Raise if adding one more member/service would pass the team's effective limit."""
+    if limit == "members":
+        current, maximum = team.memberships.count(), team.effective_max_members
+    else:
+        current, maximum = team.services.count(), team.effective_max_services
+    if current >= maximum:
+        raise TeamLimitExceeded(team=team, limit=limit, maximum=maximum, current=current)
+
+
+def org_create(*, actor, slug: str, name: str, **fields) -> Org:
+    permissions.require(bool(actor and actor.is_superuser), actor, "Only superusers create orgs.")
+    org = Org(slug=slug, name=name, **{k: v for k, v in fields.items() if k in ORG_FIELDS})
+    with transaction.atomic():
+        validated_save(org)
+        audit_record(actor=actor, action="org.create", obj=org, after=snapshot(org))
+    projection_schedule("org", org.slug)
+    return org
+
+
+def org_update(*, actor, org: Org, **fields) -> Org:
+    """Lowering a default limit deletes nothing: teams above it show as over and refuse more."""
+    permissions.require(permissions.can_manage_org(actor, org), actor, "Only the org's admins change it.")
+    with transaction.atomic():
+        org = Org.objects.select_for_update().get(pk=org.pk)
+        before = snapshot(org)
+        for key, value in fields.items():
+            if key in ORG_FIELDS:
+                setattr(org, key, value)
+        validated_save(org)
+        audit_record(actor=actor, action="org.update", obj=org, before=before, after=snapshot(org))
+    projection_schedule("org", org.slug)
+    return org
+
+
+def org_admin_set(*, actor, org: Org, user, admin: bool) -> None:
+    permissions.require(permissions.can_manage_org(actor, org), actor, "Only the org's admins change admins.")
+    with transaction.atomic():
+        (org.admins.add if admin else org.admins.remove)(user)
+        audit_record(actor=actor, action="org.admin_add" if admin else "org.admin_remove", obj=org,
+                     after={"user": user.username})
+
+
+def team_create(*, actor, org: Org, slug: str, name: str, **fields) -> Team:
+    permissions.require(permissions.can_manage_org(actor, org), actor, "Only the org's admins create teams.")
+    allowed = TEAM_FIELDS | TEAM_LIMIT_FIELDS
+    team = Team(org=org, slug=slug, name=name, **{k: v for k, v in fields.items() if k in allowed})
+    with transaction.atomic():
+        validated_save(team)
+        audit_record(actor=actor, action="team.create", obj=team, after=snapshot(team))
+    projection_schedule("team", team.slug)
+    return team
+
+
+def team_update(*, actor, team: Team, **fields) -> Team:
+    """Leads edit the team's description and contacts; only org admins change its limits."""
+    if TEAM_LIMIT_FIELDS & fields.keys():
+        permissions.require(permissions.can_manage_org(actor, team.org), actor, "Only org admins change team limits.")
+    else:
+        permissions.require(permissions.can_manage_members(actor, team), actor, "Only the team's leads edit it.")
+    with transaction.atomic():
+        team = team_lock(team)
+        before = snapshot(team)
+        for key, value in fields.items():
+            if key in TEAM_FIELDS | TEAM_LIMIT_FIELDS:
+                setattr(team, key, value)
+        validated_save(team)
+        audit_record(actor=actor, action="team.update", obj=team, before=before, after=snapshot(team))
+    projection_schedule("team", team.slug)
+    return team
+
+
+def team_delete(*, actor, team: Team) -> None:
+    permissions.require(permissions.can_manage_org(actor, team.org), actor, "Only org admins delete teams.")
+    with transaction.atomic():
+        team = team_lock(team)
+        owned = team.services.count()
+        if owned:
+            raise Conflict(
+                f"Team '{team.slug}' still owns {owned} service(s); transfer or delete them first.",
+                code="team_has_services",
+            )
+        before, slug = snapshot(team), team.slug
+        audit_record(actor=actor, action="team.delete", obj=team, before=before)
+        team.delete()
+    projection_schedule("team", slug)
+
+
+def member_add(*, actor, team: Team, user, role: str = ROLE_MEMBER) -> Membership:
+    permissions.require(permissions.can_manage_members(actor, team), actor, "Only the team's leads add members.")
+    if role not in dict(ROLE_CHOICES):
+        raise InvalidInput(f"Unknown role '{role}'.", fields={"role": ["Use 'lead' or 'member'."]})
+    with transaction.atomic():
+        team = team_lock(team)
+        if team.memberships.filter(user=user).exists():
+            raise Conflict(f"{user.username} is already on team '{team.slug}'.", code="already_member")
+        team_check_limit(team, limit="members")
+        membership = Membership(team=team, user=user, role=role)
+        validated_save(membership)
+        audit_record(actor=actor, action="member.add", obj=team, after={"user": user.username, "role": role})
+    return membership
+
+
+def member_remove(*, actor, team: Team, user) -> None:
+    permissions.require(permissions.can_manage_members(actor, team), actor, "Only the team's leads remove members.")
+    with transaction.atomic():
+        team = team_lock(team)
+        deleted, _ = team.memberships.filter(user=user).delete()
+        if not deleted:
+            raise InvalidInput(f"{user.username} is not on team '{team.slug}'.", code="not_member")
+        audit_record(actor=actor, action="member.remove", obj=team, before={"user": user.username})

@@ -1,0 +1,143 @@
+"""Shared fixtures. Tests run against the real Neo4j, Redis and (where marked) real
+Celery workers; nothing of those is mocked."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
+os.environ.setdefault("SWITCHBOARD_CACHE_PREFIX", "swb-test")
+
+import pytest  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def graph():
+    """A wiped Neo4j with constraints, for tests that read or write the graph."""
+    from graph import services
+
+    services.graph_wipe()
+    services.graph_init()
+    yield
+    services.graph_wipe()
+
+
+@pytest.fixture
+def eager():
+    """Run tasks sent on commit in-process (for projection tests that are not about Celery)."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username, **extra):
+        return get_user_model().objects.create_user(username=username, password="pw-" + username, **extra)
+
+    return make
+
+
+@pytest.fixture
+def api():
+    def client(user=None):
+        c = APIClient()
+        if user is not None:
+            c.force_authenticate(user)
+        return c
+
+    return client
+
+
+@pytest.fixture
+def world(db, make_user):
+    """An org with one team, a lead, a member, an org admin, a reader and a superuser."""
+    from teams.models import Membership, Org, Team
+
+    users = {name: make_user(name) for name in ("lead", "member", "orgadmin", "reader", "other")}
+    users["root"] = get_user_model().objects.create_superuser("root", "root@example.com", "pw-root")
+    org = Org.objects.create(slug="acme", name="Acme")
+    org.admins.add(users["orgadmin"])
+    team = Team.objects.create(org=org, slug="alpha", name="Alpha", oncall_contact="alpha@oncall")
+    other = Team.objects.create(org=org, slug="beta", name="Beta")
+    Membership.objects.create(team=team, user=users["lead"], role="lead")
+    Membership.objects.create(team=team, user=users["member"], role="member")
+    Membership.objects.create(team=other, user=users["other"], role="lead")
+    return {"org": org, "team": team, "other_team": other, **users}
+
+
+def _worker_env() -> dict:
+    from django.db import connection
+
+    env = dict(os.environ)
+    db_settings = connection.settings_dict
+    if db_settings["ENGINE"].endswith("sqlite3"):
+        env["DATABASE_URL"] = f"sqlite:///{db_settings['NAME']}"
+    else:
+        env["DATABASE_URL"] = (
+            f"postgres://{db_settings['USER']}:{db_settings['PASSWORD']}@{db_settings['HOST'] or '127.0.0.1'}:"
+            f"{db_settings['PORT'] or 5432}/{db_settings['NAME']}"
+        )
+    env["CELERY_TASK_ALWAYS_EAGER"] = "0"
+    env["LOG_LEVEL"] = "WARNING"
+    return env
+
+
+@pytest.fixture
+def celery_workers(transactional_db):
+    """Start real Celery worker processes against Redis and the test database."""
+    from config.celery import app
+
+    procs: list[subprocess.Popen] = []
+    app.control.purge()
+
+    def start(count: int = 1, concurrency: int = 2) -> list[subprocess.Popen]:
+        log_dir = ROOT / "var"
+        log_dir.mkdir(exist_ok=True)
+        for i in range(count):
+            name = f"test{len(procs)}-{os.getpid()}@%h"
+            log = open(log_dir / f"test-worker-{len(procs)}.log", "w")
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", name, "--concurrency",
+                 str(concurrency), "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+                cwd=ROOT, env=_worker_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            ))
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            replies = app.control.ping(timeout=0.5) or []
+            if len(replies) >= len(procs):
+                return procs
+        raise RuntimeError("Celery workers did not answer within 60 s; see var/test-worker-*.log")
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+    app.control.purge()
+
+
+def pytest_report_header(config):
+    return [f"database: {settings.DATABASES['default']['ENGINE']}", f"neo4j: {settings.NEO4J_URI}"]
