@@ -171,7 +171,7 @@ async def serve(fleet: list[FleetService], *, host: str = "127.0.0.1", hostile_b
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
     await runner.setup()
     runners = [runner]
     for svc in fleet:
@@ -180,7 +180,7 @@ async def serve(fleet: list[FleetService], *, host: str = "127.0.0.1", hostile_b
         for i, kind in enumerate(HOSTILE):
             happ = web.Application()
             happ.router.add_get("/{tail:.*}", _hostile_handler(kind, hostile_base + i))
-            hrunner = web.AppRunner(happ, access_log=None, handle_signals=False)
+            hrunner = web.AppRunner(happ, access_log=None, handle_signals=False, shutdown_timeout=1)
             await hrunner.setup()
             await web.TCPSite(hrunner, host, hostile_base + i, reuse_address=True).start()
             runners.append(hrunner)

@@ -8,13 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
-os.environ.setdefault("SWITCHBOARD_CACHE_PREFIX", "swb-test")
-
-import pytest  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from rest_framework.test import APIClient  # noqa: E402
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,6 +98,10 @@ def _worker_env() -> dict:
             f"postgres://{db_settings['USER']}:{db_settings['PASSWORD']}@{db_settings['HOST'] or '127.0.0.1'}:"
             f"{db_settings['PORT'] or 5432}/{db_settings['NAME']}"
         )
+    # The workers must share this process's Redis database and cache prefix (locks, progress).
+    env["REDIS_URL"] = settings.REDIS_URL
+    env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
+    env["SWITCHBOARD_CACHE_PREFIX"] = settings.CACHES["default"]["KEY_PREFIX"]
     env["CELERY_TASK_ALWAYS_EAGER"] = "0"
     env["LOG_LEVEL"] = "WARNING"
     return env
