@@ -33,7 +33,7 @@ def driver() -> neo4j.Driver:
                     auth=(settings.NEO4J_USER, settings.NEO4J_PASSWORD),
                     connection_timeout=3,
                     connection_acquisition_timeout=5,
-                    max_transaction_retry_time=5,
+                    max_transaction_retry_time=2,  # a down server is reported quickly, not after minutes
                     max_connection_pool_size=50,
                 )
     return _driver
