@@ -215,13 +215,15 @@ def register(fleet: list[FleetService], *, actor, org_slug: str = "fleet", host:
         entries += [(f"hostile-{k}", f"http://{host}:{hostile_base + i}", []) for i, k in enumerate(HOSTILE)]
     created = 0
     per_team = org.max_services_per_team
+    offset = Service.objects.filter(team__org=org).count()
     for index, (slug, base_url, aliases) in enumerate(entries):
         if slug in existing or Service.objects.filter(slug=slug).exists():
             continue
-        team_slug = f"{org_slug}-team-{index // per_team:03d}"
+        number = (offset + created) // per_team
+        team_slug = f"{org_slug}-team-{number:03d}"
         team = Team.objects.filter(slug=team_slug).first() or team_create(
-            actor=actor, org=org, slug=team_slug, name=f"Fleet team {index // per_team}",
-            oncall_contact=f"oncall-{index // per_team}@fleet.example",
+            actor=actor, org=org, slug=team_slug, name=f"Fleet team {number}",
+            oncall_contact=f"oncall-{number}@fleet.example",
         )
         service_create(actor=actor, team=team, slug=slug, name=slug, base_url=base_url, aliases=aliases,
                        tier=1 + index % 4)

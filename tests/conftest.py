@@ -115,7 +115,7 @@ def celery_workers(transactional_db):
     procs: list[subprocess.Popen] = []
     app.control.purge()
 
-    def start(count: int = 1, concurrency: int = 2) -> list[subprocess.Popen]:
+    def start(count: int = 1, concurrency: int = 2, **extra_env) -> list[subprocess.Popen]:
         log_dir = ROOT / "var"
         log_dir.mkdir(exist_ok=True)
         for i in range(count):
@@ -124,12 +124,12 @@ def celery_workers(transactional_db):
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", name, "--concurrency",
                  str(concurrency), "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
-                cwd=ROOT, env=_worker_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=ROOT, env={**_worker_env(), **extra_env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             ))
         deadline = time.time() + 60
         while time.time() < deadline:
             replies = app.control.ping(timeout=0.5) or []
-            if len(replies) >= len(procs):
+            if len(replies) >= sum(p.poll() is None for p in procs):
                 return procs
         raise RuntimeError("Celery workers did not answer within 60 s; see var/test-worker-*.log")
 

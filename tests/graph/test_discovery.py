@@ -77,7 +77,8 @@ def test_hostile_targets_each_fail_with_a_reason_and_the_run_completes(celery_wo
     assert results["fleet-0000"].ok
 
 
-def test_overlapping_starts_do_not_double_run(db, root):
+@pytest.mark.django_db
+def test_overlapping_starts_do_not_double_run(root):
     from config.errors import Conflict
     from graph.tasks import crawl_scheduled_task
 
@@ -87,3 +88,124 @@ def test_overlapping_starts_do_not_double_run(db, root):
     assert exc.value.code == "crawl_running"
     assert crawl_scheduled_task.run() is None  # the beat tick finds the lock and does nothing
     assert CrawlRun.objects.count() == 1 and first.status == "queued"
+
+
+FAST_REDELIVERY = {"CELERY_VISIBILITY_TIMEOUT": "4", "CELERY_RESTORE_INTERVAL": "1", "CELERY_RESTORE_THROTTLE": "1"}
+
+
+def test_a_worker_killed_mid_crawl_is_replaced_and_the_graph_ends_correct(
+        celery_workers, graph, run_fleet, hostile_fleet, root, settings):
+    """The chunk holding a slow target is taken by a worker that is then killed (SIGKILL);
+    Redis hands the unacknowledged chunk to a new worker after the visibility timeout."""
+    import os
+    import signal
+
+    settings.DISCOVERY_CHUNK_SIZE = 100
+    running = run_fleet(40, seed=5)
+    fleet.register(running.services, actor=root)
+    fleet.register([], actor=root, hostile_base=hostile_fleet.hostile_base)  # includes hostile-slow (5 s)
+    services.graph_sync()
+    (victim,) = celery_workers(1, concurrency=1, **FAST_REDELIVERY)
+    run = services.crawl_start(trigger="api", actor=root)
+    deadline = time.time() + 30
+    while CrawlRun.objects.get(pk=run.pk).status != "running" and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # the worker is now inside the chunk, waiting on the slow target
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(10)
+    assert CrawlRun.objects.get(pk=run.pk).finished_at is None
+    celery_workers(1, concurrency=1, **FAST_REDELIVERY)
+    done = wait_for(run.pk, timeout=120)
+    assert done.status == "partial"  # the hostile targets fail, everything else succeeds
+    assert {(s, t) for s, t in observed_edges() if s.startswith("fleet-")} == running.truth
+
+
+@pytest.mark.django_db
+def test_neo4j_down_during_a_run_fails_it_cleanly_and_the_next_run_recovers(graph, run_fleet, root, settings):
+    """The chunk code the workers run, in-process, with Neo4j unreachable (a refused port)."""
+    from graph import db as graph_db
+
+    running = run_fleet(10, seed=3)
+    fleet.register(running.services, actor=root)
+    services.graph_sync()
+    real_uri = settings.NEO4J_URI
+    run = CrawlRun.objects.create(trigger="api")
+    chunks = services.crawl_plan(run.pk)
+    graph_db.close()
+    settings.NEO4J_URI = "bolt://127.0.0.1:1"
+    try:
+        for ids in chunks:
+            services.crawl_chunk(run.pk, ids)
+        services.crawl_chunk(run.pk, [], tracing=True)
+    finally:
+        settings.NEO4J_URI = real_uri
+        graph_db.close()
+    run.refresh_from_db()
+    assert run.status == "failed" and "graph database is unavailable" in run.error
+    assert run.results.filter(ok=True).count() == 0
+    assert observed_edges() == set()  # nothing half-written
+
+    again = CrawlRun.objects.create(trigger="api")
+    for ids in services.crawl_plan(again.pk):
+        services.crawl_chunk(again.pk, ids)
+    services.crawl_chunk(again.pk, [], tracing=True)
+    again.refresh_from_db()
+    assert again.status == "succeeded"
+    assert {(s, t) for s, t in observed_edges()} == running.truth
+
+
+@pytest.mark.django_db
+def test_zipkin_and_jaeger_sources_add_edges_with_window_rates(graph, root):
+    """Real HTTP servers answering the Zipkin and Jaeger dependency APIs."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from catalog.services import service_create
+    from graph.models import TracingSource
+    from teams.models import Org, Team
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.startswith("/api/v2/dependencies?endTs="):
+                body = [{"parent": "web", "child": "orders", "callCount": 600, "errorCount": 6},
+                        {"parent": "ghost", "child": "orders", "callCount": 1}]
+            elif self.path.startswith("/api/dependencies?endTs="):
+                body = {"data": [{"parent": "orders", "child": "mystery-db", "callCount": 30}]}
+            else:
+                self.send_error(404)
+                return
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        team = Team.objects.create(org=Org.objects.create(slug="o", name="O"), slug="t", name="T")
+        for slug in ("web", "orders"):
+            service_create(actor=root, team=team, slug=slug, name=slug, crawl_enabled=False)
+        services.graph_sync()
+        url = f"http://127.0.0.1:{server.server_port}"
+        TracingSource.objects.create(name="z", kind="zipkin", base_url=url, lookback_minutes=10)
+        TracingSource.objects.create(name="j", kind="jaeger", base_url=url, lookback_minutes=10)
+        run = CrawlRun.objects.create(trigger="api")
+        assert services.crawl_plan(run.pk) == []
+        services.crawl_chunk(run.pk, [], tracing=True)
+    finally:
+        server.shutdown()
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.total == 2
+    edges = db.read("MATCH (s)-[r:CALLS]->(t) RETURN s.slug AS s, coalesce(t.slug, t.key) AS t, "
+                    "r.rate_per_min AS rate, r.error_rate AS err, r.sources AS src ORDER BY s")
+    assert edges == [
+        {"s": "orders", "t": "mystery-db", "rate": 3.0, "err": 0.0, "src": ["jaeger:j"]},
+        {"s": "web", "t": "orders", "rate": 60.0, "err": 0.01, "src": ["zipkin:z"]},
+    ]
+    assert run.results.get(target="zipkin:z").skipped_series == 1  # 'ghost' is not catalogued
