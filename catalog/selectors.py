@@ -39,3 +39,36 @@ def key_is_usable(key, *, at) -> bool:
         and key.revoked_at is None
         and (key.expires_at is None or key.expires_at > at)
     )
+
+
+def key_list_for(*, user) -> QuerySet:
+    """Keys whose metadata the user may see: the provider's and the consumer's teams, their
+    orgs' admins, superusers. Never the secret (only its hash is stored)."""
+    from catalog.models import ApiKey
+
+    qs = ApiKey.objects.select_related("api", "api__provider", "api__provider__team", "consumer",
+                                       "consumer__team", "created_by", "revoked_by")
+    if user.is_superuser:
+        return qs
+    teams = list(user.memberships.values_list("team_id", flat=True))
+    orgs = list(user.administered_orgs.values_list("pk", flat=True))
+    return qs.filter(
+        Q(api__provider__team_id__in=teams) | Q(consumer__team_id__in=teams)
+        | Q(api__provider__team__org_id__in=orgs) | Q(consumer__team__org_id__in=orgs)
+    )
+
+
+def key_revoke_impact(*, key) -> dict:
+    """Who breaks if this key goes: its consumer, how recently it used the key, and the
+    observed traffic from the consumer to the provider (if the graph is reachable)."""
+    from config.errors import ServiceUnavailable
+    from graph import selectors as graph_selectors
+
+    observed = None
+    try:
+        callers = graph_selectors.dependencies(slug=key.api.provider.slug, direction="up", depth=1)
+        observed = any(c["slug"] == key.consumer.slug for c in callers)
+    except ServiceUnavailable:
+        pass
+    return {"consumer": key.consumer.slug, "consumer_team": key.consumer.team.slug,
+            "last_used_at": key.last_used_at, "usage_count": key.usage_count, "observed_calls": observed}

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 
 from django.db import transaction
+from django.db.models import Sum
 from openapi_spec_validator import validate as openapi_validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from catalog import constants
 from catalog.audit import audit_record, snapshot
-from catalog.models import Api, Service
-from config.errors import Conflict, InvalidInput
+from catalog.models import Api, ApiKey, Service
+from config.errors import Conflict, InvalidInput, ServiceUnavailable
 from graph.services import projection_schedule
 from teams import permissions
 from teams.models import Team
@@ -154,3 +155,172 @@ def api_delete(*, actor, api: Api) -> None:
         api.delete()
     projection_schedule("api", api.slug)
     projection_schedule("service", provider_slug)
+
+
+# --- API keys -----------------------------------------------------------------------------
+def _require_provider(actor, api: Api) -> None:
+    team = api.provider.team
+    permissions.require(permissions.can_manage_assets(actor, team),
+                        actor, f"Only members of team '{team.slug}' (the API's provider) manage its keys.")
+
+
+def _key_changed(key: ApiKey) -> None:
+    """After commit: drop the shared cache entry (every web process re-reads within
+    KEY_LOCAL_CACHE_SECONDS) and re-project the consumer's declared dependencies."""
+    from catalog.gateway import key_cache_forget
+
+    if key.key_id:
+        transaction.on_commit(lambda: key_cache_forget(key.key_id))
+    projection_schedule("service", key.consumer.slug)
+
+
+def _new_secret(key: ApiKey) -> str:
+    from catalog import keys
+
+    full, key_id, secret_hash = keys.generate()
+    key.key_id, key.secret_hash = key_id, secret_hash
+    return full
+
+
+def key_issue(*, actor, api: Api, consumer: Service, name: str, scopes: list | None = None,
+              expires_at=None) -> tuple[ApiKey, str]:
+    """Issue an active key; returns (key, full secret). The secret is never retrievable again."""
+    _require_provider(actor, api)
+    key = ApiKey(api=api, consumer=consumer, name=name, scopes=scopes or [], expires_at=expires_at,
+                 created_by=actor, status=ApiKey.STATUS_ACTIVE)
+    secret = _new_secret(key)
+    with transaction.atomic():
+        validated_save(key)
+        audit_record(actor=actor, action="key.issue", obj=key, after=snapshot(key))
+    _key_changed(key)
+    return key, secret
+
+
+def key_request(*, actor, api: Api, consumer: Service, name: str, scopes: list | None = None) -> ApiKey:
+    """The consumer's team asks for a key; the provider approves or rejects it."""
+    permissions.require(permissions.can_manage_assets(actor, consumer.team), actor,
+                        f"Only members of team '{consumer.team.slug}' request keys for '{consumer.slug}'.")
+    key = ApiKey(api=api, consumer=consumer, name=name, scopes=scopes or [], created_by=actor,
+                 status=ApiKey.STATUS_PENDING)
+    with transaction.atomic():
+        validated_save(key)
+        audit_record(actor=actor, action="key.request", obj=key, after=snapshot(key))
+    return key
+
+
+def _pending(key: ApiKey) -> ApiKey:
+    key = ApiKey.objects.select_for_update().select_related("api__provider__team", "consumer").get(pk=key.pk)
+    if key.status != ApiKey.STATUS_PENDING:
+        raise Conflict(f"Key request #{key.pk} is {key.status}, not pending.", code="not_pending")
+    return key
+
+
+def key_approve(*, actor, key: ApiKey, expires_at=None) -> tuple[ApiKey, str]:
+    """Approve a pending request: the key becomes active and its secret is shown once, to
+    the approver, who hands it to the consumer team through their usual secret store."""
+    _require_provider(actor, key.api)
+    with transaction.atomic():
+        key = _pending(key)
+        before = snapshot(key)
+        secret = _new_secret(key)
+        key.status, key.expires_at = ApiKey.STATUS_ACTIVE, expires_at
+        validated_save(key)
+        audit_record(actor=actor, action="key.approve", obj=key, before=before, after=snapshot(key))
+    _key_changed(key)
+    return key, secret
+
+
+def key_reject(*, actor, key: ApiKey, reason: str = "") -> ApiKey:
+    _require_provider(actor, key.api)
+    with transaction.atomic():
+        key = _pending(key)
+        before = snapshot(key)
+        key.status, key.revoked_reason = ApiKey.STATUS_REJECTED, reason[:500]
+        key.save(update_fields=["status", "revoked_reason"])
+        audit_record(actor=actor, action="key.reject", obj=key, before=before, after=snapshot(key))
+    return key
+
+
+def key_revoke(*, actor, key: ApiKey, reason: str) -> ApiKey:
+    """Irreversible. Takes effect in every web process within a second."""
+    from django.utils import timezone
+
+    _require_provider(actor, key.api)
+    if not reason.strip():
+        raise InvalidInput("Say why the key is revoked.", fields={"reason": ["Required."]})
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().select_related("api__provider__team", "consumer").get(pk=key.pk)
+        if key.revoked_at is not None:
+            raise Conflict(f"Key {key.key_id} is already revoked.", code="already_revoked")
+        if key.status != ApiKey.STATUS_ACTIVE:
+            raise Conflict(f"Key request #{key.pk} is {key.status}; only active keys are revoked.", code="not_active")
+        before = snapshot(key)
+        key.revoked_at, key.revoked_by, key.revoked_reason = timezone.now(), actor, reason.strip()[:500]
+        key.save(update_fields=["revoked_at", "revoked_by", "revoked_reason"])
+        audit_record(actor=actor, action="key.revoke", obj=key, before=before, after=snapshot(key))
+    _key_changed(key)
+    return key
+
+
+def key_rotate(*, actor, key: ApiKey, overlap_seconds: int = 3600) -> tuple[ApiKey, str]:
+    """A new key for the same API, consumer and scopes; the old one stays valid for the
+    overlap window, then expires (expiry is checked on every verification)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    _require_provider(actor, key.api)
+    if not 0 <= overlap_seconds <= 30 * 24 * 3600:
+        raise InvalidInput("The overlap must be 0 to 30 days.", fields={"overlap_seconds": ["0 to 2592000."]})
+    with transaction.atomic():
+        old = ApiKey.objects.select_for_update().select_related("api__provider__team", "consumer").get(pk=key.pk)
+        if old.status != ApiKey.STATUS_ACTIVE or old.revoked_at is not None:
+            raise Conflict(f"Key {old.key_id or old.pk} is not active; only active keys rotate.", code="not_active")
+        before = snapshot(old)
+        end = timezone.now() + timedelta(seconds=overlap_seconds)
+        old.expires_at = min(old.expires_at, end) if old.expires_at else end
+        old.save(update_fields=["expires_at"])
+        new = ApiKey(api=old.api, consumer=old.consumer, name=old.name, scopes=old.scopes, created_by=actor,
+                     rotated_from=old, status=ApiKey.STATUS_ACTIVE)
+        secret = _new_secret(new)
+        validated_save(new)
+        audit_record(actor=actor, action="key.rotate", obj=old, before=before,
+                     after={**snapshot(old), "replaced_by": new.key_id})
+    _key_changed(old)
+    _key_changed(new)
+    return new, secret
+
+
+def key_usage_flush() -> int:
+    """Move usage counted in Redis by the gateway into the database (one UPDATE per key
+    used since the last flush), and into the graph as observed evidence."""
+    from catalog.gateway import usage_drain
+    from graph.discovery.matching import Target
+    from graph.discovery.sources import ObservedEdge, TargetResult
+    from graph.services import edges_merge
+
+    drained = usage_drain()
+    if not drained:
+        return 0
+    keys = {k.key_id: k for k in ApiKey.objects.filter(key_id__in=drained).select_related("consumer", "api__provider")}
+    with transaction.atomic():
+        for key_id, (count, last_used) in drained.items():
+            key = keys.get(key_id)
+            if key is None:
+                continue
+            key.usage_count += count
+            key.last_used_at = max(filter(None, [key.last_used_at, last_used]))
+            key.save(update_fields=["usage_count", "last_used_at"])
+    # Cumulative uses per consumer->provider pair over all their keys: rates come from deltas.
+    consumers = {k.consumer_id for k in keys.values()}
+    totals = (ApiKey.objects.filter(consumer_id__in=consumers).values("consumer__slug", "api__provider__slug")
+              .annotate(calls=Sum("usage_count")))
+    result = TargetResult(target="gateway", source="gateway", ok=True, edges=[
+        ObservedEdge(t["consumer__slug"], Target("service", t["api__provider__slug"]), float(t["calls"]), 0.0)
+        for t in totals if t["calls"] and t["consumer__slug"] != t["api__provider__slug"]
+    ])
+    try:
+        edges_merge([result], crawl_id=0)
+    except ServiceUnavailable:
+        pass  # the counts are in the database; the next flush carries the evidence
+    return len(drained)

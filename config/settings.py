@@ -163,6 +163,8 @@ DISCOVERY_EXTRA_METRIC_RULES: list[dict] = []
 # --- API keys -----------------------------------------------------------------------
 KEY_LOCAL_CACHE_SECONDS = float(os.environ.get("KEY_LOCAL_CACHE_SECONDS", 0.5))
 GATEWAY_FAILURES_PER_MINUTE = env_int("GATEWAY_FAILURES_PER_MINUTE", 60)
+# Proxies whose X-Forwarded-For names the real client (for the failed-attempt limiter).
+GATEWAY_TRUSTED_PROXIES = set(os.environ.get("GATEWAY_TRUSTED_PROXIES", "127.0.0.1,::1").split(","))
 
 # --- REST / GraphQL -----------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -3,6 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from catalog.api.gateway import gateway_verify
+from catalog.api.keys import ApiKeyViewSet
 from catalog.api.views import ApiViewSet, AuditEventViewSet, ServiceViewSet
 from graph.api.views import CouplingView, CrawlViewSet, CyclesView, GraphView, UnknownEndpointsView
 from teams.api.views import MemberViewSet, OrgViewSet, TeamViewSet
@@ -13,6 +15,7 @@ router.register("teams", TeamViewSet, basename="team")
 router.register(r"teams/(?P<team_slug>[a-z0-9-]+)/members", MemberViewSet, basename="member")
 router.register("services", ServiceViewSet, basename="service")
 router.register("apis", ApiViewSet, basename="api")
+router.register("keys", ApiKeyViewSet, basename="key")
 router.register("audit", AuditEventViewSet, basename="audit")
 router.register("crawls", CrawlViewSet, basename="crawl")
 
@@ -26,6 +29,8 @@ api_v1 = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("gateway/verify", gateway_verify, name="gateway-verify"),
+    path("gateway/verify/<path:path>", gateway_verify),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -25,7 +25,11 @@ def _fast_passwords(settings):
 def _fresh_cache():
     from django.core.cache import cache
 
+    from catalog import gateway
+
     cache.clear()
+    for state in (gateway._local, gateway._usage, gateway._blocked):  # per-process gateway caches
+        state.clear()
     yield
 
 
@@ -143,6 +147,57 @@ def celery_workers(transactional_db):
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
     app.control.purge()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.fixture
+def web_processes(transactional_db):
+    """Start real gunicorn web processes on the test database; returns their base URLs."""
+    procs: list[subprocess.Popen] = []
+
+    def start(count: int = 1, workers: int = 1) -> list[str]:
+        urls = []
+        for _ in range(count):
+            port = free_port()
+            log = open(ROOT / "var" / f"test-web-{port}.log", "w")
+            procs.append(subprocess.Popen(
+                [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}",
+                 "--workers", str(workers), "--log-level", "warning"],
+                cwd=ROOT, env=_worker_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            ))
+            urls.append(f"http://127.0.0.1:{port}")
+        for url in urls:
+            wait_http(url + "/gateway/verify")
+        return urls
+
+    yield start
+    for p in procs:
+        os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        p.wait(timeout=20)
 
 
 def pytest_report_header(config):

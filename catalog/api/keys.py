@@ -1,0 +1,120 @@
+"""``/api/v1/keys``: metadata, issue, request, approve, reject, rotate, revoke."""
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from catalog import selectors, services
+from catalog.models import Api, ApiKey, Service
+from catalog.validators import validate_scopes
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    api = serializers.CharField(source="api.slug")
+    consumer = serializers.CharField(source="consumer.slug")
+    created_by = serializers.CharField(source="created_by.username", default=None)
+    revoked_by = serializers.CharField(source="revoked_by.username", default=None)
+    state = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "key_id", "name", "api", "consumer", "status", "state", "scopes", "created_by", "created_at",
+                  "expires_at", "revoked_at", "revoked_by", "revoked_reason", "last_used_at", "usage_count"]
+        read_only_fields = fields
+
+    def get_state(self, key) -> str:
+        from django.utils import timezone
+
+        if key.status != ApiKey.STATUS_ACTIVE:
+            return key.status
+        if key.revoked_at:
+            return "revoked"
+        return "expired" if key.expires_at and key.expires_at <= timezone.now() else "active"
+
+
+class IssuedKeySerializer(ApiKeySerializer):
+    secret = serializers.CharField(help_text="Shown once; only its hash is kept.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = ApiKeySerializer.Meta.fields + ["secret"]
+        read_only_fields = fields
+
+
+class KeyIssueSerializer(serializers.Serializer):
+    api = serializers.SlugRelatedField(slug_field="slug", queryset=Api.objects.select_related("provider__team"))
+    consumer = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.select_related("team"))
+    name = serializers.CharField(max_length=100)
+    scopes = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=50,
+                                   validators=[validate_scopes])
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class KeyRequestSerializer(KeyIssueSerializer):
+    expires_at = None
+
+
+def _issued(key, secret):
+    data = ApiKeySerializer(key).data
+    data["secret"] = secret
+    return data
+
+
+class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = ApiKeySerializer
+
+    def get_queryset(self):
+        return selectors.key_list_for(user=self.request.user)
+
+    @extend_schema(request=KeyIssueSerializer, responses={201: IssuedKeySerializer})
+    def create(self, request):
+        """Issue a key (the provider API's team). The response holds the only copy of the secret."""
+        data = KeyIssueSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key, secret = services.key_issue(actor=request.user, **data.validated_data)
+        return Response(_issued(key, secret), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=KeyRequestSerializer, responses={201: ApiKeySerializer})
+    @action(detail=False, methods=["post"], url_path="request")
+    def request_key(self, request):
+        """Ask for a key for one of your team's services; the provider approves or rejects."""
+        data = KeyRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = services.key_request(actor=request.user, **data.validated_data)
+        return Response(ApiKeySerializer(key).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=inline_serializer("KeyApprove", {"expires_at": serializers.DateTimeField(required=False)}),
+                   responses=IssuedKeySerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        expires = serializers.DateTimeField(required=False, allow_null=True).run_validation(
+            request.data.get("expires_at")) if request.data.get("expires_at") else None
+        key, secret = services.key_approve(actor=request.user, key=self.get_object(), expires_at=expires)
+        return Response(_issued(key, secret))
+
+    @extend_schema(request=inline_serializer("KeyReject", {"reason": serializers.CharField(required=False)}),
+                   responses=ApiKeySerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        key = services.key_reject(actor=request.user, key=self.get_object(),
+                                  reason=str(request.data.get("reason", ""))[:500])
+        return Response(ApiKeySerializer(key).data)
+
+    @extend_schema(request=inline_serializer("KeyRotate", {"overlap_seconds": serializers.IntegerField()}),
+                   responses=IssuedKeySerializer)
+    @action(detail=True, methods=["post"])
+    def rotate(self, request, pk=None):
+        overlap = serializers.IntegerField(min_value=0, max_value=30 * 24 * 3600).run_validation(
+            request.data.get("overlap_seconds", 3600))
+        key, secret = services.key_rotate(actor=request.user, key=self.get_object(), overlap_seconds=overlap)
+        return Response(_issued(key, secret), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=inline_serializer("KeyRevoke", {"reason": serializers.CharField()}),
+                   responses=inline_serializer("KeyRevoked", {"key": ApiKeySerializer(),
+                                                              "impact": serializers.DictField()}))
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        """Revoke irreversibly; the answer says who called with it and would break."""
+        reason = serializers.CharField(max_length=500).run_validation(request.data.get("reason"))
+        key = services.key_revoke(actor=request.user, key=self.get_object(), reason=reason)
+        return Response({"key": ApiKeySerializer(key).data, "impact": selectors.key_revoke_impact(key=key)})

@@ -1,0 +1,182 @@
+"""Gateway key verification: the hot path behind ``GET /gateway/verify``.
+
+Lookups are served from a per-process cache whose entries live at most
+KEY_LOCAL_CACHE_SECONDS; behind it, Redis holds each key's record, and the database is
+read only on a Redis miss. A revocation, rotation or approval deletes the Redis entry
+after commit, so every web process sees it within KEY_LOCAL_CACHE_SECONDS (0.5 s by
+default); expiry is compared with the clock on every check. Usage is counted in process
+memory and added to Redis every few seconds, never written to the database per request.
+Failed attempts are counted per client address in Redis."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.core.cache import cache
+
+from catalog import keys
+from catalog.models import ApiKey
+
+logger = logging.getLogger(__name__)
+_local: dict[str, tuple[float, dict | None]] = {}
+_usage: dict[str, list] = {}  # key id -> [count, last used epoch]
+_usage_lock = threading.Lock()
+_last_flush = [time.monotonic()]
+_blocked: dict[str, float] = {}  # client address -> blocked until (monotonic)
+USAGE_FLUSH_SECONDS = 5.0
+REDIS_RECORD_SECONDS = 300
+USAGE_HASH = "gateway:usage"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: int  # 200, 401, 403, 429
+    code: str
+    detail: str
+    consumer: str = ""
+    team: str = ""
+    key_id: str = ""
+
+
+def _record_key(key_id: str) -> str:
+    return f"gateway:key:{key_id}"
+
+
+def _load(key_id: str) -> dict | None:
+    """The key's verification record from Redis, else the database (then cached)."""
+    record = cache.get(_record_key(key_id))
+    if record is not None:
+        return record or None
+    key = (ApiKey.objects.filter(key_id=key_id).select_related("api", "consumer__team").first())
+    if key is None:
+        record = {}
+    else:
+        record = {
+            "hash": key.secret_hash, "api": key.api.slug, "consumer": key.consumer.slug,
+            "team": key.consumer.team.slug, "status": key.status,
+            "revoked": key.revoked_at is not None,
+            "expires": key.expires_at.timestamp() if key.expires_at else None, "scopes": key.scopes,
+        }
+    cache.set(_record_key(key_id), record, REDIS_RECORD_SECONDS)
+    return record or None
+
+
+def _record(key_id: str) -> dict | None:
+    now = time.monotonic()
+    hit = _local.get(key_id)
+    if hit is not None and now - hit[0] < settings.KEY_LOCAL_CACHE_SECONDS:
+        return hit[1]
+    record = _load(key_id)
+    if len(_local) > 100_000:
+        _local.clear()
+    _local[key_id] = (now, record)
+    return record
+
+
+def key_cache_forget(key_id: str) -> None:
+    _local.pop(key_id, None)
+    cache.delete(_record_key(key_id))
+
+
+def _scope_allows(scopes: list[str], method: str, path: str) -> bool:
+    for scope in scopes:
+        want_method, _, prefix = scope.partition(" ")
+        if want_method in ("*", method) and path.startswith(prefix):
+            return True
+    return False
+
+
+def _count_use(key_id: str) -> None:
+    with _usage_lock:
+        slot = _usage.setdefault(key_id, [0, 0.0])
+        slot[0] += 1
+        slot[1] = time.time()
+        due = time.monotonic() - _last_flush[0] >= USAGE_FLUSH_SECONDS
+    if due:
+        usage_push()
+
+
+def usage_push() -> None:
+    """Add this process's counted uses to Redis (one pipeline)."""
+    with _usage_lock:
+        pending = dict(_usage)
+        _usage.clear()
+        _last_flush[0] = time.monotonic()
+    if not pending:
+        return
+    try:
+        client = cache._cache.get_client(write=True)
+        pipe = client.pipeline()
+        name = cache.make_key(USAGE_HASH)
+        for key_id, (count, last) in pending.items():
+            pipe.hincrby(name, f"{key_id}:n", count)
+            pipe.hset(name, f"{key_id}:t", last)
+        pipe.execute()
+    except Exception as exc:  # Redis down: usage counts are best effort, verification is not
+        logger.warning("gateway usage not recorded: %s", type(exc).__name__)
+
+
+def usage_drain() -> dict[str, tuple[int, object]]:
+    """Take the usage accumulated in Redis: {key id: (uses, last used datetime)}."""
+    usage_push()
+    client = cache._cache.get_client(write=True)
+    pipe = client.pipeline()
+    pipe.hgetall(cache.make_key(USAGE_HASH))
+    pipe.delete(cache.make_key(USAGE_HASH))
+    raw, _ = pipe.execute()
+    out: dict[str, list] = {}
+    for field, value in raw.items():
+        key_id, _, kind = field.decode().rpartition(":")
+        slot = out.setdefault(key_id, [0, None])
+        if kind == "n":
+            slot[0] = int(value)
+        else:
+            slot[1] = datetime.fromtimestamp(float(value), tz=UTC)
+    return {k: (n, t) for k, (n, t) in out.items()}
+
+
+def _fail(client_ip: str, verdict: Verdict) -> Verdict:
+    """Count a failed attempt for the client's address; too many in a minute blocks it."""
+    window = int(time.time() // 60)
+    counter = f"gateway:fail:{client_ip}:{window}"
+    try:
+        if not cache.add(counter, 1, 120):
+            if cache.incr(counter) > settings.GATEWAY_FAILURES_PER_MINUTE:
+                _blocked[client_ip] = time.monotonic() + 60 - time.time() % 60
+    except Exception as exc:  # Redis down: keep answering, without the limiter
+        logger.warning("gateway failure not counted: %s", type(exc).__name__)
+    return verdict
+
+
+def key_verify(*, raw_key: str, target_api: str, client_ip: str, method: str = "", path: str = "") -> Verdict:
+    """May this key call this API? 200, or 401/403/429 with a machine-readable code."""
+    blocked_until = _blocked.get(client_ip)
+    if blocked_until is not None:
+        if time.monotonic() < blocked_until:
+            return Verdict(429, "rate_limited", "Too many failed attempts from this address; try again later.")
+        _blocked.pop(client_ip, None)
+    if not raw_key:
+        return _fail(client_ip, Verdict(401, "key_missing", "Send the key in X-Api-Key or 'Authorization: Api-Key'."))
+    parsed = keys.parse(raw_key)
+    if parsed is None:
+        return _fail(client_ip, Verdict(401, "key_malformed", "The key is not a well-formed Switchboard key."))
+    key_id, secret = parsed
+    record = _record(key_id)
+    if record is None or record["status"] != ApiKey.STATUS_ACTIVE or not keys.secret_matches(secret, record["hash"]):
+        return _fail(client_ip, Verdict(401, "key_unknown", "No such key."))
+    if record["revoked"]:
+        return _fail(client_ip, Verdict(401, "key_revoked", "The key was revoked.", key_id=key_id))
+    if record["expires"] is not None and record["expires"] <= time.time():
+        return _fail(client_ip, Verdict(401, "key_expired", "The key has expired.", key_id=key_id))
+    if record["api"] != target_api:
+        return _fail(client_ip, Verdict(403, "wrong_api", "The key is not valid for this API.", key_id=key_id))
+    if record["scopes"] and not _scope_allows(record["scopes"], method.upper(), path):
+        return _fail(client_ip, Verdict(403, "scope_denied", "The key's scopes do not cover this request.",
+                                        key_id=key_id))
+    _count_use(key_id)
+    return Verdict(200, "ok", "", consumer=record["consumer"], team=record["team"], key_id=key_id)
