@@ -72,3 +72,21 @@ def key_revoke_impact(*, key) -> dict:
         pass
     return {"consumer": key.consumer.slug, "consumer_team": key.consumer.team.slug,
             "last_used_at": key.last_used_at, "usage_count": key.usage_count, "observed_calls": observed}
+
+
+def catalog_search(*, q: str, limit: int = 8) -> list[dict]:
+    """Teams, services and APIs whose slug or name contains ``q`` (portal search, GraphQL)."""
+    from teams.models import Team
+
+    q = q.strip()[:100]
+    if not q:
+        return []
+    hits = []
+    for kind, qs in (
+        ("team", Team.objects.filter(Q(slug__icontains=q) | Q(name__icontains=q))),
+        ("service", Service.objects.filter(Q(slug__icontains=q) | Q(name__icontains=q))),
+        ("api", Api.objects.filter(Q(slug__icontains=q) | Q(name__icontains=q))),
+    ):
+        hits += [{"kind": kind, "slug": o.slug, "name": o.name, "url": o.get_absolute_url()}
+                 for o in qs.order_by("slug")[:limit]]
+    return hits

@@ -1,10 +1,12 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from catalog.api.gateway import gateway_verify
 from catalog.api.keys import ApiKeyViewSet
+from config.graphql import SwitchboardGraphQLView
 from catalog.api.views import ApiViewSet, AuditEventViewSet, ServiceViewSet
 from graph.api.views import CouplingView, CrawlViewSet, CyclesView, GraphView, UnknownEndpointsView
 from teams.api.views import MemberViewSet, OrgViewSet, TeamViewSet
@@ -29,9 +31,15 @@ api_v1 = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("gateway/verify", gateway_verify, name="gateway-verify"),
     path("gateway/verify/<path:path>", gateway_verify),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("graphql", SwitchboardGraphQLView.as_view(graphiql=True), name="graphql"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("catalog.urls")),
+    path("", include("teams.urls")),
+    path("", include("graph.urls")),
 ]

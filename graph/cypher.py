@@ -145,14 +145,19 @@ _NODE = """{kind: CASE WHEN d:Service THEN 'service' ELSE 'endpoint' END,
 def _dependencies(direction: str, depth: int) -> str:
     arrow = "-[:CALLS]->" if direction == "down" else "<-[:CALLS]-"
     return f"""
-MATCH (s:Service {{slug: $slug}})
-MATCH p = SHORTEST 1 (s){arrow}{{1,{depth}}}(d)
-WHERE d <> s
-RETURN DISTINCT {_NODE} AS node, length(p) AS distance
-ORDER BY distance, node.slug
+UNWIND $slugs AS slug
+MATCH (s:Service {{slug: slug}})
+CALL (s) {{
+  MATCH p = SHORTEST 1 (s){arrow}{{1,{depth}}}(d)
+  WHERE d <> s
+  RETURN DISTINCT {_NODE} AS node, length(p) AS distance
+}}
+RETURN s.slug AS root, node, distance
+ORDER BY root, distance, node.slug
 """
 
 
+# One statement per (direction, depth), each answering for a whole list of services.
 DEPENDENCIES = {
     (direction, depth): _dependencies(direction, depth)
     for direction in ("down", "up")

@@ -20,13 +20,19 @@ def _depth(depth) -> int:
     return depth
 
 
-def dependencies(*, slug: str, direction: str = "down", depth=1) -> list[dict]:
-    """Services (and unknown endpoints) this one calls (``down``) or that call it (``up``),
-    each with its shortest distance."""
+def dependencies_many(*, slugs: list[str], direction: str = "down", depth=1) -> dict[str, list[dict]]:
+    """For each service, the services (and unknown endpoints) it calls (``down``) or that
+    call it (``up``), each with its shortest distance. One query for the whole list."""
     if direction not in ("down", "up"):
         raise InvalidInput("direction must be 'down' or 'up'.", fields={"direction": ["Use down or up."]})
-    rows = db.read(cypher.DEPENDENCIES[(direction, _depth(depth))], slug=slug)
-    return [{**r["node"], "distance": r["distance"]} for r in rows]
+    out: dict[str, list[dict]] = {slug: [] for slug in slugs}
+    for r in db.read(cypher.DEPENDENCIES[(direction, _depth(depth))], slugs=list(slugs)):
+        out[r["root"]].append({**r["node"], "distance": r["distance"]})
+    return out
+
+
+def dependencies(*, slug: str, direction: str = "down", depth=1) -> list[dict]:
+    return dependencies_many(slugs=[slug], direction=direction, depth=depth)[slug]
 
 
 def blast_radius(*, slug: str) -> dict:
@@ -119,3 +125,13 @@ def crawl_progress(run: CrawlRun) -> int:
     if not run.total:
         return 0
     return min(100, int(100 * max(run.done, progress_get(run.pk)) / run.total))
+
+
+def crawl_schedule() -> dict:
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.select_related("interval").filter(name="discovery-crawl").first()
+    if task is None or task.interval is None:
+        return {"every_minutes": None, "enabled": False, "last_run_at": None}
+    return {"every_minutes": task.interval.every * {"seconds": 1, "minutes": 60, "hours": 3600}.get(
+        task.interval.period, 1) // 60, "enabled": task.enabled, "last_run_at": task.last_run_at}

@@ -399,3 +399,21 @@ def crawl_finish(run_id: int, *, error: str = "") -> CrawlRun:
     if cache.get(CRAWL_LOCK_KEY) == run_id:
         cache.delete(CRAWL_LOCK_KEY)
     return run
+
+
+def crawl_schedule_set(*, actor, every_minutes: int, enabled: bool) -> None:
+    """Change the beat schedule of discovery crawls (superusers; the platform team)."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from catalog.audit import audit_record
+    from teams import permissions
+
+    permissions.require(bool(actor and actor.is_superuser), actor, "Only superusers change the crawl schedule.")
+    with transaction.atomic():
+        task = PeriodicTask.objects.select_for_update().get(name="discovery-crawl")
+        before = {"every_seconds": task.interval.every if task.interval else None, "enabled": task.enabled}
+        task.interval, _ = IntervalSchedule.objects.get_or_create(every=every_minutes * 60, period="seconds")
+        task.enabled = enabled
+        task.save()
+        audit_record(actor=actor, action="crawl.schedule", obj=task, before=before,
+                     after={"every_seconds": every_minutes * 60, "enabled": enabled})

@@ -1,0 +1,87 @@
+import json
+
+from django import forms
+
+from catalog.models import Api, Service
+from catalog.validators import validate_scopes
+
+
+class AliasesField(forms.CharField):
+    """One alias a line in the form; a list in the model."""
+
+    widget = forms.Textarea(attrs={"rows": 2})
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        return [line.strip() for line in (value or "").splitlines() if line.strip()]
+
+
+class ServiceForm(forms.ModelForm):
+    aliases = AliasesField(required=False, help_text="host:port or names it is known by in telemetry, one a line")
+
+    class Meta:
+        model = Service
+        fields = ["team", "slug", "name", "description", "tier", "lifecycle", "repository_url", "base_url", "aliases",
+                  "metrics_path", "health_path", "crawl_enabled"]
+
+
+class ServiceEditForm(ServiceForm):
+    class Meta(ServiceForm.Meta):
+        fields = [f for f in ServiceForm.Meta.fields if f not in ("team", "slug")]
+
+
+class SpecField(forms.CharField):
+    widget = forms.Textarea(attrs={"rows": 8, "spellcheck": "false"})
+
+    def prepare_value(self, value):
+        return json.dumps(value, indent=2) if isinstance(value, dict) else value
+
+    def to_python(self, value):
+        if not value or not value.strip():
+            return None
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}") from exc
+
+
+class ApiForm(forms.ModelForm):
+    spec = SpecField(required=False, help_text="OpenAPI (JSON) is validated")
+
+    class Meta:
+        model = Api
+        fields = ["provider", "slug", "name", "kind", "version", "base_path", "lifecycle", "slo_availability",
+                  "slo_p99_ms", "spec"]
+
+
+class ScopesField(forms.CharField):
+    widget = forms.Textarea(attrs={"rows": 2, "placeholder": "GET /orders"})
+
+    def to_python(self, value):
+        return [line.strip() for line in (value or "").splitlines() if line.strip()]
+
+    def validate(self, value):
+        validate_scopes(value)
+
+
+class KeyIssueForm(forms.Form):
+    api = forms.ModelChoiceField(queryset=Api.objects.all(), to_field_name="slug")
+    consumer = forms.ModelChoiceField(queryset=Service.objects.all(), to_field_name="slug")
+    name = forms.CharField(max_length=100)
+    scopes = ScopesField(required=False, help_text="optional: METHOD /path-prefix, one a line")
+    expires_at = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+
+
+class KeyRequestForm(KeyIssueForm):
+    expires_at = None
+
+
+class KeyRevokeForm(forms.Form):
+    reason = forms.CharField(max_length=500)
+
+
+class KeyRotateForm(forms.Form):
+    overlap_seconds = forms.IntegerField(min_value=0, max_value=30 * 24 * 3600, initial=3600,
+                                         help_text="how long the old key keeps working")

@@ -1,0 +1,120 @@
+import graphene
+from graphene import relay
+from graphene_django import DjangoObjectType
+
+from catalog.models import Api, ApiKey, Service
+from config.graphql import domain_errors
+from graph import selectors as graph_selectors
+
+
+class DependencyType(graphene.ObjectType):
+    kind = graphene.String(required=True, description="service | endpoint")
+    slug = graphene.String(required=True)
+    name = graphene.String(required=True)
+    team = graphene.String()
+    tier = graphene.Int()
+    distance = graphene.Int(required=True)
+
+
+class AffectedServiceType(graphene.ObjectType):
+    slug = graphene.String(required=True)
+    name = graphene.String(required=True)
+    tier = graphene.Int()
+
+
+class AffectedTeamType(graphene.ObjectType):
+    team = graphene.String(required=True)
+    team_name = graphene.String(required=True)
+    oncall = graphene.String()
+    chat = graphene.String()
+    worst_tier = graphene.Int()
+    services = graphene.List(graphene.NonNull(AffectedServiceType), required=True)
+
+
+class BlastRadiusType(graphene.ObjectType):
+    affected_services = graphene.Int(required=True)
+    teams = graphene.List(graphene.NonNull(AffectedTeamType), required=True)
+
+
+class DriftType(graphene.ObjectType):
+    declared_not_seen = graphene.List(graphene.NonNull(graphene.String), required=True)
+    seen_not_declared = graphene.List(graphene.NonNull(graphene.String), required=True)
+
+
+class Direction(graphene.Enum):
+    DOWN = "down"
+    UP = "up"
+
+
+class ApiType(DjangoObjectType):
+    class Meta:
+        model = Api
+        interfaces = (relay.Node,)
+        convert_choices_to_enum = False  # plain values, as in REST
+        fields = ["slug", "name", "provider", "kind", "version", "base_path", "lifecycle", "slo_p99_ms",
+                  "created_at"]
+
+    slo_availability = graphene.Float()
+    spec = graphene.JSONString()
+
+    def resolve_slo_availability(self, info):
+        return float(self.slo_availability) if self.slo_availability is not None else None
+
+
+class ServiceType(DjangoObjectType):
+    aliases = graphene.List(graphene.NonNull(graphene.String), required=True)
+    apis = graphene.List(graphene.NonNull(ApiType), required=True)
+    dependencies = graphene.List(
+        graphene.NonNull(DependencyType), required=True,
+        direction=Direction(default_value="down"), depth=graphene.Int(default_value=1),
+        description="Observed calls, transitively to `depth` (1-6). One graph query per field per request.",
+    )
+    blast_radius = graphene.Field(BlastRadiusType, required=True)
+    path_to = graphene.List(graphene.NonNull(graphene.String), required=True, slug=graphene.String(required=True))
+    drift = graphene.Field(DriftType, required=True)
+
+    class Meta:
+        model = Service
+        interfaces = (relay.Node,)
+        convert_choices_to_enum = False  # plain values, as in REST
+        fields = ["slug", "name", "team", "description", "tier", "lifecycle", "repository_url", "base_url",
+                  "metrics_path", "health_path", "crawl_enabled", "created_at", "updated_at"]
+
+    def resolve_apis(self, info):
+        return self.apis.all()
+
+    @domain_errors
+    def resolve_dependencies(self, info, direction="down", depth=1):
+        """Batched: the first service of a page asks for every service on that page."""
+        direction = getattr(direction, "value", direction)
+        cache = info.context.__dict__.setdefault("_sb_dependencies", {})
+        answers = cache.setdefault((direction, depth), {})
+        if self.slug not in answers:
+            page = info.context.__dict__.get("_sb_service_page") or []
+            slugs = sorted({self.slug, *page} - answers.keys())
+            answers.update(graph_selectors.dependencies_many(slugs=slugs, direction=direction, depth=depth))
+        return answers[self.slug]
+
+    @domain_errors
+    def resolve_blast_radius(self, info):
+        return graph_selectors.blast_radius(slug=self.slug)
+
+    @domain_errors
+    def resolve_path_to(self, info, slug):
+        return graph_selectors.shortest_path(src=self.slug, dst=slug)
+
+    @domain_errors
+    def resolve_drift(self, info):
+        return graph_selectors.drift(slug=self.slug)
+
+
+class ApiKeyType(DjangoObjectType):
+    """Metadata only: the secret is never stored, its hash is never exposed."""
+
+    class Meta:
+        model = ApiKey
+        interfaces = (relay.Node,)
+        convert_choices_to_enum = False  # plain values, as in REST
+        fields = ["key_id", "name", "api", "consumer", "status", "scopes", "created_at", "expires_at", "revoked_at",
+                  "revoked_reason", "last_used_at", "usage_count"]
+        filter_fields = ["status"]

@@ -1,0 +1,165 @@
+"""The /graphql endpoint: authentication (session with CSRF, or token), abuse limits
+(depth, cost, aliases, root mutations), and errors that always carry a code."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
+from graphene.validation import depth_limit_validator
+from graphene_django.filter import DjangoFilterConnectionField
+from graphene_django.views import GraphQLView
+from graphql import GraphQLError, ValidationRule, specified_rules
+from graphql.language import FieldNode, FragmentSpreadNode, InlineFragmentNode, OperationDefinitionNode
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+
+from config.errors import DomainError
+
+# Fields whose resolution runs a graph query: they cost more than a column.
+GRAPH_FIELD_COST = {"dependencies": 10, "blastRadius": 50, "pathTo": 20, "drift": 20, "graph": 200,
+                    "teamDependencies": 10, "unknownEndpoints": 10, "cycles": 20}
+MAX_ROOT_MUTATIONS = 5
+
+
+def domain_errors(fn):
+    """Resolver/mutation decorator: a DomainError becomes a GraphQL error with its code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as exc:
+            raise GraphQLError(exc.detail, extensions=exc.as_dict()) from exc
+
+    return wrapper
+
+
+def _cost(selection_set, fragments, multiplier: int, seen: frozenset) -> int:
+    total = 0
+    for node in selection_set.selections if selection_set else ():
+        if isinstance(node, FieldNode):
+            args = {a.name.value: a.value for a in node.arguments or ()}
+            page = multiplier
+            for name in ("first", "last"):
+                value = args.get(name)
+                if value is not None and hasattr(value, "value"):
+                    try:
+                        page = multiplier * max(1, min(int(value.value), 100))
+                    except ValueError:
+                        pass
+            total += multiplier * GRAPH_FIELD_COST.get(node.name.value, 1)
+            if node.selection_set:
+                total += _cost(node.selection_set, fragments, page, seen)
+        elif isinstance(node, InlineFragmentNode):
+            total += _cost(node.selection_set, fragments, multiplier, seen)
+        elif isinstance(node, FragmentSpreadNode):
+            name = node.name.value
+            if name in fragments and name not in seen:
+                total += _cost(fragments[name].selection_set, fragments, multiplier, seen | {name})
+    return total
+
+
+class CostLimitRule(ValidationRule):
+    """Estimated cost: one per field, graph fields more, times the page sizes (first/last)
+    of the connections above it. Over GRAPHQL_MAX_COST the query is refused unrun."""
+
+    def enter_document(self, node, *_args):
+        fragments = {d.name.value: d for d in node.definitions if d.kind == "fragment_definition"}
+        for definition in node.definitions:
+            if isinstance(definition, OperationDefinitionNode):
+                cost = _cost(definition.selection_set, fragments, 1, frozenset())
+                if cost > settings.GRAPHQL_MAX_COST:
+                    self.report_error(GraphQLError(
+                        f"Query cost {cost} exceeds the limit of {settings.GRAPHQL_MAX_COST}; ask for smaller pages "
+                        "or fewer graph fields.", extensions={"code": "query_too_costly", "cost": cost}))
+                if definition.operation.value == "mutation" and \
+                        len(definition.selection_set.selections) > MAX_ROOT_MUTATIONS:
+                    self.report_error(GraphQLError(
+                        f"At most {MAX_ROOT_MUTATIONS} mutations per request.", extensions={"code": "too_many_mutations"}))
+        aliases = _count_aliases(node)
+        if aliases > settings.GRAPHQL_MAX_ALIASES:
+            self.report_error(GraphQLError(f"{aliases} aliases; at most {settings.GRAPHQL_MAX_ALIASES} are allowed.",
+                                           extensions={"code": "too_many_aliases"}))
+
+
+def _count_aliases(node) -> int:
+    count = 0
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, FieldNode) and current.alias is not None:
+            count += 1
+        for key in getattr(current, "keys", ()):
+            child = getattr(current, key, None)
+            if isinstance(child, (list, tuple)):
+                stack.extend(c for c in child if hasattr(c, "kind"))
+            elif hasattr(child, "kind"):
+                stack.append(child)
+    return count
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status=status)
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # CSRF is enforced below for session-authenticated requests
+@method_decorator(ensure_csrf_cookie, name="dispatch")
+class SwitchboardGraphQLView(GraphQLView):
+    graphiql_template = "graphql/graphiql.html"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # graphene-django hands these to graphql-core in place of its defaults: keep them all.
+        self.validation_rules = (*specified_rules, depth_limit_validator(max_depth=settings.GRAPHQL_MAX_DEPTH),
+                                 CostLimitRule)
+
+    def dispatch(self, request, *args, **kwargs):
+        token_user = None
+        if request.META.get("HTTP_AUTHORIZATION", "").startswith("Token "):
+            try:
+                authenticated = TokenAuthentication().authenticate(request)
+            except AuthenticationFailed as exc:
+                return _error(401, "authentication_failed", str(exc.detail))
+            token_user = authenticated[0] if authenticated else None
+        if token_user is not None:
+            request.user = token_user
+        elif not request.user.is_authenticated:
+            return _error(401, "not_authenticated", "Sign in, or send 'Authorization: Token <token>'.")
+        elif request.method == "POST":
+            failure = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
+            if failure is not None:
+                return _error(403, "csrf_failed", "CSRF check failed: send the X-CSRFToken header.")
+        if request.method == "POST" and request.content_type == "application/json":
+            try:
+                body = json.loads(request.body or b"{}")
+            except ValueError:
+                return _error(400, "invalid_json", "The body is not valid JSON.")
+            if isinstance(body, list):
+                return _error(400, "batch_not_supported", "Send one operation per request.")
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except Exception as exc:  # graphene-django lets some malformed documents raise: answer, don't 500
+            if isinstance(exc, HttpResponse):
+                raise
+            return _error(400, "invalid", f"The query could not be executed: {type(exc).__name__}.")
+
+
+class ServicePageConnectionField(DjangoFilterConnectionField):
+    """The services connection: remembers which services are on the page, so graph
+    fields of those services are fetched in one query (see ServiceType)."""
+
+    def wrap_resolve(self, parent_resolver):
+        inner = super().wrap_resolve(parent_resolver)
+
+        def resolve(root, info, **args):
+            connection = inner(root, info, **args)
+            info.context._sb_service_page = [edge.node.slug for edge in connection.edges]
+            return connection
+
+        return resolve

@@ -1,0 +1,108 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from config.errors import DomainError, ServiceUnavailable
+from graph import selectors, services
+from graph.forms import ScheduleForm
+from graph.models import CrawlRun
+from teams.models import Org, Team
+
+
+@login_required
+def explorer(request):
+    return render(request, "graph/explorer.html", {
+        "orgs": Org.objects.order_by("slug"), "teams": Team.objects.order_by("slug"),
+        "org": request.GET.get("org", ""), "team": request.GET.get("team", ""), "focus": request.GET.get("focus", ""),
+    })
+
+
+@login_required
+def graph_data(request):
+    """Nodes, edges and cycles for the explorer (Cytoscape elements)."""
+    org, team = request.GET.get("org") or None, request.GET.get("team") or None
+    try:
+        data = selectors.graph(org=org, team=team)
+        cycles = selectors.cycles(team=team, limit=50)
+    except ServiceUnavailable as exc:
+        return JsonResponse({"code": exc.code, "detail": exc.detail}, status=503)
+    if request.GET.get("tier"):
+        keep = {n["id"] for n in data["nodes"] if str(n.get("tier")) == request.GET["tier"] or n["kind"] != "service"}
+        data["nodes"] = [n for n in data["nodes"] if n["id"] in keep]
+        data["edges"] = [e for e in data["edges"] if e["source"] in keep and e["target"] in keep]
+    return JsonResponse({**data, "cycles": cycles})
+
+
+@login_required
+def node_panel(request, slug):
+    """The explorer's side panel for one node (htmx)."""
+    from catalog.models import Service
+
+    service = Service.objects.select_related("team").filter(slug=slug).first()
+    try:
+        down = selectors.dependencies(slug=slug, direction="down", depth=1) if service else []
+        up = selectors.dependencies(slug=slug, direction="up", depth=1) if service else []
+        error = ""
+    except DomainError as exc:
+        down, up, error = [], [], exc.detail
+    return render(request, "graph/htmx/panel.html",
+                  {"slug": slug, "service": service, "down": down, "up": up, "error": error})
+
+
+@login_required
+def discovery(request):
+    runs = selectors.crawl_run_list()[:20]
+    try:
+        endpoints, graph_error = selectors.unknown_endpoints(), ""
+    except ServiceUnavailable as exc:
+        endpoints, graph_error = [], exc.detail
+    schedule = selectors.crawl_schedule()
+    return render(request, "graph/discovery.html", {
+        "runs": [(r, selectors.crawl_progress(r)) for r in runs], "endpoints": endpoints, "graph_error": graph_error,
+        "schedule": schedule,
+        "schedule_form": ScheduleForm(initial={"every_minutes": schedule["every_minutes"],
+                                               "enabled": schedule["enabled"]}),
+    })
+
+
+@login_required
+def run_detail(request, pk):
+    run = get_object_or_404(CrawlRun, pk=pk)
+    results = run.results.order_by("ok", "target")
+    return render(request, "graph/run_detail.html", {"run": run, "progress": selectors.crawl_progress(run),
+                                                     "results": results})
+
+
+@login_required
+def run_progress(request, pk):
+    """Polled by htmx every second while a run is going; stops polling when it ends."""
+    run = get_object_or_404(CrawlRun, pk=pk)
+    return render(request, "graph/htmx/run_progress.html", {"run": run, "progress": selectors.crawl_progress(run)})
+
+
+@login_required
+@require_POST
+def crawl_now(request):
+    try:
+        run = services.crawl_start(trigger="manual", actor=request.user)
+        messages.success(request, f"Crawl #{run.pk} queued.")
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    return redirect("graph:discovery")
+
+
+@login_required
+@require_POST
+def schedule_edit(request):
+    form = ScheduleForm(request.POST)
+    if form.is_valid():
+        try:
+            services.crawl_schedule_set(actor=request.user, **form.cleaned_data)
+            messages.success(request, "Schedule saved.")
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+    else:
+        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+    return redirect("graph:discovery")

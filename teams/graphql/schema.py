@@ -1,0 +1,92 @@
+import graphene
+from django.contrib.auth import get_user_model
+
+from config.errors import NotFound
+from graphene_django.filter import DjangoFilterConnectionField
+
+from config.graphql import domain_errors
+from teams import selectors, services
+from teams.filtersets import TeamFilterSet
+from teams.graphql.types import MemberType, OrgType, TeamType
+from teams.models import Org
+
+
+def _team_queryset():
+    return selectors.team_list().prefetch_related("memberships__user", "services")
+
+
+class Query(graphene.ObjectType):
+    orgs = DjangoFilterConnectionField(OrgType)
+    teams = DjangoFilterConnectionField(TeamType, filterset_class=TeamFilterSet)
+    team = graphene.Field(TeamType, slug=graphene.String(required=True))
+
+    def resolve_orgs(root, info, **kwargs):
+        return selectors.org_list()
+
+    def resolve_teams(root, info, **kwargs):
+        return _team_queryset()
+
+    def resolve_team(root, info, slug):
+        return _team_queryset().filter(slug=slug).first()
+
+
+def _get(queryset, label, **lookup):
+    obj = queryset.filter(**lookup).first()
+    if obj is None:
+        raise NotFound(f"No {label} {next(iter(lookup.values()))!r}.")
+    return obj
+
+
+class CreateTeam(graphene.Mutation):
+    class Arguments:
+        org = graphene.String(required=True)
+        slug = graphene.String(required=True)
+        name = graphene.String(required=True)
+        description = graphene.String()
+        chat_channel = graphene.String()
+        oncall_contact = graphene.String()
+
+    team = graphene.Field(TeamType)
+
+    @domain_errors
+    def mutate(root, info, org, slug, name, **fields):
+        team = services.team_create(actor=info.context.user, org=_get(Org.objects, "org", slug=org), slug=slug,
+                                    name=name, **fields)
+        return CreateTeam(team=team)
+
+
+class AddMember(graphene.Mutation):
+    class Arguments:
+        team = graphene.String(required=True)
+        username = graphene.String(required=True)
+        role = graphene.String(default_value="member")
+
+    member = graphene.Field(MemberType)
+
+    @domain_errors
+    def mutate(root, info, team, username, role):
+        membership = services.member_add(
+            actor=info.context.user, team=_get(selectors.team_list(), "team", slug=team),
+            user=_get(get_user_model().objects, "user", username=username), role=role,
+        )
+        return AddMember(member=membership)
+
+
+class RemoveMember(graphene.Mutation):
+    class Arguments:
+        team = graphene.String(required=True)
+        username = graphene.String(required=True)
+
+    ok = graphene.Boolean()
+
+    @domain_errors
+    def mutate(root, info, team, username):
+        services.member_remove(actor=info.context.user, team=_get(selectors.team_list(), "team", slug=team),
+                               user=_get(get_user_model().objects, "user", username=username))
+        return RemoveMember(ok=True)
+
+
+class Mutation(graphene.ObjectType):
+    create_team = CreateTeam.Field()
+    add_member = AddMember.Field()
+    remove_member = RemoveMember.Field()
