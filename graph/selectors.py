@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from config.errors import InvalidInput, NotFound
+from config.errors import InvalidInput
 from graph import cypher, db
 from graph.models import CrawlRun
 
@@ -70,10 +70,11 @@ def team_coupling(*, team: str | None = None) -> list[dict]:
 
 
 def drift(*, slug: str) -> dict:
-    """Declared but never observed, and observed but not declared (providers with APIs)."""
+    """Declared but never observed, and observed but not declared (providers with APIs).
+    A service not projected yet has neither."""
     rows = db.read(cypher.DRIFT, slug=slug)
     if not rows:
-        raise NotFound(f"Service '{slug}' is not in the graph yet.")
+        return {"declared_not_seen": [], "seen_not_declared": []}
     return {"declared_not_seen": sorted(rows[0]["declared_not_seen"]),
             "seen_not_declared": sorted(rows[0]["seen_not_declared"])}
 

@@ -6,7 +6,7 @@ import ipaddress
 import pytest
 
 from graph.discovery.fetch import address_allowed, fetch, make_session
-from tests.graph.conftest import HOSTILE_PORT_BASE
+from tests.conftest import HOSTILE_PORT_BASE
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.0/8")]
 
