@@ -17,7 +17,7 @@ services:
 	@scripts/neo4j start
 	@scripts/redis start
 
-run: venv services
+run: venv
 	@scripts/run
 
 test: venv services
