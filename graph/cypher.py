@@ -20,7 +20,9 @@ INDEXES = [
     "CREATE INDEX calls_last_seen IF NOT EXISTS FOR ()-[r:CALLS]-() ON (r.last_seen)",
 ]
 SHOW_CONSTRAINTS = "SHOW CONSTRAINTS YIELD name RETURN name"
-WIPE = "MATCH (n) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS removed"
+# Relationships first, so no transaction holds a node's whole neighbourhood in memory.
+WIPE_EDGES = "MATCH ()-[r]->() WITH r LIMIT 20000 DELETE r RETURN count(*) AS removed"
+WIPE_NODES = "MATCH (n) WITH n LIMIT 20000 DETACH DELETE n RETURN count(*) AS removed"
 PING = "RETURN 1 AS ok"
 
 # --- Catalog projection --------------------------------------------------------------

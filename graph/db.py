@@ -16,7 +16,7 @@ from config.errors import ServiceUnavailable as DomainUnavailable
 
 _lock = threading.Lock()
 _driver: neo4j.Driver | None = None
-BATCH_SIZE = 5000
+BATCH_SIZE = 5000  # rows per write transaction; keeps each well inside Neo4j's transaction memory
 
 
 class GraphUnavailable(DomainUnavailable):

@@ -38,8 +38,9 @@ def graph_init() -> list[str]:
 
 def graph_wipe() -> None:
     """Delete everything (tests and benchmarks), in bounded transactions."""
-    while db.write(cypher.WIPE)[0]["removed"]:
-        pass
+    for statement in (cypher.WIPE_EDGES, cypher.WIPE_NODES):
+        while db.write(statement)[0]["removed"]:
+            pass
 
 
 # --- Catalog projection -----------------------------------------------------------------
