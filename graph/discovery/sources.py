@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from graph.discovery.fetch import fetch, make_session
@@ -171,4 +172,11 @@ async def _crawl(services, tracing, index, limits, rules, on_result) -> list[Tar
 def crawl(services: list[ServiceTarget], tracing: list[TracingTarget], *, index: CatalogIndex,
           limits: FetchLimits, rules: list[dict], on_result=lambda r: None) -> list[TargetResult]:
     """Fetch and parse every target concurrently (bounded); one failure never stops the rest."""
-    return asyncio.run(_crawl(services, tracing, index, limits, rules, on_result))
+    work = _crawl(services, tracing, index, limits, rules, on_result)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    # Called from code that already runs an event loop in this thread: use a thread of our own.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()

@@ -13,8 +13,10 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Module-scoped: Playwright's sync API runs an event loop in this thread while it is
+    open, which later tests that call asyncio.run must not inherit."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
