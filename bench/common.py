@@ -5,6 +5,9 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT_DIR = Path(__file__).resolve().parent.parent
 
 
 @dataclass

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import RedisError
 
 from catalog import keys
 from catalog.models import ApiKey
@@ -48,8 +49,12 @@ def _record_key(key_id: str) -> str:
 
 
 def _load(key_id: str) -> dict | None:
-    """The key's verification record from Redis, else the database (then cached)."""
-    record = cache.get(_record_key(key_id))
+    """The key's verification record from Redis, else the database (then cached). With
+    Redis down every lookup goes to the database: slower, still correct."""
+    try:
+        record = cache.get(_record_key(key_id))
+    except RedisError:
+        record = None
     if record is not None:
         return record or None
     key = (ApiKey.objects.filter(key_id=key_id).select_related("api", "consumer__team").first())
@@ -62,7 +67,10 @@ def _load(key_id: str) -> dict | None:
             "revoked": key.revoked_at is not None,
             "expires": key.expires_at.timestamp() if key.expires_at else None, "scopes": key.scopes,
         }
-    cache.set(_record_key(key_id), record, REDIS_RECORD_SECONDS)
+    try:
+        cache.set(_record_key(key_id), record, REDIS_RECORD_SECONDS)
+    except RedisError:
+        pass
     return record or None
 
 
@@ -80,7 +88,12 @@ def _record(key_id: str) -> dict | None:
 
 def key_cache_forget(key_id: str) -> None:
     _local.pop(key_id, None)
-    cache.delete(_record_key(key_id))
+    try:
+        cache.delete(_record_key(key_id))
+    except RedisError:
+        # Redis is down, so no process can read the stale copy from it either; when it
+        # comes back its copy may be up to REDIS_RECORD_SECONDS old. Say so loudly.
+        logger.error("could not drop the cached record of key %s from Redis", key_id)
 
 
 def _scope_allows(scopes: list[str], method: str, path: str) -> bool:
@@ -117,7 +130,7 @@ def usage_push() -> None:
             pipe.hincrby(name, f"{key_id}:n", count)
             pipe.hset(name, f"{key_id}:t", last)
         pipe.execute()
-    except Exception as exc:  # Redis down: usage counts are best effort, verification is not
+    except RedisError as exc:  # Redis down: usage counts are best effort, verification is not
         logger.warning("gateway usage not recorded: %s", type(exc).__name__)
 
 
@@ -148,7 +161,7 @@ def _fail(client_ip: str, verdict: Verdict) -> Verdict:
         if not cache.add(counter, 1, 120):
             if cache.incr(counter) > settings.GATEWAY_FAILURES_PER_MINUTE:
                 _blocked[client_ip] = time.monotonic() + 60 - time.time() % 60
-    except Exception as exc:  # Redis down: keep answering, without the limiter
+    except RedisError as exc:  # Redis down: keep answering, without the limiter
         logger.warning("gateway failure not counted: %s", type(exc).__name__)
     return verdict
 

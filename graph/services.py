@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from config.celery import enqueue
 from config.errors import Conflict, ServiceUnavailable
@@ -250,20 +251,20 @@ def crawl_start(*, trigger: str, actor=None) -> CrawlRun:
     worker and beat agree)."""
     from graph.tasks import crawl_run_task
 
+    down = ServiceUnavailable("The task queue (Redis) is down; the crawl was not started.", code="queue_unavailable")
     try:
-        run = CrawlRun.objects.create(trigger=trigger, requested_by=getattr(actor, "username", "") or "")
-        if not cache.add(CRAWL_LOCK_KEY, run.pk, CRAWL_LOCK_SECONDS):
+        if not cache.add(CRAWL_LOCK_KEY, "starting", CRAWL_LOCK_SECONDS):
             holder = cache.get(CRAWL_LOCK_KEY)
-            run.delete()
             raise Conflict(f"Crawl #{holder} is still running.", code="crawl_running", run=holder)
-    except ConnectionError as exc:
-        raise ServiceUnavailable("The task queue (Redis) is down; the crawl was not started.",
-                                 code="queue_unavailable") from exc
+    except RedisError as exc:
+        raise down from exc
+    run = CrawlRun.objects.create(trigger=trigger, requested_by=getattr(actor, "username", "") or "")
+    cache.set(CRAWL_LOCK_KEY, run.pk, CRAWL_LOCK_SECONDS)
     if not enqueue(crawl_run_task, run.pk):
         cache.delete(CRAWL_LOCK_KEY)
         run.status, run.error, run.finished_at = "failed", "The task queue (Redis) is down.", timezone.now()
         run.save()
-        raise ServiceUnavailable("The task queue (Redis) is down; the crawl was not started.", code="queue_unavailable")
+        raise down
     return run
 
 

@@ -69,3 +69,24 @@ def test_doctor_names_an_unreachable_neo4j_and_the_fix(db):
     neo = next(line for line in out.stdout.splitlines() if "neo4j" in line)
     assert neo.startswith("FAIL") and "scripts/neo4j start" in neo
     assert next(line for line in out.stdout.splitlines() if " redis " in line).startswith("OK")
+
+
+def test_redis_down_keeps_pages_and_gateway_working_and_crawl_now_says_so(world, api, settings, client):
+    """A real refused connection (nothing listens on port 1), not a stub."""
+    from catalog.services import api_create, key_issue, service_create
+
+    provider = service_create(actor=world["root"], team=world["team"], slug="orders", name="Orders")
+    orders = api_create(actor=world["root"], provider=provider, slug="orders-v1", name="O", kind="other")
+    consumer = service_create(actor=world["root"], team=world["team"], slug="web", name="Web")
+    _, secret = key_issue(actor=world["root"], api=orders, consumer=consumer, name="k")
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0",
+                                   "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}}}
+    reader = api(world["reader"])
+    assert reader.get("/api/v1/services/").status_code == 200
+    response = api(world["root"]).post("/api/v1/crawls/")
+    assert response.status_code == 503 and response.json()["code"] == "queue_unavailable"
+    verified = client.get("/gateway/verify", HTTP_X_API_KEY=secret, HTTP_X_TARGET_API="orders-v1")
+    assert verified.status_code == 200
+    client.force_login(world["reader"])
+    assert client.get("/services/").status_code == 200
