@@ -43,7 +43,7 @@ def run():
     client = Client()
     client.force_login(user)
     rng = random.Random(5)
-    sample = iter([rng.choice(slugs) for _ in range(400)])
+    sample = iter([rng.choice(slugs) for _ in range(500)])
 
     def get(path):
         response = client.get(path)
@@ -53,6 +53,7 @@ def run():
         get(f"/services/{next(sample)}/")
     page = summary(latencies_ms(lambda: get(f"/services/{next(sample)}/"), 100))
     deps = summary(latencies_ms(lambda: get(f"/services/{next(sample)}/dependencies/?depth=2"), 100))
+    impact = summary(latencies_ms(lambda: get(f"/services/{next(sample)}/impact/"), 100))
     rest = summary(latencies_ms(lambda: get("/api/v1/services/?page_size=100"), 50))
 
     def gql():
@@ -69,7 +70,10 @@ def run():
 
     rest_counts = [queries(f"/api/v1/services/?page_size={n}") for n in (10, 100)]
     yield Row("service page p95 (10k svc, 50k edges)", page["p95"], "ms", "<= 150 ms", page["p95"] <= 150, page)
-    yield Row("service dependencies partial p95 (depth 2)", deps["p95"], "ms", "<= 150 ms", deps["p95"] <= 150, deps)
+    yield Row("service page: dependencies panel p95 (depth 2)", deps["p95"], "ms", "<= 150 ms", deps["p95"] <= 150,
+              deps)
+    yield Row("service page: blast radius + drift panel p95", impact["p95"], "ms", "<= 150 ms",
+              impact["p95"] <= 150, impact)
     yield Row("REST service list p95 (100 a page, 10k svc)", rest["p95"], "ms", "<= 150 ms", rest["p95"] <= 150,
               {**rest, "sql_queries_10_vs_100": rest_counts})
     yield Row("REST list SQL queries, page of 10 vs 100", rest_counts[1] - rest_counts[0], "extra", "= 0",

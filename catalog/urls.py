@@ -11,6 +11,7 @@ urlpatterns = [
     path("services/<slug:slug>/", views.service_detail, name="service_detail"),
     path("services/<slug:slug>/edit/", views.service_edit, name="service_edit"),
     path("services/<slug:slug>/dependencies/", views.service_dependencies, name="service_dependencies"),
+    path("services/<slug:slug>/impact/", views.service_impact, name="service_impact"),
     path("apis/", views.api_list, name="api_list"),
     path("apis/new/", views.api_create, name="api_create"),
     path("apis/<slug:slug>/", views.api_detail, name="api_detail"),

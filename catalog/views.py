@@ -56,17 +56,26 @@ def service_list(request):
 
 @login_required
 def service_detail(request, slug):
-    service = get_object_or_404(selectors.service_list().prefetch_related("apis", "consumes"), slug=slug)
-    radius, graph_error = _graph(lambda: graph_selectors.blast_radius(slug=slug), None)
-    drift, _ = _graph(lambda: graph_selectors.drift(slug=slug), None)
+    """The page renders from the catalog alone; graph panels (dependencies, blast radius,
+    drift) load into it with htmx, so a slow or down graph never holds the page up."""
     from graph.models import CrawlResult
 
+    service = get_object_or_404(selectors.service_list().prefetch_related("apis", "consumes"), slug=slug)
     history = CrawlResult.objects.filter(service=service).select_related("run").order_by("-run_id")[:10]
     return render(request, "catalog/service_detail.html", {
-        "service": service, "radius": radius, "drift": drift, "graph_error": graph_error, "history": history,
-        "health": history[0] if history else None,
+        "service": service, "history": history, "health": history[0] if history else None,
         "can_edit": permissions.can_manage_assets(request.user, service.team),
     })
+
+
+@login_required
+def service_impact(request, slug):
+    """Blast radius and declared-versus-observed drift (htmx partial)."""
+    service = get_object_or_404(selectors.service_list(), slug=slug)
+    radius, graph_error = _graph(lambda: graph_selectors.blast_radius(slug=slug), None)
+    drift, _ = _graph(lambda: graph_selectors.drift(slug=slug), None)
+    return render(request, "catalog/htmx/impact.html",
+                  {"service": service, "radius": radius, "drift": drift, "graph_error": graph_error})
 
 
 @login_required

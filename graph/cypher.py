@@ -165,18 +165,17 @@ DEPENDENCIES = {
     for direction in ("down", "up")
     for depth in range(1, MAX_DEPTH + 1)
 }
+# Grouped per owning team in the database: one row a team, not one a service (the
+# transitive closure can hold thousands of services, and rows are what cost).
 BLAST_RADIUS = f"""
 MATCH (s:Service {{slug: $slug}})
-MATCH (s)<-[:CALLS*1..{MAX_DEPTH}]-(d:Service)
-WHERE d <> s
-RETURN DISTINCT d.slug AS slug, d.name AS name, d.team AS team, d.tier AS tier
-"""
-NEIGHBOURHOOD = """
-MATCH (s:Service {slug: $slug})
-CALL (s) {
-  MATCH (s)-[r:CALLS]-(n) RETURN r
-}
-RETURN DISTINCT startNode(r) AS a, endNode(r) AS b, properties(r) AS props
+CALL (s) {{
+  MATCH (s)<-[:CALLS*1..{MAX_DEPTH}]-(d:Service)
+  WHERE d <> s
+  RETURN DISTINCT d
+}}
+WITH d.team AS team, min(d.tier) AS worst_tier, collect(d.slug) AS slugs, collect(d.tier) AS tiers
+RETURN team, worst_tier, slugs, tiers
 """
 SHORTEST_PATH = f"""
 MATCH (a:Service {{slug: $src}}), (b:Service {{slug: $dst}})

@@ -41,19 +41,18 @@ def blast_radius(*, slug: str) -> dict:
     from teams.models import Team
 
     rows = db.read(cypher.BLAST_RADIUS, slug=slug)
-    teams = {t.slug: t for t in Team.objects.filter(slug__in={r["team"] for r in rows})}
-    groups: dict[str, dict] = {}
-    for r in sorted(rows, key=lambda r: (r["tier"] or 9, r["slug"])):
+    teams = {t.slug: t for t in Team.objects.filter(slug__in=[r["team"] for r in rows])}
+    groups = []
+    for r in rows:
         team = teams.get(r["team"])
-        g = groups.setdefault(r["team"], {
+        members = sorted(zip(r["tiers"], r["slugs"]), key=lambda p: (p[0] or 9, p[1]))
+        groups.append({
             "team": r["team"], "team_name": team.name if team else r["team"],
             "oncall": team.oncall_contact if team else "", "chat": team.chat_channel if team else "",
-            "worst_tier": r["tier"], "services": [],
+            "worst_tier": r["worst_tier"], "services": [{"slug": s, "tier": t} for t, s in members],
         })
-        g["services"].append({"slug": r["slug"], "name": r["name"], "tier": r["tier"]})
-        g["worst_tier"] = min(g["worst_tier"] or 9, r["tier"] or 9)
-    return {"service": slug, "affected_services": len(rows),
-            "teams": sorted(groups.values(), key=lambda g: (g["worst_tier"], g["team"]))}
+    groups.sort(key=lambda g: (g["worst_tier"] or 9, g["team"] or ""))
+    return {"service": slug, "affected_services": sum(len(g["services"]) for g in groups), "teams": groups}
 
 
 def shortest_path(*, src: str, dst: str) -> list[str]:
@@ -92,13 +91,6 @@ def graph(*, org: str | None = None, team: str | None = None) -> dict:
         edges.append({k: r[k] for k in ("source", "target", "rate_per_min", "error_rate", "calls", "errors",
                                         "stale", "first_seen", "last_seen", "sources")})
     return {"nodes": list(nodes.values()), "edges": edges}
-
-
-def neighbourhood(*, slug: str, depth: int = 1) -> dict:
-    """The graph around one service: itself, what it calls and what calls it."""
-    down = dependencies(slug=slug, direction="down", depth=depth)
-    up = dependencies(slug=slug, direction="up", depth=depth)
-    return {"down": down, "up": up}
 
 
 def unknown_endpoints(*, limit: int = 200) -> list[dict]:

@@ -308,11 +308,20 @@ def _limits() -> FetchLimits:
     )
 
 
-def catalog_index() -> CatalogIndex:
+_index_cache: dict[int, CatalogIndex] = {}
+
+
+def catalog_index(run_id: int) -> CatalogIndex:
+    """How targets are matched to services, built once per run in each worker process
+    (every chunk of a run matches against the catalog as it was when the run began)."""
     from catalog.models import Service
 
-    rows = Service.objects.values_list("slug", "name", "base_url", "aliases")
-    return CatalogIndex([ServiceRef(slug, name, base_url, tuple(aliases or ())) for slug, name, base_url, aliases in rows])
+    if run_id not in _index_cache:
+        rows = Service.objects.values_list("slug", "name", "base_url", "aliases")
+        _index_cache.clear()
+        _index_cache[run_id] = CatalogIndex(
+            [ServiceRef(slug, name, base_url, tuple(aliases or ())) for slug, name, base_url, aliases in rows])
+    return _index_cache[run_id]
 
 
 def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -> None:
@@ -338,7 +347,7 @@ def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -
             progress_add(run_id, pending.pop("n"))
             pending["n"] = 0
 
-    results = crawl(services, sources, index=catalog_index(), limits=_limits(), rules=metric_rules(),
+    results = crawl(services, sources, index=catalog_index(run_id), limits=_limits(), rules=metric_rules(),
                     on_result=on_result)
     progress_add(run_id, pending["n"])
     graph_error = ""

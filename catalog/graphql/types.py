@@ -18,7 +18,6 @@ class DependencyType(graphene.ObjectType):
 
 class AffectedServiceType(graphene.ObjectType):
     slug = graphene.String(required=True)
-    name = graphene.String(required=True)
     tier = graphene.Int()
 
 

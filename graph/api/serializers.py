@@ -15,7 +15,6 @@ class DependencySerializer(serializers.Serializer):
 
 class AffectedServiceSerializer(serializers.Serializer):
     slug = serializers.CharField()
-    name = serializers.CharField()
     tier = serializers.IntegerField(allow_null=True)
 
 

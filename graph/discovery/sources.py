@@ -152,10 +152,9 @@ async def _crawl(services, tracing, index, limits, rules, on_result) -> list[Tar
 
         async def one_service(svc: ServiceTarget) -> TargetResult:
             async with semaphore:
-                result, (state, _latency) = await asyncio.gather(
-                    prometheus.observe(session, svc, index, limits), health.observe(session, svc, limits)
-                )
-                result.health = state
+                # One after the other: the health check reuses the metrics fetch's connection.
+                result = await prometheus.observe(session, svc, index, limits)
+                result.health, _latency = await health.observe(session, svc, limits)
             on_result(result)
             return result
 
