@@ -8,7 +8,7 @@ from catalog.filtersets import ServiceFilterSet
 from catalog.forms import ApiForm, KeyIssueForm, KeyRequestForm, KeyRevokeForm, KeyRotateForm, ServiceEditForm, ServiceForm
 from catalog.models import ApiKey
 from config.errors import DomainError, ServiceUnavailable
-from config.forms import add_domain_error
+from config.forms import form_page, form_submit
 from config.htmx import render_page
 from graph import selectors as graph_selectors
 from teams import permissions
@@ -98,31 +98,20 @@ def service_create(request):
     form = ServiceForm(request.POST or None, initial={k: request.GET[k] for k in ("base_url", "name", "slug")
                                                       if k in request.GET} | (
         {"aliases": [request.GET["alias"]]} if "alias" in request.GET else {}))
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        try:
-            service = services.service_create(actor=request.user, team=data.pop("team"), slug=data.pop("slug"),
-                                              name=data.pop("name"), **data)
-            messages.success(request, f"Service {service.slug} registered.")
-            return redirect(service.get_absolute_url())
-        except DomainError as exc:
-            add_domain_error(form, exc)
-    return render(request, "form.html", {"form": form, "title": "Register a service"},
-                  status=400 if form.errors else 200)
+    service = form_submit(request, form, lambda data: services.service_create(actor=request.user, **data))
+    if service:
+        messages.success(request, f"Service {service.slug} registered.")
+        return redirect(service.get_absolute_url())
+    return form_page(request, form, "Register a service")
 
 
 @login_required
 def service_edit(request, slug):
     service = get_object_or_404(selectors.service_list(), slug=slug)
     form = ServiceEditForm(request.POST or None, instance=selectors.service_get(slug=slug))
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.service_update(actor=request.user, service=service, **form.cleaned_data)
-            return redirect(service.get_absolute_url())
-        except DomainError as exc:
-            add_domain_error(form, exc)
-    return render(request, "form.html", {"form": form, "title": f"Edit {service.slug}"},
-                  status=400 if form.errors else 200)
+    if form_submit(request, form, lambda data: services.service_update(actor=request.user, service=service, **data)):
+        return redirect(service.get_absolute_url())
+    return form_page(request, form, f"Edit {service.slug}")
 
 
 @login_required
@@ -145,15 +134,10 @@ def api_detail(request, slug):
 @login_required
 def api_create(request):
     form = ApiForm(request.POST or None, initial={"provider": request.GET.get("provider")})
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        try:
-            api = services.api_create(actor=request.user, provider=data.pop("provider"), slug=data.pop("slug"),
-                                      name=data.pop("name"), **data)
-            return redirect(api.get_absolute_url())
-        except DomainError as exc:
-            add_domain_error(form, exc)
-    return render(request, "form.html", {"form": form, "title": "New API"}, status=400 if form.errors else 200)
+    api = form_submit(request, form, lambda data: services.api_create(actor=request.user, **data))
+    if api:
+        return redirect(api.get_absolute_url())
+    return form_page(request, form, "New API")
 
 
 @login_required
@@ -166,17 +150,14 @@ def key_list(request):
 
 def _key_form_view(request, form_class, action, title):
     form = form_class(request.POST or None, initial=request.GET.dict())
-    if request.method == "POST" and form.is_valid():
-        try:
-            outcome = action(form.cleaned_data)
-            if isinstance(outcome, tuple):  # (key, secret): show the secret once, never again
-                key, secret = outcome
-                return render(request, "catalog/key_secret.html", {"key": key, "secret": secret})
-            messages.success(request, "Key request sent to the provider team.")
-            return redirect("catalog:key_list")
-        except DomainError as exc:
-            add_domain_error(form, exc)
-    return render(request, "form.html", {"form": form, "title": title}, status=400 if form.errors else 200)
+    outcome = form_submit(request, form, action)
+    if isinstance(outcome, tuple):  # (key, secret): show the secret once, never again
+        key, secret = outcome
+        return render(request, "catalog/key_secret.html", {"key": key, "secret": secret})
+    if outcome:
+        messages.success(request, "Key request sent to the provider team.")
+        return redirect("catalog:key_list")
+    return form_page(request, form, title)
 
 
 @login_required
@@ -220,14 +201,12 @@ def key_reject(request, pk):
 def key_rotate(request, pk):
     key = _key(request, pk)
     form = KeyRotateForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            new, secret = services.key_rotate(actor=request.user, key=key, **form.cleaned_data)
-            return render(request, "catalog/key_secret.html", {"key": new, "secret": secret, "rotated_from": key})
-        except DomainError as exc:
-            add_domain_error(form, exc)
-    return render(request, "form.html", {"form": form, "title": f"Rotate key {key.key_id}"},
-                  status=400 if form.errors else 200)
+    rotated = form_submit(request, form, lambda data: services.key_rotate(actor=request.user, key=key, **data))
+    if rotated:
+        new, secret = rotated
+        key.refresh_from_db()
+        return render(request, "catalog/key_secret.html", {"key": new, "secret": secret, "rotated_from": key})
+    return form_page(request, form, f"Rotate key {key.key_id}")
 
 
 @login_required
@@ -235,13 +214,9 @@ def key_revoke(request, pk):
     """GET shows who would break; POST revokes."""
     key = _key(request, pk)
     form = KeyRevokeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.key_revoke(actor=request.user, key=key, reason=form.cleaned_data["reason"])
-            messages.success(request, f"Key {key.key_id} revoked; gateways refuse it within a second.")
-            return redirect("catalog:key_list")
-        except DomainError as exc:
-            add_domain_error(form, exc)
+    if form_submit(request, form, lambda data: services.key_revoke(actor=request.user, key=key, **data)):
+        messages.success(request, f"Key {key.key_id} revoked; gateways refuse it within a second.")
+        return redirect("catalog:key_list")
     return render(request, "catalog/key_revoke.html",
                   {"key": key, "form": form, "impact": selectors.key_revoke_impact(key=key)},
                   status=400 if form.errors else 200)

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
 from config.errors import DomainError
-from config.forms import add_domain_error
+from config.forms import form_page, form_submit
 from config.htmx import render_page
 from teams import permissions, selectors, services
 from teams.forms import MemberAddForm, OrgLimitsForm, TeamEditForm, TeamForm, TeamLimitsForm
@@ -52,29 +52,20 @@ def team_create(request):
     form = TeamForm(request.POST or None)
     form.fields["org"].queryset = Org.objects.filter(pk__in=[
         o.pk for o in Org.objects.all() if permissions.can_manage_org(request.user, o)])
-    if request.method == "POST" and form.is_valid():
-        try:
-            data = dict(form.cleaned_data)
-            team = services.team_create(actor=request.user, **data)
-            messages.success(request, f"Team {team.slug} created.")
-            return redirect(team.get_absolute_url())
-        except DomainError as exc:
-            add_domain_error(form, exc)
-    return render(request, "form.html", {"form": form, "title": "New team"}, status=400 if form.errors else 200)
+    team = form_submit(request, form, lambda data: services.team_create(actor=request.user, **data))
+    if team:
+        messages.success(request, f"Team {team.slug} created.")
+        return redirect(team.get_absolute_url())
+    return form_page(request, form, "New team")
 
 
 @login_required
 def team_edit(request, slug):
     team = get_object_or_404(selectors.team_list(), slug=slug)
     form = TeamEditForm(request.POST or None, instance=team)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.team_update(actor=request.user, team=team, **form.cleaned_data)
-            return redirect(team.get_absolute_url())
-        except DomainError as exc:
-            add_domain_error(form, exc)
-    return render(request, "form.html", {"form": form, "title": f"Edit {team.slug}"},
-                  status=400 if form.errors else 200)
+    if form_submit(request, form, lambda data: services.team_update(actor=request.user, team=team, **data)):
+        return redirect(team.get_absolute_url())
+    return form_page(request, form, f"Edit {team.slug}")
 
 
 @login_required
@@ -82,13 +73,9 @@ def team_edit(request, slug):
 def team_limits(request, slug):
     team = get_object_or_404(selectors.team_list(), slug=slug)
     form = TeamLimitsForm(request.POST, instance=selectors.team_get(slug=slug))
-    if form.is_valid():
-        try:
-            services.team_update(actor=request.user, team=team, **form.cleaned_data)
-            messages.success(request, "Limits saved. Lowering a limit removes nobody and nothing.")
-            return redirect(team.get_absolute_url())
-        except DomainError as exc:
-            add_domain_error(form, exc)
+    if form_submit(request, form, lambda data: services.team_update(actor=request.user, team=team, **data)):
+        messages.success(request, "Limits saved. Lowering a limit removes nobody and nothing.")
+        return redirect(team.get_absolute_url())
     return render(request, "teams/team_detail.html", _team_context(request, team, limits_form=form), status=400)
 
 
@@ -97,16 +84,13 @@ def team_limits(request, slug):
 def member_add(request, slug):
     team = get_object_or_404(selectors.team_list(), slug=slug)
     form = MemberAddForm(request.POST)
-    if form.is_valid():
-        try:
-            services.member_add(actor=request.user, team=team, user=form.cleaned_data["username"],
-                                role=form.cleaned_data["role"])
-            messages.success(request, f"{form.cleaned_data['username'].username} joined {team.slug}.")
-            if request.htmx:
-                return HttpResponse(status=204, headers={"HX-Redirect": team.get_absolute_url()})
-            return redirect(team.get_absolute_url())
-        except DomainError as exc:
-            add_domain_error(form, exc)
+    membership = form_submit(request, form, lambda data: services.member_add(
+        actor=request.user, team=team, user=data["username"], role=data["role"]))
+    if membership:
+        messages.success(request, f"{membership.user.username} joined {team.slug}.")
+        if request.htmx:
+            return HttpResponse(status=204, headers={"HX-Redirect": team.get_absolute_url()})
+        return redirect(team.get_absolute_url())
     team = selectors.team_get(slug=slug)
     return render_page(request, "teams/team_detail.html", "teams/htmx/member_form.html",
                        _team_context(request, team, member_form=form), status=400)
@@ -129,14 +113,9 @@ def member_remove(request, slug, username):
 def org_limits(request, slug):
     org = get_object_or_404(Org, slug=slug)
     form = OrgLimitsForm(request.POST or None, instance=org)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.org_update(actor=request.user, org=org, **form.cleaned_data)
-            return redirect("teams:team_list")
-        except DomainError as exc:
-            add_domain_error(form, exc)
-    return render(request, "form.html", {"form": form, "title": f"Default limits of {org.slug}"},
-                  status=400 if form.errors else 200)
+    if form_submit(request, form, lambda data: services.org_update(actor=request.user, org=org, **data)):
+        return redirect("teams:team_list")
+    return form_page(request, form, f"Default limits of {org.slug}")
 
 
 @login_required

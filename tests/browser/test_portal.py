@@ -68,7 +68,7 @@ def test_run_a_crawl_and_watch_progress_reach_100(sign_in, page, celery_workers,
     from graph import fleet, services
 
     settings.DISCOVERY_CHUNK_SIZE = 10
-    root = sign_in().context  # noqa: F841 - signed in as root
+    sign_in()
     from django.contrib.auth import get_user_model
 
     running = run_fleet(40, seed=2)
