@@ -16,11 +16,11 @@ def _database():
 
 
 def _neo4j():
-    from graph import db
+    from graph import cypher, db
 
     try:
         version = db.server_version()
-        db.read("RETURN 1 AS ok")
+        db.read(cypher.PING)
         return True, f"{version} at {settings.NEO4J_URI}"
     except db.GraphUnavailable as exc:
         return False, f"{exc.detail} Fix: 'scripts/neo4j start', or set NEO4J_URI/NEO4J_USER/NEO4J_PASSWORD."

@@ -50,10 +50,6 @@ class CrawlRun(models.Model):
     def __str__(self) -> str:
         return f"crawl #{self.pk} ({self.status})"
 
-    @property
-    def progress(self) -> int:
-        return 100 if self.total == 0 and self.finished_at else int(100 * self.done / self.total) if self.total else 0
-
 
 class CrawlResult(models.Model):
     """What one target (a service's metrics/health, or a tracing source) gave in one run."""

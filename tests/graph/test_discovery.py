@@ -209,3 +209,58 @@ def test_zipkin_and_jaeger_sources_add_edges_with_window_rates(graph, root):
         {"s": "web", "t": "orders", "rate": 60.0, "err": 0.01, "src": ["zipkin:z"]},
     ]
     assert run.results.get(target="zipkin:z").skipped_series == 1  # 'ghost' is not catalogued
+
+
+@pytest.fixture
+def own_neo4j(tmp_path_factory):
+    """A second real Neo4j server of this test's own (port 7689), which it may stop."""
+    import os
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "NEO4J_BOLT_PORT": "7689",
+           "NEO4J_HOME_DIR": str(tmp_path_factory.mktemp("neo4j-stopstart"))}
+    env.pop("NEO4J_URI", None)
+
+    def ctl(action):
+        subprocess.run([str(ROOT / "scripts" / "neo4j"), action], env=env, check=True, capture_output=True,
+                       timeout=180)
+
+    ctl("start")
+    yield ctl
+    ctl("stop")
+
+
+@pytest.mark.django_db
+def test_neo4j_stopped_and_started_again(own_neo4j, run_fleet, root, settings):
+    """Stop the real server between runs: the run fails with the reason, the catalog is
+    untouched, and once the server is back the next run recovers."""
+    from graph import db as graph_db
+    from graph.models import CrawlRun
+
+    graph_db.close()
+    settings.NEO4J_URI = "bolt://127.0.0.1:7689"
+    try:
+        running = run_fleet(8, seed=4)
+        fleet.register(running.services, actor=root)
+        services.graph_sync()
+
+        def crawl_once():
+            run = CrawlRun.objects.create(trigger="api")
+            for ids in services.crawl_plan(run.pk):
+                services.crawl_chunk(run.pk, ids)
+            services.crawl_chunk(run.pk, [], tracing=True)
+            run.refresh_from_db()
+            return run
+
+        assert crawl_once().status == "succeeded"
+        own_neo4j("stop")
+        down = crawl_once()
+        assert down.status == "failed" and "unavailable" in down.error
+        own_neo4j("start")
+        graph_db.close()
+        assert crawl_once().status == "succeeded"
+        assert observed_edges() == running.truth
+    finally:
+        graph_db.close()  # the next test's driver connects to the restored NEO4J_URI
