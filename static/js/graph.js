@@ -62,7 +62,7 @@
           return null;
         }
         var els = elements(res.body);
-        var cy = cytoscape({ container: container, elements: els, style: style, wheelSensitivity: 0.3,
+        var cy = cytoscape({ container: container, elements: els, style: style, wheelSensitivity: 0.3, maxZoom: 2.5,
                              textureOnViewport: true, hideEdgesOnViewport: els.length > 3000, pixelRatio: 1 });
         var layout = cy.layout(layoutFor(cy.nodes().length));
         layout.one("layoutstop", function () {
@@ -117,13 +117,31 @@
     load();
   }
 
+  var teams = document.getElementById("team-graph");
+  if (teams) {
+    var coupling = JSON.parse(document.getElementById("coupling-data").textContent);
+    var seen = {}, els = [];
+    coupling.forEach(function (c, i) {
+      [c.caller_team, c.callee_team].forEach(function (t) {
+        if (!seen[t]) { seen[t] = 1; els.push({ group: "nodes", data: { id: t, label: t, kind: "team" } }); }
+      });
+      els.push({ group: "edges", data: { id: "c" + i, source: c.caller_team, target: c.callee_team,
+        width: 1 + Math.min(7, c.edges), colour: "#9aa5b1", stale: 0, cycle: 0 } });
+    });
+    var tcy = cytoscape({ container: teams, elements: els, style: style, maxZoom: 2.5 });
+    tcy.getElementById(teams.dataset.team).addClass("focus");
+    tcy.layout({ name: "circle", animate: false }).run();
+    tcy.on("tap", "node", function (ev) { window.location = teams.dataset.url.replace("SLUG", encodeURIComponent(ev.target.id())); });
+  }
+
   var mini = document.getElementById("neighbourhood");
   if (mini) {
     draw(mini, mini.dataset.url, null, function (cy) {
       var centre = cy.getElementById(mini.dataset.focus);
       if (centre.nonempty()) {
         cy.elements().not(centre.closedNeighborhood()).remove();
-        cy.layout({ name: "concentric", concentric: function (n) { return n.same(centre) ? 2 : 1; }, animate: false }).run();
+        cy.layout({ name: "concentric", concentric: function (n) { return n.same(centre) ? 2 : 1; }, animate: false,
+                    minNodeSpacing: 40 }).run();
         centre.addClass("focus");
       }
       cy.on("tap", "node[kind = 'service']", function (ev) { window.location = "/services/" + encodeURIComponent(ev.target.id()) + "/"; });

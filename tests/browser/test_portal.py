@@ -81,6 +81,11 @@ def test_run_a_crawl_and_watch_progress_reach_100(sign_in, page, celery_workers,
     expect(page.locator(".run-progress .pct").first).to_have_text("100%", timeout=60_000)
     expect(page.locator(".run-progress .badge").first).to_have_text("succeeded")
 
+    # A team page draws the team-to-team graph from the observed calls.
+    page.goto("/teams/fleet-team-000/")
+    page.wait_for_function("document.getElementById('team-graph') && document.getElementById('team-graph')._cyreg")
+    assert page.evaluate("document.getElementById('team-graph')._cyreg.cy.nodes().length") >= 2
+
     # The explorer lays the crawled graph out; clicking a node loads its side panel.
     page.goto("/graph/")
     expect(page.locator("#graph-status")).to_contain_text("laid out in", timeout=20_000)
