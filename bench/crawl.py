@@ -128,9 +128,6 @@ def run():
             deadline = time.time() + 60
             while not (app.control.ping(timeout=0.5) or []) and time.time() < deadline:
                 pass
-            from django.core.cache import cache
-
-            cache.delete(services.CRAWL_LOCK_KEY)
             start = time.perf_counter()
             celery_run = services.crawl_start(trigger="cli")
             while not CrawlRun.objects.get(pk=celery_run.pk).finished_at and time.perf_counter() - start < 300:

@@ -22,6 +22,8 @@ from redis.exceptions import RedisError
 
 from catalog import keys
 from catalog.models import ApiKey
+from config.redis import client as redis_client
+from config.redis import key as redis_key
 
 logger = logging.getLogger(__name__)
 _local: dict[str, tuple[float, dict | None]] = {}
@@ -123,9 +125,8 @@ def usage_push() -> None:
     if not pending:
         return
     try:
-        client = cache._cache.get_client(write=True)
-        pipe = client.pipeline()
-        name = cache.make_key(USAGE_HASH)
+        pipe = redis_client().pipeline()
+        name = redis_key(USAGE_HASH)
         for key_id, (count, last) in pending.items():
             pipe.hincrby(name, f"{key_id}:n", count)
             pipe.hset(name, f"{key_id}:t", last)
@@ -137,10 +138,9 @@ def usage_push() -> None:
 def usage_drain() -> dict[str, tuple[int, object]]:
     """Take the usage accumulated in Redis: {key id: (uses, last used datetime)}."""
     usage_push()
-    client = cache._cache.get_client(write=True)
-    pipe = client.pipeline()
-    pipe.hgetall(cache.make_key(USAGE_HASH))
-    pipe.delete(cache.make_key(USAGE_HASH))
+    pipe = redis_client().pipeline()
+    pipe.hgetall(redis_key(USAGE_HASH))
+    pipe.delete(redis_key(USAGE_HASH))
     raw, _ = pipe.execute()
     out: dict[str, list] = {}
     for field, value in raw.items():

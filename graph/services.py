@@ -14,6 +14,9 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from config.celery import enqueue
+from config.redis import client as redis_client
+from config.redis import compare_and_set
+from config.redis import key as redis_key
 from config.errors import Conflict, ServiceUnavailable
 from graph import cypher, db
 from graph.discovery.matching import CatalogIndex, ServiceRef
@@ -246,22 +249,46 @@ def _crawlable_services():
     return Service.objects.filter(crawl_enabled=True).exclude(base_url="").order_by("pk")
 
 
+def _lock_holder_alive(holder: str) -> bool:
+    """Is the run holding the crawl lock still going? A run that finished, vanished, or
+    has been open longer than the lock's lifetime (its worker died and the task was lost)
+    no longer blocks new runs."""
+    if holder == "starting":
+        return True  # another process is between taking the lock and creating its run
+    run = CrawlRun.objects.filter(pk=holder).only("finished_at", "created_at").first() if holder.isdigit() else None
+    if run is None or run.finished_at is not None:
+        return False
+    return (timezone.now() - run.created_at).total_seconds() < CRAWL_LOCK_SECONDS
+
+
+def crawl_lock_take() -> None:
+    """One run at a time: a lock in Redis, so every web process, worker and beat agree."""
+    if redis_client().set(redis_key(CRAWL_LOCK_KEY), "starting", nx=True, ex=30):
+        return
+    holder = (redis_client().get(redis_key(CRAWL_LOCK_KEY)) or b"").decode()
+    if holder and _lock_holder_alive(holder):
+        raise Conflict(f"Crawl #{holder} is still running.", code="crawl_running", run=holder)
+    if not compare_and_set(CRAWL_LOCK_KEY, holder or None, "starting", ttl=30):
+        raise Conflict("Another crawl is starting.", code="crawl_running")
+
+
+def crawl_lock_release(run_id: int) -> None:
+    compare_and_set(CRAWL_LOCK_KEY, str(run_id), None)
+
+
 def crawl_start(*, trigger: str, actor=None) -> CrawlRun:
-    """Queue a run unless one is already going (a lock in Redis, so every web process,
-    worker and beat agree)."""
+    """Queue a run now unless one is going."""
     from graph.tasks import crawl_run_task
 
     down = ServiceUnavailable("The task queue (Redis) is down; the crawl was not started.", code="queue_unavailable")
     try:
-        if not cache.add(CRAWL_LOCK_KEY, "starting", CRAWL_LOCK_SECONDS):
-            holder = cache.get(CRAWL_LOCK_KEY)
-            raise Conflict(f"Crawl #{holder} is still running.", code="crawl_running", run=holder)
+        crawl_lock_take()
+        run = CrawlRun.objects.create(trigger=trigger, requested_by=getattr(actor, "username", "") or "")
+        redis_client().set(redis_key(CRAWL_LOCK_KEY), str(run.pk), ex=CRAWL_LOCK_SECONDS)
     except RedisError as exc:
         raise down from exc
-    run = CrawlRun.objects.create(trigger=trigger, requested_by=getattr(actor, "username", "") or "")
-    cache.set(CRAWL_LOCK_KEY, run.pk, CRAWL_LOCK_SECONDS)
     if not enqueue(crawl_run_task, run.pk):
-        cache.delete(CRAWL_LOCK_KEY)
+        crawl_lock_release(run.pk)
         run.status, run.error, run.finished_at = "failed", "The task queue (Redis) is down.", timezone.now()
         run.save()
         raise down
@@ -407,8 +434,7 @@ def crawl_finish(run_id: int, *, error: str = "") -> CrawlRun:
     run.finished_at = timezone.now()
     run.done = run.results.count()
     run.save()
-    if cache.get(CRAWL_LOCK_KEY) == run_id:
-        cache.delete(CRAWL_LOCK_KEY)
+    crawl_lock_release(run_id)
     return run
 
 

@@ -90,6 +90,18 @@ def test_overlapping_starts_do_not_double_run(root):
     assert CrawlRun.objects.count() == 1 and first.status == "queued"
 
 
+@pytest.mark.django_db
+def test_a_lock_left_by_a_dead_run_does_not_block_the_next(root):
+    from django.utils import timezone
+
+    first = services.crawl_start(trigger="api", actor=root)
+    CrawlRun.objects.filter(pk=first.pk).update(status="failed", finished_at=timezone.now())  # its worker died
+    second = services.crawl_start(trigger="api", actor=root)
+    assert second.pk != first.pk
+    CrawlRun.objects.filter(pk=second.pk).delete()  # a run that vanished from the database
+    assert services.crawl_start(trigger="api", actor=root).pk not in (first.pk, second.pk)
+
+
 FAST_REDELIVERY = {"CELERY_VISIBILITY_TIMEOUT": "4", "CELERY_RESTORE_INTERVAL": "1", "CELERY_RESTORE_THROTTLE": "1"}
 
 
