@@ -175,7 +175,8 @@ CALL (s) {{
   RETURN DISTINCT d
 }}
 WITH d.team AS team, min(d.tier) AS worst_tier, collect(d.slug) AS slugs, collect(d.tier) AS tiers
-RETURN team, worst_tier, slugs, tiers
+OPTIONAL MATCH (t:Team {{slug: team}})
+RETURN team, t.name AS team_name, t.oncall AS oncall, t.chat AS chat, worst_tier, slugs, tiers
 """
 SHORTEST_PATH = f"""
 MATCH (a:Service {{slug: $src}}), (b:Service {{slug: $dst}})

@@ -24,7 +24,7 @@ class TracingSource(models.Model):
 class CrawlRun(models.Model):
     """One scheduled or manual discovery run over every crawlable target."""
 
-    STATUS_CHOICES = [(s, s.title()) for s in ("queued", "running", "succeeded", "partial", "failed")]
+    STATUS_CHOICES = [(s, s.title()) for s in ("queued", "running", "finishing", "succeeded", "partial", "failed")]
 
     status = models.CharField(max_length=16, choices=STATUS_CHOICES, default="queued")
     trigger = models.CharField(max_length=16, default="manual")  # manual | schedule | api | cli

@@ -37,19 +37,15 @@ def dependencies(*, slug: str, direction: str = "down", depth=1) -> list[dict]:
 
 def blast_radius(*, slug: str) -> dict:
     """Every service that transitively depends on this one, grouped by owning team with
-    the team's on-call contact and the worst (lowest) tier affected."""
-    from teams.models import Team
-
-    rows = db.read(cypher.BLAST_RADIUS, slug=slug)
-    teams = {t.slug: t for t in Team.objects.filter(slug__in=[r["team"] for r in rows])}
+    the team's on-call contact and the worst (lowest) tier affected (all from the graph's
+    projection of the catalog: one query)."""
     groups = []
-    for r in rows:
-        team = teams.get(r["team"])
+    for r in db.read(cypher.BLAST_RADIUS, slug=slug):
         members = sorted(zip(r["tiers"], r["slugs"]), key=lambda p: (p[0] or 9, p[1]))
         groups.append({
-            "team": r["team"], "team_name": team.name if team else r["team"],
-            "oncall": team.oncall_contact if team else "", "chat": team.chat_channel if team else "",
-            "worst_tier": r["worst_tier"], "services": [{"slug": s, "tier": t} for t, s in members],
+            "team": r["team"], "team_name": r["team_name"] or r["team"], "oncall": r["oncall"] or "",
+            "chat": r["chat"] or "", "worst_tier": r["worst_tier"],
+            "services": [{"slug": s, "tier": t} for t, s in members],
         })
     groups.sort(key=lambda g: (g["worst_tier"] or 9, g["team"] or ""))
     return {"service": slug, "affected_services": sum(len(g["services"]) for g in groups), "teams": groups}

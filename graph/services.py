@@ -366,17 +366,16 @@ def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -
     sources = [
         TracingTarget(t.name, t.kind, t.base_url, t.lookback_minutes) for t in TracingSource.objects.filter(enabled=True)
     ] if tracing else []
-    pending = {"n": 0}
+    finished = [0]
 
     def on_result(_result):
-        pending["n"] += 1
-        if pending["n"] == PROGRESS_STEP:
-            progress_add(run_id, pending.pop("n"))
-            pending["n"] = 0
+        finished[0] += 1
+        if finished[0] % PROGRESS_STEP == 0:
+            progress_add(run_id, PROGRESS_STEP)
 
     results = crawl(services, sources, index=catalog_index(run_id), limits=_limits(), rules=metric_rules(),
                     on_result=on_result)
-    progress_add(run_id, pending["n"])
+    progress_add(run_id, finished[0] % PROGRESS_STEP)
     graph_error = ""
     try:
         stats = edges_merge(results, crawl_id=run_id)
@@ -408,18 +407,19 @@ def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -
         CrawlRun.objects.filter(pk=run_id).update(
             done=agg["n"], failed=agg["failed"], edges_seen=agg["edges"] or 0, skipped_series=agg["skipped"] or 0
         )
-        finishing = run.chunks_done >= run.chunks_total
+        # Results, not chunk deliveries, decide: a re-delivered chunk upserts the same rows.
+        finishing = agg["n"] >= run.total
     if finishing:
         crawl_finish(run_id)
 
 
-def crawl_finish(run_id: int, *, error: str = "") -> CrawlRun:
+def crawl_finish(run_id: int) -> CrawlRun:
     """Age edges (only those whose evidence was fetched in this run), set the outcome,
     release the lock. Runs once per run whoever calls it."""
     if not CrawlRun.objects.filter(pk=run_id, status="running").update(status="finishing"):
         return CrawlRun.objects.get(pk=run_id)
     run = CrawlRun.objects.get(pk=run_id)
-    error = error or run.error
+    error = run.error
     if not error:
         ok = list(run.results.filter(ok=True).values_list("target", flat=True))
         ok_services = [t for t in ok if ":" not in t]
