@@ -8,7 +8,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379/0
 .venv/.installed: requirements.txt
 	@echo "==> creating .venv and installing requirements (pinned)"
 	@test -x $(PY) || python3 -m venv .venv
-	@$(PIP) install --progress-bar on -q -r requirements.txt
+	@$(PIP) install --progress-bar on -r requirements.txt
 	@touch $@
 
 venv: .venv/.installed
