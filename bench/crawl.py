@@ -65,15 +65,6 @@ async def _baseline(urls: list[tuple[str, str]], concurrency: int) -> int:
     return series
 
 
-def _crawl_in_process() -> CrawlRun:
-    run = CrawlRun.objects.create(trigger="cli")
-    for ids in services.crawl_plan(run.pk):
-        services.crawl_chunk(run.pk, ids)
-    services.crawl_chunk(run.pk, [], tracing=True)
-    run.refresh_from_db()
-    return run
-
-
 def _set_hostile(actor, crawl: bool) -> None:
     for svc in Service.objects.filter(slug__startswith="hostile-"):
         service_update(actor=actor, service=svc, crawl_enabled=crawl)
@@ -97,7 +88,7 @@ def run():
         baseline_s = time.perf_counter() - start
 
         start = time.perf_counter()
-        run_ = _crawl_in_process()
+        run_ = services.crawl_inline()
         e2e_s = time.perf_counter() - start
         found = {(r["s"], r["t"]) for r in db.read(
             "MATCH (s:Service)-[:CALLS]->(t) RETURN s.slug AS s, coalesce(t.slug, t.key) AS t")}

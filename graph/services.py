@@ -335,20 +335,21 @@ def _limits() -> FetchLimits:
     )
 
 
-_index_cache: dict[int, CatalogIndex] = {}
+_index_cache: dict[tuple, CatalogIndex] = {}
 
 
-def catalog_index(run_id: int) -> CatalogIndex:
-    """How targets are matched to services, built once per run in each worker process
-    (every chunk of a run matches against the catalog as it was when the run began)."""
+def catalog_index(run: CrawlRun) -> CatalogIndex:
+    """How targets are matched to services, built once per run in each worker process.
+    Keyed by the run's id and creation time, which together never repeat."""
     from catalog.models import Service
 
-    if run_id not in _index_cache:
+    key = (run.pk, run.created_at)
+    if key not in _index_cache:
         rows = Service.objects.values_list("slug", "name", "base_url", "aliases")
         _index_cache.clear()
-        _index_cache[run_id] = CatalogIndex(
+        _index_cache[key] = CatalogIndex(
             [ServiceRef(slug, name, base_url, tuple(aliases or ())) for slug, name, base_url, aliases in rows])
-    return _index_cache[run_id]
+    return _index_cache[key]
 
 
 def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -> None:
@@ -373,7 +374,7 @@ def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -
         if finished[0] % PROGRESS_STEP == 0:
             progress_add(run_id, PROGRESS_STEP)
 
-    results = crawl(services, sources, index=catalog_index(run_id), limits=_limits(), rules=metric_rules(),
+    results = crawl(services, sources, index=catalog_index(run), limits=_limits(), rules=metric_rules(),
                     on_result=on_result)
     progress_add(run_id, finished[0] % PROGRESS_STEP)
     graph_error = ""
@@ -411,6 +412,19 @@ def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -
         finishing = agg["n"] >= run.total
     if finishing:
         crawl_finish(run_id)
+
+
+def crawl_inline(*, trigger: str = "cli") -> CrawlRun:
+    """A whole run in this process, without workers (`manage.py crawl --inline`; tests and
+    benchmarks of the pipeline itself). Takes the same lock as queued runs."""
+    crawl_lock_take()
+    run = CrawlRun.objects.create(trigger=trigger)
+    redis_client().set(redis_key(CRAWL_LOCK_KEY), str(run.pk), ex=CRAWL_LOCK_SECONDS)
+    for ids in crawl_plan(run.pk):
+        crawl_chunk(run.pk, ids)
+    crawl_chunk(run.pk, [], tracing=True)
+    run.refresh_from_db()
+    return run
 
 
 def crawl_finish(run_id: int) -> CrawlRun:

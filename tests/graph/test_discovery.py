@@ -141,27 +141,18 @@ def test_neo4j_down_during_a_run_fails_it_cleanly_and_the_next_run_recovers(grap
     fleet.register(running.services, actor=root)
     services.graph_sync()
     real_uri = settings.NEO4J_URI
-    run = CrawlRun.objects.create(trigger="api")
-    chunks = services.crawl_plan(run.pk)
     graph_db.close()
     settings.NEO4J_URI = "bolt://127.0.0.1:1"
     try:
-        for ids in chunks:
-            services.crawl_chunk(run.pk, ids)
-        services.crawl_chunk(run.pk, [], tracing=True)
+        run = services.crawl_inline()
     finally:
         settings.NEO4J_URI = real_uri
         graph_db.close()
-    run.refresh_from_db()
     assert run.status == "failed" and "graph database is unavailable" in run.error
     assert run.results.filter(ok=True).count() == 0
     assert observed_edges() == set()  # nothing half-written
 
-    again = CrawlRun.objects.create(trigger="api")
-    for ids in services.crawl_plan(again.pk):
-        services.crawl_chunk(again.pk, ids)
-    services.crawl_chunk(again.pk, [], tracing=True)
-    again.refresh_from_db()
+    again = services.crawl_inline()
     assert again.status == "succeeded"
     assert {(s, t) for s, t in observed_edges()} == running.truth
 
@@ -207,12 +198,9 @@ def test_zipkin_and_jaeger_sources_add_edges_with_window_rates(graph, root):
         url = f"http://127.0.0.1:{server.server_port}"
         TracingSource.objects.create(name="z", kind="zipkin", base_url=url, lookback_minutes=10)
         TracingSource.objects.create(name="j", kind="jaeger", base_url=url, lookback_minutes=10)
-        run = CrawlRun.objects.create(trigger="api")
-        assert services.crawl_plan(run.pk) == []
-        services.crawl_chunk(run.pk, [], tracing=True)
+        run = services.crawl_inline()
     finally:
         server.shutdown()
-    run.refresh_from_db()
     assert run.status == "succeeded" and run.total == 2
     edges = db.read("MATCH (s)-[r:CALLS]->(t) RETURN s.slug AS s, coalesce(t.slug, t.key) AS t, "
                     "r.rate_per_min AS rate, r.error_rate AS err, r.sources AS src ORDER BY s")
@@ -249,7 +237,6 @@ def test_neo4j_stopped_and_started_again(own_neo4j, run_fleet, root, settings):
     """Stop the real server between runs: the run fails with the reason, the catalog is
     untouched, and once the server is back the next run recovers."""
     from graph import db as graph_db
-    from graph.models import CrawlRun
 
     graph_db.close()
     settings.NEO4J_URI = "bolt://127.0.0.1:7689"
@@ -258,21 +245,13 @@ def test_neo4j_stopped_and_started_again(own_neo4j, run_fleet, root, settings):
         fleet.register(running.services, actor=root)
         services.graph_sync()
 
-        def crawl_once():
-            run = CrawlRun.objects.create(trigger="api")
-            for ids in services.crawl_plan(run.pk):
-                services.crawl_chunk(run.pk, ids)
-            services.crawl_chunk(run.pk, [], tracing=True)
-            run.refresh_from_db()
-            return run
-
-        assert crawl_once().status == "succeeded"
+        assert services.crawl_inline().status == "succeeded"
         own_neo4j("stop")
-        down = crawl_once()
+        down = services.crawl_inline()
         assert down.status == "failed" and "unavailable" in down.error
         own_neo4j("start")
         graph_db.close()
-        assert crawl_once().status == "succeeded"
+        assert services.crawl_inline().status == "succeeded"
         assert observed_edges() == running.truth
     finally:
         graph_db.close()  # the next test's driver connects to the restored NEO4J_URI

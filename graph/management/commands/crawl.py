@@ -13,13 +13,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--wait", action="store_true")
+        parser.add_argument("--inline", action="store_true", help="run it in this process, without workers")
         parser.add_argument("--timeout", type=float, default=600)
 
     def handle(self, *args, **options):
         try:
-            run = services.crawl_start(trigger="cli")
+            run = services.crawl_inline() if options["inline"] else services.crawl_start(trigger="cli")
         except DomainError as exc:
             raise CommandError(f"{exc.code}: {exc.detail}") from exc
+        if options["inline"]:
+            options["wait"] = True
         self.stdout.write(f"crawl #{run.pk} queued")
         if not options["wait"]:
             return
