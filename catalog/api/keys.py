@@ -1,6 +1,6 @@
 """``/api/v1/keys``: metadata, issue, request, approve, reject, rotate, revoke."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -54,6 +54,28 @@ class KeyRequestSerializer(KeyIssueSerializer):
     expires_at = None
 
 
+class KeyApproveSerializer(serializers.Serializer):
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class KeyRejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class KeyRotateSerializer(serializers.Serializer):
+    overlap_seconds = serializers.IntegerField(min_value=0, max_value=30 * 24 * 3600, default=3600,
+                                               help_text="how long the old key keeps working")
+
+
+class KeyRevokeSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class KeyRevokedSerializer(serializers.Serializer):
+    key = ApiKeySerializer()
+    impact = serializers.DictField()
+
+
 def _issued(key, secret):
     data = ApiKeySerializer(key).data
     data["secret"] = secret
@@ -83,38 +105,32 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         key = services.key_request(actor=request.user, **data.validated_data)
         return Response(ApiKeySerializer(key).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=inline_serializer("KeyApprove", {"expires_at": serializers.DateTimeField(required=False)}),
-                   responses=IssuedKeySerializer)
+    def _valid(self, serializer_class) -> dict:
+        data = serializer_class(data=self.request.data)
+        data.is_valid(raise_exception=True)
+        return data.validated_data
+
+    @extend_schema(request=KeyApproveSerializer, responses=IssuedKeySerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
-        expires = serializers.DateTimeField(required=False, allow_null=True).run_validation(
-            request.data.get("expires_at")) if request.data.get("expires_at") else None
-        key, secret = services.key_approve(actor=request.user, key=self.get_object(), expires_at=expires)
+        key, secret = services.key_approve(actor=request.user, key=self.get_object(), **self._valid(KeyApproveSerializer))
         return Response(_issued(key, secret))
 
-    @extend_schema(request=inline_serializer("KeyReject", {"reason": serializers.CharField(required=False)}),
-                   responses=ApiKeySerializer)
+    @extend_schema(request=KeyRejectSerializer, responses=ApiKeySerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
-        key = services.key_reject(actor=request.user, key=self.get_object(),
-                                  reason=str(request.data.get("reason", ""))[:500])
+        key = services.key_reject(actor=request.user, key=self.get_object(), **self._valid(KeyRejectSerializer))
         return Response(ApiKeySerializer(key).data)
 
-    @extend_schema(request=inline_serializer("KeyRotate", {"overlap_seconds": serializers.IntegerField()}),
-                   responses=IssuedKeySerializer)
+    @extend_schema(request=KeyRotateSerializer, responses={201: IssuedKeySerializer})
     @action(detail=True, methods=["post"])
     def rotate(self, request, pk=None):
-        overlap = serializers.IntegerField(min_value=0, max_value=30 * 24 * 3600).run_validation(
-            request.data.get("overlap_seconds", 3600))
-        key, secret = services.key_rotate(actor=request.user, key=self.get_object(), overlap_seconds=overlap)
+        key, secret = services.key_rotate(actor=request.user, key=self.get_object(), **self._valid(KeyRotateSerializer))
         return Response(_issued(key, secret), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=inline_serializer("KeyRevoke", {"reason": serializers.CharField()}),
-                   responses=inline_serializer("KeyRevoked", {"key": ApiKeySerializer(),
-                                                              "impact": serializers.DictField()}))
+    @extend_schema(request=KeyRevokeSerializer, responses=KeyRevokedSerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
         """Revoke irreversibly; the answer says who called with it and would break."""
-        reason = serializers.CharField(max_length=500).run_validation(request.data.get("reason"))
-        key = services.key_revoke(actor=request.user, key=self.get_object(), reason=reason)
+        key = services.key_revoke(actor=request.user, key=self.get_object(), **self._valid(KeyRevokeSerializer))
         return Response({"key": ApiKeySerializer(key).data, "impact": selectors.key_revoke_impact(key=key)})
