@@ -48,11 +48,13 @@ def _cost(selection_set, fragments, multiplier: int, seen: frozenset) -> int:
             page = multiplier
             for name in ("first", "last"):
                 value = args.get(name)
-                if value is not None and hasattr(value, "value"):
-                    try:
-                        page = multiplier * max(1, min(int(value.value), 100))
-                    except ValueError:
-                        pass
+                if value is None:
+                    continue
+                try:
+                    size = int(value.value)  # a literal
+                except (AttributeError, TypeError, ValueError):
+                    size = 100  # a variable: assume the largest page it may ask for
+                page = multiplier * max(1, min(size, 100))
             total += multiplier * GRAPH_FIELD_COST.get(node.name.value, 1)
             if node.selection_set:
                 total += _cost(node.selection_set, fragments, page, seen)

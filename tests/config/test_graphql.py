@@ -162,6 +162,8 @@ def test_abusive_queries_are_refused_unrun(world, client, tokens):
     costly = "{ services(first: 100) { edges { node { dependencies(depth: 6) { slug } blastRadius " \
              "{ affectedServices } } } } }"
     assert error_code(gql(client, costly, token=tokens["reader"])) == "query_too_costly"
+    by_variable = costly.replace("{ services(first: 100)", "query($n: Int) { services(first: $n)")
+    assert error_code(gql(client, by_variable, {"n": 1}, token=tokens["reader"])) == "query_too_costly"
     aliases = "{ " + " ".join(f"a{i}: search(q: \"x\") {{ slug }}" for i in range(30)) + " }"
     assert error_code(gql(client, aliases, token=tokens["reader"])) == "too_many_aliases"
     batch = client.post("/graphql", json.dumps([{"query": "{ search(q: \"a\") { slug } }"}] * 2),
