@@ -209,15 +209,15 @@ def register(fleet: list[FleetService], *, actor, org_slug: str = "fleet", host:
     from teams.services import org_create, team_create
 
     org = Org.objects.filter(slug=org_slug).first() or org_create(actor=actor, slug=org_slug, name="Simulated fleet")
-    existing = set(Service.objects.filter(slug__startswith="fleet-").values_list("slug", flat=True))
     entries = [(s.slug, f"http://{host}:{s.port}", [s.alias]) for s in fleet]
     if hostile_base is not None:
         entries += [(f"hostile-{k}", f"http://{host}:{hostile_base + i}", []) for i, k in enumerate(HOSTILE)]
+    existing = set(Service.objects.filter(slug__in=[e[0] for e in entries]).values_list("slug", flat=True))
     created = 0
     per_team = org.max_services_per_team
     offset = Service.objects.filter(team__org=org).count()
     for index, (slug, base_url, aliases) in enumerate(entries):
-        if slug in existing or Service.objects.filter(slug=slug).exists():
+        if slug in existing:
             continue
         number = (offset + created) // per_team
         team_slug = f"{org_slug}-team-{number:03d}"
