@@ -43,7 +43,8 @@ UNWIND $rows AS row
 MERGE (t:Team {slug: row.team})
 MERGE (s:Service {slug: row.slug})
 SET s.name = row.name, s.tier = row.tier, s.lifecycle = row.lifecycle, s.team = row.team,
-    s.org = row.org, s.sync_tag = $tag
+    s.org = row.org, s.sync_tag = $tag,
+    s.card = row.team + '|' + toString(row.tier) + '|' + row.slug
 WITH s, t
 OPTIONAL MATCH (old:Team)-[o:OWNS]->(s) WHERE old <> t
 DELETE o
@@ -165,18 +166,21 @@ DEPENDENCIES = {
     for direction in ("down", "up")
     for depth in range(1, MAX_DEPTH + 1)
 }
-# Grouped per owning team in the database: one row a team, not one a service (the
-# transitive closure can hold thousands of services, and rows are what cost).
+# Transitive dependents can number thousands, and reading three properties of each is
+# what costs: every Service carries `card` ("team|tier|slug", set by the projection), so
+# the closure is read with one property a node; teams are looked up once each.
 BLAST_RADIUS = f"""
 MATCH (s:Service {{slug: $slug}})
-CALL (s) {{
-  MATCH (s)<-[:CALLS*1..{MAX_DEPTH}]-(d:Service)
-  WHERE d <> s
-  RETURN DISTINCT d
+MATCH (s)<-[:CALLS*1..{MAX_DEPTH}]-(d:Service)
+WHERE d <> s
+WITH collect(DISTINCT d.card) AS cards
+CALL (cards) {{
+  UNWIND cards AS card
+  WITH DISTINCT split(card, '|')[0] AS team
+  OPTIONAL MATCH (t:Team {{slug: team}})
+  RETURN collect({{slug: team, name: t.name, oncall: t.oncall, chat: t.chat}}) AS teams
 }}
-WITH d.team AS team, min(d.tier) AS worst_tier, collect(d.slug) AS slugs, collect(d.tier) AS tiers
-OPTIONAL MATCH (t:Team {{slug: team}})
-RETURN team, t.name AS team_name, t.oncall AS oncall, t.chat AS chat, worst_tier, slugs, tiers
+RETURN cards, teams
 """
 SHORTEST_PATH = f"""
 MATCH (a:Service {{slug: $src}}), (b:Service {{slug: $dst}})

@@ -37,18 +37,24 @@ def dependencies(*, slug: str, direction: str = "down", depth=1) -> list[dict]:
 
 def blast_radius(*, slug: str) -> dict:
     """Every service that transitively depends on this one, grouped by owning team with
-    the team's on-call contact and the worst (lowest) tier affected (all from the graph's
-    projection of the catalog: one query)."""
+    the team's on-call contact and the worst (lowest) tier affected. One graph query."""
+    rows = db.read(cypher.BLAST_RADIUS, slug=slug)
+    if not rows:
+        return {"service": slug, "affected_services": 0, "teams": []}
+    by_team: dict[str, list[tuple[int, str]]] = {}
+    for card in rows[0]["cards"]:
+        team, tier, service = card.split("|", 2)
+        by_team.setdefault(team, []).append((int(tier), service))
     groups = []
-    for r in db.read(cypher.BLAST_RADIUS, slug=slug):
-        members = sorted(zip(r["tiers"], r["slugs"]), key=lambda p: (p[0] or 9, p[1]))
+    for t in rows[0]["teams"]:
+        members = sorted(by_team.get(t["slug"], []))
         groups.append({
-            "team": r["team"], "team_name": r["team_name"] or r["team"], "oncall": r["oncall"] or "",
-            "chat": r["chat"] or "", "worst_tier": r["worst_tier"],
-            "services": [{"slug": s, "tier": t} for t, s in members],
+            "team": t["slug"], "team_name": t["name"] or t["slug"], "oncall": t["oncall"] or "",
+            "chat": t["chat"] or "", "worst_tier": members[0][0] if members else None,
+            "services": [{"slug": s, "tier": tier} for tier, s in members],
         })
-    groups.sort(key=lambda g: (g["worst_tier"] or 9, g["team"] or ""))
-    return {"service": slug, "affected_services": sum(len(g["services"]) for g in groups), "teams": groups}
+    groups.sort(key=lambda g: (g["worst_tier"] or 9, g["team"]))
+    return {"service": slug, "affected_services": len(rows[0]["cards"]), "teams": groups}
 
 
 def shortest_path(*, src: str, dst: str) -> list[str]:
