@@ -7,7 +7,7 @@ from catalog import selectors, services
 from catalog.filtersets import ServiceFilterSet
 from catalog.forms import ApiForm, KeyIssueForm, KeyRequestForm, KeyRevokeForm, KeyRotateForm, ServiceEditForm, ServiceForm
 from catalog.models import ApiKey
-from config.errors import DomainError, ServiceUnavailable
+from config.errors import DomainError
 from config.forms import form_page, form_submit
 from config.htmx import render_page
 from graph import selectors as graph_selectors
@@ -15,22 +15,14 @@ from teams import permissions
 from teams.selectors import teams_near_limits
 
 
-def _graph(call, default):
-    """Run a graph read; when Neo4j is down the page still renders and says so."""
-    try:
-        return call(), ""
-    except ServiceUnavailable as exc:
-        return default, exc.detail
-
-
 @login_required
 def dashboard(request):
     from catalog.models import Api, Service
     from teams.models import Team
 
-    counts, graph_error = _graph(graph_selectors.graph_counts, {})
-    newest, _ = _graph(lambda: graph_selectors.newest_edges(limit=10), [])
-    endpoints, _ = _graph(lambda: graph_selectors.unknown_endpoints(limit=10), [])
+    counts, graph_error = graph_selectors.graph_read(graph_selectors.graph_counts, {})
+    newest, _ = graph_selectors.graph_read(lambda: graph_selectors.newest_edges(limit=10), [])
+    endpoints, _ = graph_selectors.graph_read(lambda: graph_selectors.unknown_endpoints(limit=10), [])
     last_run = graph_selectors.crawl_run_list().first()
     return render(request, "dashboard.html", {
         "counts": {"teams": Team.objects.count(), "services": Service.objects.count(), "apis": Api.objects.count(),
@@ -72,8 +64,8 @@ def service_detail(request, slug):
 def service_impact(request, slug):
     """Blast radius and declared-versus-observed drift (htmx partial)."""
     service = get_object_or_404(selectors.service_list(), slug=slug)
-    radius, graph_error = _graph(lambda: graph_selectors.blast_radius(slug=slug), None)
-    drift, _ = _graph(lambda: graph_selectors.drift(slug=slug), None)
+    radius, graph_error = graph_selectors.graph_read(lambda: graph_selectors.blast_radius(slug=slug), None)
+    drift, _ = graph_selectors.graph_read(lambda: graph_selectors.drift(slug=slug), None)
     return render(request, "catalog/htmx/impact.html",
                   {"service": service, "radius": radius, "drift": drift, "graph_error": graph_error})
 
@@ -83,14 +75,9 @@ def service_dependencies(request, slug):
     """The upstream/downstream lists at a chosen depth (htmx partial)."""
     service = get_object_or_404(selectors.service_list(), slug=slug)
     depth = request.GET.get("depth", "1")
-    try:
-        down = graph_selectors.dependencies(slug=slug, direction="down", depth=depth)
-        up = graph_selectors.dependencies(slug=slug, direction="up", depth=depth)
-        error = ""
-    except DomainError as exc:
-        down, up, error = [], [], exc.detail
-    return render(request, "catalog/htmx/dependencies.html",
-                  {"service": service, "down": down, "up": up, "depth": depth, "error": error})
+    both, error = graph_selectors.graph_read(
+        lambda: graph_selectors.callees_and_callers(slug=slug, depth=depth), {"down": [], "up": []})
+    return render(request, "catalog/htmx/dependencies.html", {"service": service, "depth": depth, "error": error, **both})
 
 
 @login_required
@@ -122,7 +109,7 @@ def api_list(request):
 @login_required
 def api_detail(request, slug):
     api = get_object_or_404(selectors.api_list().prefetch_related("declared_consumers"), slug=slug)
-    observed, graph_error = _graph(
+    observed, graph_error = graph_selectors.graph_read(
         lambda: graph_selectors.dependencies(slug=api.provider.slug, direction="up", depth=1), [])
     can_manage = permissions.can_manage_assets(request.user, api.provider.team)
     keys = selectors.key_list_for(user=request.user).filter(api=api)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from config.errors import InvalidInput
+from config.errors import DomainError, InvalidInput
 from graph import cypher, db
 from graph.models import CrawlRun
 
@@ -33,6 +33,21 @@ def dependencies_many(*, slugs: list[str], direction: str = "down", depth=1) -> 
 
 def dependencies(*, slug: str, direction: str = "down", depth=1) -> list[dict]:
     return dependencies_many(slugs=[slug], direction=direction, depth=depth)[slug]
+
+
+def callees_and_callers(*, slug: str, depth=1) -> dict:
+    """What a service calls (``down``) and what calls it (``up``), to ``depth`` hops."""
+    return {"down": dependencies(slug=slug, direction="down", depth=depth),
+            "up": dependencies(slug=slug, direction="up", depth=depth)}
+
+
+def graph_read(call, default):
+    """Run a graph read for a page: ``(value, "")``, or ``(default, reason)`` when the graph
+    is unavailable or the request was invalid, so the page still renders and says why."""
+    try:
+        return call(), ""
+    except DomainError as exc:
+        return default, exc.detail
 
 
 def blast_radius(*, slug: str) -> dict:

@@ -41,23 +41,15 @@ def node_panel(request, slug):
     from catalog.models import Service
 
     service = Service.objects.select_related("team").filter(slug=slug).first()
-    try:
-        down = selectors.dependencies(slug=slug, direction="down", depth=1) if service else []
-        up = selectors.dependencies(slug=slug, direction="up", depth=1) if service else []
-        error = ""
-    except DomainError as exc:
-        down, up, error = [], [], exc.detail
-    return render(request, "graph/htmx/panel.html",
-                  {"slug": slug, "service": service, "down": down, "up": up, "error": error})
+    both, error = selectors.graph_read(lambda: selectors.callees_and_callers(slug=slug), {"down": [], "up": []}) \
+        if service else ({"down": [], "up": []}, "")
+    return render(request, "graph/htmx/panel.html", {"slug": slug, "service": service, "error": error, **both})
 
 
 @login_required
 def discovery(request):
     runs = selectors.crawl_run_list()[:20]
-    try:
-        endpoints, graph_error = selectors.unknown_endpoints(), ""
-    except ServiceUnavailable as exc:
-        endpoints, graph_error = [], exc.detail
+    endpoints, graph_error = selectors.graph_read(selectors.unknown_endpoints, [])
     schedule = selectors.crawl_schedule()
     return render(request, "graph/discovery.html", {
         "runs": [(r, selectors.crawl_progress(r)) for r in runs], "endpoints": endpoints, "graph_error": graph_error,

@@ -25,13 +25,9 @@ def team_list(request):
 
 
 def _team_context(request, team, **extra):
-    from graph.db import GraphUnavailable
-    from graph.selectors import team_coupling
+    from graph.selectors import graph_read, team_coupling
 
-    try:
-        coupling, graph_error = team_coupling(team=team.slug), ""
-    except GraphUnavailable as exc:
-        coupling, graph_error = [], exc.detail
+    coupling, graph_error = graph_read(lambda: team_coupling(team=team.slug), [])
     return {
         "team": team, "usage": selectors.team_usage(team), "members": selectors.member_list(team=team),
         "services": team.services.order_by("slug"), "coupling": coupling, "graph_error": graph_error,
