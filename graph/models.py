@@ -32,8 +32,6 @@ class CrawlRun(models.Model):
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
-    chunks_total = models.PositiveIntegerField(default=0)
-    chunks_done = models.PositiveIntegerField(default=0)
     edges_seen = models.PositiveIntegerField(default=0)
     edges_new = models.PositiveIntegerField(default=0)
     edges_stale = models.PositiveIntegerField(default=0)

@@ -276,15 +276,21 @@ def crawl_lock_release(run_id: int) -> None:
     compare_and_set(CRAWL_LOCK_KEY, str(run_id), None)
 
 
+def _crawl_run_create(*, trigger: str, actor=None) -> CrawlRun:
+    """Take the lock, create the run, and make the lock name it."""
+    crawl_lock_take()
+    run = CrawlRun.objects.create(trigger=trigger, requested_by=getattr(actor, "username", "") or "")
+    redis_client().set(redis_key(CRAWL_LOCK_KEY), str(run.pk), ex=CRAWL_LOCK_SECONDS)
+    return run
+
+
 def crawl_start(*, trigger: str, actor=None) -> CrawlRun:
     """Queue a run now unless one is going."""
     from graph.tasks import crawl_run_task
 
     down = ServiceUnavailable("The task queue (Redis) is down; the crawl was not started.", code="queue_unavailable")
     try:
-        crawl_lock_take()
-        run = CrawlRun.objects.create(trigger=trigger, requested_by=getattr(actor, "username", "") or "")
-        redis_client().set(redis_key(CRAWL_LOCK_KEY), str(run.pk), ex=CRAWL_LOCK_SECONDS)
+        run = _crawl_run_create(trigger=trigger, actor=actor)
     except RedisError as exc:
         raise down from exc
     if not enqueue(crawl_run_task, run.pk):
@@ -321,9 +327,7 @@ def crawl_plan(run_id: int) -> list[list[int]]:
     tracing = TracingSource.objects.filter(enabled=True).count()
     size = settings.DISCOVERY_CHUNK_SIZE
     chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
-    CrawlRun.objects.filter(pk=run_id).update(
-        status="running", started_at=timezone.now(), total=len(ids) + tracing, chunks_total=len(chunks) + 1
-    )
+    CrawlRun.objects.filter(pk=run_id).update(status="running", started_at=timezone.now(), total=len(ids) + tracing)
     return chunks
 
 
@@ -360,10 +364,9 @@ def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -
     run = CrawlRun.objects.get(pk=run_id)
     if run.status not in ("running",):
         return
-    services = [
-        ServiceTarget(s.slug, s.base_url, s.metrics_path, s.health_path)
-        for s in Service.objects.filter(pk__in=service_ids).only("slug", "base_url", "metrics_path", "health_path")
-    ]
+    rows = list(Service.objects.filter(pk__in=service_ids).only("slug", "base_url", "metrics_path", "health_path"))
+    services = [ServiceTarget(s.slug, s.base_url, s.metrics_path, s.health_path) for s in rows]
+    slug_to_id = {s.slug: s.pk for s in rows}
     sources = [
         TracingTarget(t.name, t.kind, t.base_url, t.lookback_minutes) for t in TracingSource.objects.filter(enabled=True)
     ] if tracing else []
@@ -382,7 +385,6 @@ def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -
         stats = edges_merge(results, crawl_id=run_id)
     except ServiceUnavailable as exc:
         graph_error, stats = exc.detail, {"merged": 0, "created": 0}
-    slug_to_id = dict(Service.objects.filter(pk__in=service_ids).values_list("slug", "pk"))
     rows = [
         CrawlResult(
             run_id=run_id, target=r.target, service_id=slug_to_id.get(r.service_slug),
@@ -398,10 +400,9 @@ def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -
     with transaction.atomic():
         run = CrawlRun.objects.select_for_update().get(pk=run_id)
         run.edges_new += stats["created"]
-        run.chunks_done += 1
         if graph_error and not run.error:
             run.error = graph_error
-        run.save(update_fields=["edges_new", "chunks_done", "error"])
+        run.save(update_fields=["edges_new", "error"])
         agg = run.results.aggregate(
             n=Count("id"), failed=Count("id", filter=Q(ok=False)), edges=Sum("edges"), skipped=Sum("skipped_series")
         )
@@ -417,9 +418,7 @@ def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -
 def crawl_inline(*, trigger: str = "cli") -> CrawlRun:
     """A whole run in this process, without workers (`manage.py crawl --inline`; tests and
     benchmarks of the pipeline itself). Takes the same lock as queued runs."""
-    crawl_lock_take()
-    run = CrawlRun.objects.create(trigger=trigger)
-    redis_client().set(redis_key(CRAWL_LOCK_KEY), str(run.pk), ex=CRAWL_LOCK_SECONDS)
+    run = _crawl_run_create(trigger=trigger)
     for ids in crawl_plan(run.pk):
         crawl_chunk(run.pk, ids)
     crawl_chunk(run.pk, [], tracing=True)

@@ -6,6 +6,11 @@ from teams.constants import NEAR_LIMIT_RATIO
 from teams.models import Membership, Org, Team
 
 
+def org_list_manageable(*, user) -> QuerySet[Org]:
+    """Orgs whose teams and limits the user manages (one query, not one per org)."""
+    return Org.objects.all() if user.is_superuser else user.administered_orgs.all()
+
+
 def org_list() -> QuerySet[Org]:
     return Org.objects.annotate(team_count=Count("teams", distinct=True)).order_by("slug")
 

@@ -19,9 +19,8 @@ def team_list(request):
     teams = selectors.team_list(q=request.GET.get("q", "")).order_by("org__slug", "slug")
     rows = [(t, selectors.team_usage(t)) for t in teams]
     orgs = selectors.org_list()
-    return render(request, "teams/team_list.html", {"rows": rows, "orgs": orgs,
-                                                    "can_create": any(permissions.can_manage_org(request.user, o)
-                                                                      for o in orgs)})
+    return render(request, "teams/team_list.html", {
+        "rows": rows, "orgs": orgs, "can_create": selectors.org_list_manageable(user=request.user).exists()})
 
 
 def _team_context(request, team, **extra):
@@ -46,8 +45,7 @@ def team_detail(request, slug):
 @login_required
 def team_create(request):
     form = TeamForm(request.POST or None)
-    form.fields["org"].queryset = Org.objects.filter(pk__in=[
-        o.pk for o in Org.objects.all() if permissions.can_manage_org(request.user, o)])
+    form.fields["org"].queryset = selectors.org_list_manageable(user=request.user)
     team = form_submit(request, form, lambda data: services.team_create(actor=request.user, **data))
     if team:
         messages.success(request, f"Team {team.slug} created.")
