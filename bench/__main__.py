@@ -53,8 +53,11 @@ def main() -> int:
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     path = out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "rows": [r.as_dict() for r in rows]},
-                               indent=1, default=str))
+    path.write_text(
+        json.dumps(
+            {"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "rows": [r.as_dict() for r in rows]}, indent=1, default=str
+        )
+    )
     print(f"\nJSON: {path.relative_to(ROOT)}")
     return 0
 

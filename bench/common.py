@@ -57,5 +57,10 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def summary(values: list[float]) -> dict:
-    return {"p50": round(percentile(values, 50), 3), "p95": round(percentile(values, 95), 3),
-            "p99": round(percentile(values, 99), 3), "mean": round(statistics.fmean(values), 3), "n": len(values)}
+    return {
+        "p50": round(percentile(values, 50), 3),
+        "p95": round(percentile(values, 95), 3),
+        "p99": round(percentile(values, 99), 3),
+        "mean": round(statistics.fmean(values), 3),
+        "n": len(values),
+    }

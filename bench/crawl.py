@@ -33,9 +33,23 @@ HOSTILE_BASE = PORT_BASE + N + 100
 
 def _start_fleet() -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "fleet", "--services", str(N), "--port-base", str(PORT_BASE), "--hostile",
-         "--truth", str(ROOT_DIR / "var" / "bench-truth.json")],
-        cwd=ROOT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            sys.executable,
+            "manage.py",
+            "fleet",
+            "--services",
+            str(N),
+            "--port-base",
+            str(PORT_BASE),
+            "--hostile",
+            "--truth",
+            str(ROOT_DIR / "var" / "bench-truth.json"),
+        ],
+        cwd=ROOT_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -51,6 +65,7 @@ async def _baseline(urls: list[tuple[str, str]], concurrency: int) -> int:
     semaphore = asyncio.Semaphore(concurrency)
     series = 0
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
         async def one(metrics_url, health_url):
             nonlocal series
             async with semaphore:
@@ -90,17 +105,26 @@ def run():
         start = time.perf_counter()
         run_ = services.crawl_inline()
         e2e_s = time.perf_counter() - start
-        found = {(r["s"], r["t"]) for r in db.read(
-            "MATCH (s:Service)-[:CALLS]->(t) RETURN s.slug AS s, coalesce(t.slug, t.key) AS t")}
+        found = {
+            (r["s"], r["t"])
+            for r in db.read("MATCH (s:Service)-[:CALLS]->(t) RETURN s.slug AS s, coalesce(t.slug, t.key) AS t")
+        }
         expected = {(e["source"], e["target"]) for e in truth["edges"]}
         hits = len(found & expected)
         precision, recall = hits / max(1, len(found)), hits / max(1, len(expected))
         ratio = baseline_s / e2e_s
-        yield Row("crawl 1,000 services end to end (in process)", round(e2e_s, 3), "s", "<= 10 s", e2e_s <= 10,
-                  {"status": run_.status, "targets": run_.total, "edges": len(found), "samples_in_baseline": samples})
+        yield Row(
+            "crawl 1,000 services end to end (in process)",
+            round(e2e_s, 3),
+            "s",
+            "<= 10 s",
+            e2e_s <= 10,
+            {"status": run_.status, "targets": run_.total, "edges": len(found), "samples_in_baseline": samples},
+        )
         yield Row("crawl baseline: same fetches + prometheus_client parse", round(baseline_s, 3), "s", "", None)
-        yield Row("crawl throughput vs baseline (baseline time / e2e time)", round(ratio, 3), "x", ">= 0.5",
-                  ratio >= 0.5)
+        yield Row(
+            "crawl throughput vs baseline (baseline time / e2e time)", round(ratio, 3), "x", ">= 0.5", ratio >= 0.5
+        )
         yield Row("discovery precision (1,000-service fleet)", round(precision, 4), "", "= 1.0", precision == 1.0)
         yield Row("discovery recall (1,000-service fleet)", round(recall, 4), "", "= 1.0", recall == 1.0)
 
@@ -108,9 +132,28 @@ def run():
         _set_hostile(root, crawl=True)
         env = {**os.environ, "LOG_LEVEL": "WARNING"}
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", f"bench-{os.getpid()}@%h",
-             "--concurrency", "2", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
-            cwd=ROOT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-n",
+                f"bench-{os.getpid()}@%h",
+                "--concurrency",
+                "2",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=ROOT_DIR,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             from config.celery import app
 
@@ -130,8 +173,14 @@ def run():
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(30)
         failed = {r.target: r.error for r in celery_run.results.filter(ok=False)}
-        yield Row("crawl 1,000 + 10 hostile via Celery worker", round(celery_s, 3), "s", "", None,
-                  {"status": celery_run.status, "failed": failed})
+        yield Row(
+            "crawl 1,000 + 10 hostile via Celery worker",
+            round(celery_s, 3),
+            "s",
+            "",
+            None,
+            {"status": celery_run.status, "failed": failed},
+        )
         yield Row("worker peak RSS (1,000 services + hostile)", round(peak, 1), "MB", "<= 300 MB", peak <= 300)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -22,16 +22,20 @@ PORT, WORKERS, SECONDS, CONNECTIONS = 18900, 2, 10, 2
 
 
 def _key() -> str:
-    root = get_user_model().objects.filter(username="bench").first() or \
-        get_user_model().objects.create_superuser("bench", "b@e.x", "bench")
+    root = get_user_model().objects.filter(username="bench").first() or get_user_model().objects.create_superuser(
+        "bench", "b@e.x", "bench"
+    )
     org = Org.objects.filter(slug="gw").first() or Org.objects.create(slug="gw", name="Gateway bench")
     team = Team.objects.filter(slug="gw-team").first() or Team.objects.create(org=org, slug="gw-team", name="GW")
     provider = Service.objects.filter(slug="gw-orders").first() or catalog_services.service_create(
-        actor=root, team=team, slug="gw-orders", name="Orders")
+        actor=root, team=team, slug="gw-orders", name="Orders"
+    )
     consumer = Service.objects.filter(slug="gw-web").first() or catalog_services.service_create(
-        actor=root, team=team, slug="gw-web", name="Web")
+        actor=root, team=team, slug="gw-web", name="Web"
+    )
     api = Api.objects.filter(slug="gw-orders-v1").first() or catalog_services.api_create(
-        actor=root, provider=provider, slug="gw-orders-v1", name="Orders v1", kind="other")
+        actor=root, provider=provider, slug="gw-orders-v1", name="Orders v1", kind="other"
+    )
     _, secret = catalog_services.key_issue(actor=root, api=api, consumer=consumer, name="bench")
     return secret
 
@@ -48,8 +52,12 @@ def _wrk(url: str, headers: dict) -> dict:
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"p50": ms("50"), "p99": ms("99"), "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "non_2xx": int(non2xx.group(1)) if non2xx else 0}
+    return {
+        "p50": ms("50"),
+        "p99": ms("99"),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+    }
 
 
 def run():
@@ -58,9 +66,22 @@ def run():
     secret = _key()
     env = {**os.environ, "LOG_LEVEL": "WARNING"}
     server = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{PORT}",
-         "--workers", str(WORKERS), "--log-level", "warning"],
-        cwd=ROOT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            os.path.join(os.path.dirname(sys.executable), "gunicorn"),
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{PORT}",
+            "--workers",
+            str(WORKERS),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -84,7 +105,9 @@ def run():
     yield Row("gateway verify p50", round(verify["p50"], 3), "ms", "", None, verify)
     yield Row("gateway verify p99", round(verify["p99"], 3), "ms", "<= 5 ms", verify["p99"] <= 5, verify)
     yield Row("gateway verify requests/s", round(verify["rps"]), "req/s", "", None)
-    yield Row("bare Django 200 view p99 (same run)", round(bare_p99, 3), "ms", "", None, {"first": bare, "second": bare2})
+    yield Row(
+        "bare Django 200 view p99 (same run)", round(bare_p99, 3), "ms", "", None, {"first": bare, "second": bare2}
+    )
     yield Row("gateway verify p99 / bare view p99", round(ratio, 3), "x", "<= 1.5x", ratio <= 1.5)
     yield Row("web process peak RSS (through the verify load)", round(peak, 1), "MB", "<= 250 MB", peak <= 250)
     if verify["non_2xx"]:

@@ -15,8 +15,11 @@ def run():
     graph_wipe()
     graph_init()
     slugs = [f"svc-{i:05d}" for i in range(N_SERVICES)]
-    db.write_batches(cypher.PROJECT_SERVICES, [
-        {"slug": s, "name": s, "tier": 1, "lifecycle": "production", "team": "t", "org": "o"} for s in slugs], tag=1)
+    db.write_batches(
+        cypher.PROJECT_SERVICES,
+        [{"slug": s, "name": s, "tier": 1, "lifecycle": "production", "team": "t", "org": "o"} for s in slugs],
+        tag=1,
+    )
     edges = random_edges(slugs, N_EDGES + NAIVE_SAMPLE)
     batched, naive = edges[:N_EDGES], edges[N_EDGES:]
 
@@ -26,17 +29,33 @@ def run():
 
     start = time.perf_counter()
     for e in naive:
-        db.write(cypher.MERGE_ONE_SERVICE_EDGE, src=e["src"], dst=e["dst"], now=1,
-                 calls=e["props"]["calls"], errors=0.0)
+        db.write(
+            cypher.MERGE_ONE_SERVICE_EDGE, src=e["src"], dst=e["dst"], now=1, calls=e["props"]["calls"], errors=0.0
+        )
     naive_s = time.perf_counter() - start
     count = db.read("MATCH ()-[r:CALLS]->() RETURN count(r) AS n")[0]["n"]
     assert count == N_EDGES + NAIVE_SAMPLE, count
     per_edge_batched = batched_s / N_EDGES
     per_edge_naive = naive_s / NAIVE_SAMPLE
     speedup = per_edge_naive / per_edge_batched
-    yield Row("graph ingest 100k edges, batched", round(batched_s, 3), "s", "<= 10 s", batched_s <= 10,
-              {"edges_per_s": round(N_EDGES / batched_s)})
-    yield Row("graph ingest, one query per edge (2k sample)", round(per_edge_naive * 1000, 3), "ms/edge", "",
-              None, {"sample": NAIVE_SAMPLE, "seconds": round(naive_s, 3),
-                     "extrapolated_100k_s": round(per_edge_naive * N_EDGES, 1)})
+    yield Row(
+        "graph ingest 100k edges, batched",
+        round(batched_s, 3),
+        "s",
+        "<= 10 s",
+        batched_s <= 10,
+        {"edges_per_s": round(N_EDGES / batched_s)},
+    )
+    yield Row(
+        "graph ingest, one query per edge (2k sample)",
+        round(per_edge_naive * 1000, 3),
+        "ms/edge",
+        "",
+        None,
+        {
+            "sample": NAIVE_SAMPLE,
+            "seconds": round(naive_s, 3),
+            "extrapolated_100k_s": round(per_edge_naive * N_EDGES, 1),
+        },
+    )
     yield Row("graph ingest speed-up, batched vs per edge", round(speedup, 1), "x", ">= 20x", speedup >= 20)

@@ -34,7 +34,12 @@ def measure(topology: str, targets: bool = True):
     def judged(value, limit):
         return (f"<= {limit} ms", value <= limit) if targets else ("worst case", None)
 
-    yield Row(f"blast radius p95 {label}", radius["p95"], "ms", *judged(radius["p95"], 50),
-              {**radius, "affected_services_median": sorted(sizes)[len(sizes) // 2]})
+    yield Row(
+        f"blast radius p95 {label}",
+        radius["p95"],
+        "ms",
+        *judged(radius["p95"], 50),
+        {**radius, "affected_services_median": sorted(sizes)[len(sizes) // 2]},
+    )
     yield Row(f"3-hop dependencies p95 {label}", hop3["p95"], "ms", *judged(hop3["p95"], 20), hop3)
     yield Row(f"3-hop dependents p95 {label}", hop3_up["p95"], "ms", *judged(hop3_up["p95"], 20), hop3_up)

@@ -17,8 +17,17 @@ def build(n_services: int, n_edges: int, *, topology: str = "layered", seed: int
     graph_wipe()
     graph_init()
     slugs = [f"svc-{i:05d}" for i in range(n_services)]
-    rows = [{"slug": s, "name": s, "tier": 1 + i % 4, "lifecycle": "production", "team": f"team-{i // 8:04d}",
-             "org": f"org-{i // 800}"} for i, s in enumerate(slugs)]
+    rows = [
+        {
+            "slug": s,
+            "name": s,
+            "tier": 1 + i % 4,
+            "lifecycle": "production",
+            "team": f"team-{i // 8:04d}",
+            "org": f"org-{i // 800}",
+        }
+        for i, s in enumerate(slugs)
+    ]
     db.write_batches(cypher.PROJECT_SERVICES, rows, tag=1)
     make = layered_edges if topology == "layered" else random_edges
     db.write_batches(cypher.MERGE_SERVICE_EDGES, make(slugs, n_edges, seed=seed), now=1, crawl_id=1)
@@ -27,8 +36,12 @@ def build(n_services: int, n_edges: int, *, topology: str = "layered", seed: int
 
 def _edge(a: str, b: str, rng) -> dict:
     calls = float(rng.randint(1, 10_000))
-    return {"src": a, "dst": b, "source": "prometheus",
-            "props": {"calls": calls, "errors": 0.0, "rate_per_min": calls / 60, "error_rate": 0.0}}
+    return {
+        "src": a,
+        "dst": b,
+        "source": "prometheus",
+        "props": {"calls": calls, "errors": 0.0, "rate_per_min": calls / 60, "error_rate": 0.0},
+    }
 
 
 def random_edges(slugs: list[str], n_edges: int, *, seed: int = 7) -> list[dict]:

@@ -27,19 +27,33 @@ def _catalog() -> None:
         return
     Service.objects.filter(slug__startswith="svc-").delete()
     Team.objects.filter(slug__startswith="team-").delete()
-    orgs = {f"org-{i}": Org.objects.get_or_create(slug=f"org-{i}", defaults={"name": f"Org {i}"})[0]
-            for i in range(N // 800 + 1)}
-    teams = Team.objects.bulk_create([Team(org=orgs[f"org-{(t * 8) // 800}"], slug=f"team-{t:04d}", name=f"Team {t}",
-                                           oncall_contact=f"oncall-{t}@example.com") for t in range(N // 8)])
-    Service.objects.bulk_create([Service(team=teams[i // 8], slug=f"svc-{i:05d}", name=f"Service {i}", tier=1 + i % 4)
-                                 for i in range(N)], batch_size=2000)
+    orgs = {
+        f"org-{i}": Org.objects.get_or_create(slug=f"org-{i}", defaults={"name": f"Org {i}"})[0]
+        for i in range(N // 800 + 1)
+    }
+    teams = Team.objects.bulk_create(
+        [
+            Team(
+                org=orgs[f"org-{(t * 8) // 800}"],
+                slug=f"team-{t:04d}",
+                name=f"Team {t}",
+                oncall_contact=f"oncall-{t}@example.com",
+            )
+            for t in range(N // 8)
+        ]
+    )
+    Service.objects.bulk_create(
+        [Service(team=teams[i // 8], slug=f"svc-{i:05d}", name=f"Service {i}", tier=1 + i % 4) for i in range(N)],
+        batch_size=2000,
+    )
 
 
 def run():
     _catalog()
     slugs = build(N, 50_000)
-    user = get_user_model().objects.filter(username="bench").first() or \
-        get_user_model().objects.create_superuser("bench", "b@e.x", "bench")
+    user = get_user_model().objects.filter(username="bench").first() or get_user_model().objects.create_superuser(
+        "bench", "b@e.x", "bench"
+    )
     client = Client()
     client.force_login(user)
     rng = random.Random(5)
@@ -70,13 +84,33 @@ def run():
 
     rest_counts = [queries(f"/api/v1/services/?page_size={n}") for n in (10, 100)]
     yield Row("service page p95 (10k svc, 50k edges)", page["p95"], "ms", "<= 150 ms", page["p95"] <= 150, page)
-    yield Row("service page: dependencies panel p95 (depth 2)", deps["p95"], "ms", "<= 150 ms", deps["p95"] <= 150,
-              deps)
-    yield Row("service page: blast radius + drift panel p95", impact["p95"], "ms", "<= 150 ms",
-              impact["p95"] <= 150, impact)
-    yield Row("REST service list p95 (100 a page, 10k svc)", rest["p95"], "ms", "<= 150 ms", rest["p95"] <= 150,
-              {**rest, "sql_queries_10_vs_100": rest_counts})
-    yield Row("REST list SQL queries, page of 10 vs 100", rest_counts[1] - rest_counts[0], "extra", "= 0",
-              rest_counts[0] == rest_counts[1], {"counts": rest_counts})
-    yield Row("GraphQL 100 services + owner + 2-hop deps p95", graphql["p95"], "ms", "<= 150 ms",
-              graphql["p95"] <= 150, graphql)
+    yield Row(
+        "service page: dependencies panel p95 (depth 2)", deps["p95"], "ms", "<= 150 ms", deps["p95"] <= 150, deps
+    )
+    yield Row(
+        "service page: blast radius + drift panel p95", impact["p95"], "ms", "<= 150 ms", impact["p95"] <= 150, impact
+    )
+    yield Row(
+        "REST service list p95 (100 a page, 10k svc)",
+        rest["p95"],
+        "ms",
+        "<= 150 ms",
+        rest["p95"] <= 150,
+        {**rest, "sql_queries_10_vs_100": rest_counts},
+    )
+    yield Row(
+        "REST list SQL queries, page of 10 vs 100",
+        rest_counts[1] - rest_counts[0],
+        "extra",
+        "= 0",
+        rest_counts[0] == rest_counts[1],
+        {"counts": rest_counts},
+    )
+    yield Row(
+        "GraphQL 100 services + owner + 2-hop deps p95",
+        graphql["p95"],
+        "ms",
+        "<= 150 ms",
+        graphql["p95"] <= 150,
+        graphql,
+    )

@@ -23,8 +23,20 @@ class ServiceForm(forms.ModelForm):
 
     class Meta:
         model = Service
-        fields = ["team", "slug", "name", "description", "tier", "lifecycle", "repository_url", "base_url", "aliases",
-                  "metrics_path", "health_path", "crawl_enabled"]
+        fields = [
+            "team",
+            "slug",
+            "name",
+            "description",
+            "tier",
+            "lifecycle",
+            "repository_url",
+            "base_url",
+            "aliases",
+            "metrics_path",
+            "health_path",
+            "crawl_enabled",
+        ]
 
 
 class ServiceEditForm(ServiceForm):
@@ -52,8 +64,18 @@ class ApiForm(forms.ModelForm):
 
     class Meta:
         model = Api
-        fields = ["provider", "slug", "name", "kind", "version", "base_path", "lifecycle", "slo_availability",
-                  "slo_p99_ms", "spec"]
+        fields = [
+            "provider",
+            "slug",
+            "name",
+            "kind",
+            "version",
+            "base_path",
+            "lifecycle",
+            "slo_availability",
+            "slo_p99_ms",
+            "spec",
+        ]
 
 
 class ScopesField(forms.CharField):
@@ -83,5 +105,6 @@ class KeyRevokeForm(forms.Form):
 
 
 class KeyRotateForm(forms.Form):
-    overlap_seconds = forms.IntegerField(min_value=0, max_value=30 * 24 * 3600, initial=3600,
-                                         help_text="how long the old key keeps working")
+    overlap_seconds = forms.IntegerField(
+        min_value=0, max_value=30 * 24 * 3600, initial=3600, help_text="how long the old key keeps working"
+    )

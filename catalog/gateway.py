@@ -59,15 +59,19 @@ def _load(key_id: str) -> dict | None:
         record = None
     if record is not None:
         return record or None
-    key = (ApiKey.objects.filter(key_id=key_id).select_related("api", "consumer__team").first())
+    key = ApiKey.objects.filter(key_id=key_id).select_related("api", "consumer__team").first()
     if key is None:
         record = {}
     else:
         record = {
-            "hash": key.secret_hash, "api": key.api.slug, "consumer": key.consumer.slug,
-            "team": key.consumer.team.slug, "status": key.status,
+            "hash": key.secret_hash,
+            "api": key.api.slug,
+            "consumer": key.consumer.slug,
+            "team": key.consumer.team.slug,
+            "status": key.status,
             "revoked": key.revoked_at is not None,
-            "expires": key.expires_at.timestamp() if key.expires_at else None, "scopes": key.scopes,
+            "expires": key.expires_at.timestamp() if key.expires_at else None,
+            "scopes": key.scopes,
         }
     try:
         cache.set(_record_key(key_id), record, REDIS_RECORD_SECONDS)
@@ -158,9 +162,8 @@ def _fail(client_ip: str, verdict: Verdict) -> Verdict:
     window = int(time.time() // 60)
     counter = f"gateway:fail:{client_ip}:{window}"
     try:
-        if not cache.add(counter, 1, 120):
-            if cache.incr(counter) > settings.GATEWAY_FAILURES_PER_MINUTE:
-                _blocked[client_ip] = time.monotonic() + 60 - time.time() % 60
+        if not cache.add(counter, 1, 120) and cache.incr(counter) > settings.GATEWAY_FAILURES_PER_MINUTE:
+            _blocked[client_ip] = time.monotonic() + 60 - time.time() % 60
     except RedisError as exc:  # Redis down: keep answering, without the limiter
         logger.warning("gateway failure not counted: %s", type(exc).__name__)
     return verdict
@@ -189,7 +192,8 @@ def key_verify(*, raw_key: str, target_api: str, client_ip: str, method: str = "
     if record["api"] != target_api:
         return _fail(client_ip, Verdict(403, "wrong_api", "The key is not valid for this API.", key_id=key_id))
     if record["scopes"] and not _scope_allows(record["scopes"], method.upper(), path):
-        return _fail(client_ip, Verdict(403, "scope_denied", "The key's scopes do not cover this request.",
-                                        key_id=key_id))
+        return _fail(
+            client_ip, Verdict(403, "scope_denied", "The key's scopes do not cover this request.", key_id=key_id)
+        )
     _count_use(key_id)
     return Verdict(200, "ok", "", consumer=record["consumer"], team=record["team"], key_id=key_id)

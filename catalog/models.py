@@ -52,7 +52,10 @@ class Api(models.Model):
     spec = models.JSONField(null=True, blank=True)
     lifecycle = models.CharField(max_length=16, choices=constants.LIFECYCLE_CHOICES, default="production")
     slo_availability = models.DecimalField(
-        max_digits=6, decimal_places=3, null=True, blank=True,
+        max_digits=6,
+        decimal_places=3,
+        null=True,
+        blank=True,
         validators=[MinValueValidator(0), MaxValueValidator(100)],
     )
     slo_p99_ms = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(600_000)])
@@ -84,9 +87,7 @@ class ApiKey(models.Model):
     key_id = models.CharField(max_length=8, unique=True, null=True, blank=True)
     secret_hash = models.CharField(max_length=64, blank=True)
     scopes = models.JSONField(default=list, blank=True, validators=[validate_scopes])
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -35,9 +35,7 @@ def audit_list() -> QuerySet[AuditEvent]:
 def key_is_usable(key, *, at) -> bool:
     """Active, not revoked, not expired at ``at``."""
     return (
-        key.status == key.STATUS_ACTIVE
-        and key.revoked_at is None
-        and (key.expires_at is None or key.expires_at > at)
+        key.status == key.STATUS_ACTIVE and key.revoked_at is None and (key.expires_at is None or key.expires_at > at)
     )
 
 
@@ -46,15 +44,18 @@ def key_list_for(*, user) -> QuerySet:
     orgs' admins, superusers. Never the secret (only its hash is stored)."""
     from catalog.models import ApiKey
 
-    qs = ApiKey.objects.select_related("api", "api__provider", "api__provider__team", "consumer",
-                                       "consumer__team", "created_by", "revoked_by")
+    qs = ApiKey.objects.select_related(
+        "api", "api__provider", "api__provider__team", "consumer", "consumer__team", "created_by", "revoked_by"
+    )
     if user.is_superuser:
         return qs
     teams = list(user.memberships.values_list("team_id", flat=True))
     orgs = list(user.administered_orgs.values_list("pk", flat=True))
     return qs.filter(
-        Q(api__provider__team_id__in=teams) | Q(consumer__team_id__in=teams)
-        | Q(api__provider__team__org_id__in=orgs) | Q(consumer__team__org_id__in=orgs)
+        Q(api__provider__team_id__in=teams)
+        | Q(consumer__team_id__in=teams)
+        | Q(api__provider__team__org_id__in=orgs)
+        | Q(consumer__team__org_id__in=orgs)
     )
 
 
@@ -70,8 +71,13 @@ def key_revoke_impact(*, key) -> dict:
         observed = any(c["slug"] == key.consumer.slug for c in callers)
     except ServiceUnavailable:
         pass
-    return {"consumer": key.consumer.slug, "consumer_team": key.consumer.team.slug,
-            "last_used_at": key.last_used_at, "usage_count": key.usage_count, "observed_calls": observed}
+    return {
+        "consumer": key.consumer.slug,
+        "consumer_team": key.consumer.team.slug,
+        "last_used_at": key.last_used_at,
+        "usage_count": key.usage_count,
+        "observed_calls": observed,
+    }
 
 
 def catalog_search(*, q: str, limit: int = 8) -> list[dict]:
@@ -87,6 +93,8 @@ def catalog_search(*, q: str, limit: int = 8) -> list[dict]:
         ("service", Service.objects.filter(Q(slug__icontains=q) | Q(name__icontains=q))),
         ("api", Api.objects.filter(Q(slug__icontains=q) | Q(name__icontains=q))),
     ):
-        hits += [{"kind": kind, "slug": o.slug, "name": o.name, "url": o.get_absolute_url()}
-                 for o in qs.order_by("slug")[:limit]]
+        hits += [
+            {"kind": kind, "slug": o.slug, "name": o.name, "url": o.get_absolute_url()}
+            for o in qs.order_by("slug")[:limit]
+        ]
     return hits

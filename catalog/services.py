@@ -20,8 +20,16 @@ from teams.models import Team
 from teams.services import team_check_limit, team_lock, validated_save
 
 SERVICE_FIELDS = {
-    "name", "description", "tier", "lifecycle", "repository_url", "base_url", "aliases",
-    "metrics_path", "health_path", "crawl_enabled",
+    "name",
+    "description",
+    "tier",
+    "lifecycle",
+    "repository_url",
+    "base_url",
+    "aliases",
+    "metrics_path",
+    "health_path",
+    "crawl_enabled",
 }
 API_FIELDS = {"name", "kind", "version", "base_path", "spec", "lifecycle", "slo_availability", "slo_p99_ms"}
 
@@ -82,9 +90,7 @@ def service_delete(*, actor, service: Service) -> None:
     with transaction.atomic():
         service = Service.objects.select_for_update().get(pk=service.pk)
         if service.apis.exists():
-            raise Conflict(
-                f"Service '{service.slug}' still provides APIs; delete them first.", code="service_has_apis"
-            )
+            raise Conflict(f"Service '{service.slug}' still provides APIs; delete them first.", code="service_has_apis")
         audit_record(actor=actor, action="service.delete", obj=service, before=snapshot(service))
         service.delete()
     projection_schedule("service", service.slug)
@@ -96,8 +102,13 @@ def service_consumes_set(*, actor, service: Service, apis: list[Api]) -> Service
     with transaction.atomic():
         before = sorted(service.consumes.values_list("slug", flat=True))
         service.consumes.set(apis)
-        audit_record(actor=actor, action="service.consumes", obj=service, before={"consumes": before},
-                     after={"consumes": sorted(a.slug for a in apis)})
+        audit_record(
+            actor=actor,
+            action="service.consumes",
+            obj=service,
+            before={"consumes": before},
+            after={"consumes": sorted(a.slug for a in apis)},
+        )
     projection_schedule("service", service.slug)
     return service
 
@@ -160,8 +171,11 @@ def api_delete(*, actor, api: Api) -> None:
 # --- API keys -----------------------------------------------------------------------------
 def _require_provider(actor, api: Api) -> None:
     team = api.provider.team
-    permissions.require(permissions.can_manage_assets(actor, team),
-                        actor, f"Only members of team '{team.slug}' (the API's provider) manage its keys.")
+    permissions.require(
+        permissions.can_manage_assets(actor, team),
+        actor,
+        f"Only members of team '{team.slug}' (the API's provider) manage its keys.",
+    )
 
 
 def _key_changed(key: ApiKey) -> None:
@@ -182,12 +196,20 @@ def _new_secret(key: ApiKey) -> str:
     return full
 
 
-def key_issue(*, actor, api: Api, consumer: Service, name: str, scopes: list | None = None,
-              expires_at=None) -> tuple[ApiKey, str]:
+def key_issue(
+    *, actor, api: Api, consumer: Service, name: str, scopes: list | None = None, expires_at=None
+) -> tuple[ApiKey, str]:
     """Issue an active key; returns (key, full secret). The secret is never retrievable again."""
     _require_provider(actor, api)
-    key = ApiKey(api=api, consumer=consumer, name=name, scopes=scopes or [], expires_at=expires_at,
-                 created_by=actor, status=ApiKey.STATUS_ACTIVE)
+    key = ApiKey(
+        api=api,
+        consumer=consumer,
+        name=name,
+        scopes=scopes or [],
+        expires_at=expires_at,
+        created_by=actor,
+        status=ApiKey.STATUS_ACTIVE,
+    )
     secret = _new_secret(key)
     with transaction.atomic():
         validated_save(key)
@@ -198,10 +220,14 @@ def key_issue(*, actor, api: Api, consumer: Service, name: str, scopes: list | N
 
 def key_request(*, actor, api: Api, consumer: Service, name: str, scopes: list | None = None) -> ApiKey:
     """The consumer's team asks for a key; the provider approves or rejects it."""
-    permissions.require(permissions.can_manage_assets(actor, consumer.team), actor,
-                        f"Only members of team '{consumer.team.slug}' request keys for '{consumer.slug}'.")
-    key = ApiKey(api=api, consumer=consumer, name=name, scopes=scopes or [], created_by=actor,
-                 status=ApiKey.STATUS_PENDING)
+    permissions.require(
+        permissions.can_manage_assets(actor, consumer.team),
+        actor,
+        f"Only members of team '{consumer.team.slug}' request keys for '{consumer.slug}'.",
+    )
+    key = ApiKey(
+        api=api, consumer=consumer, name=name, scopes=scopes or [], created_by=actor, status=ApiKey.STATUS_PENDING
+    )
     with transaction.atomic():
         validated_save(key)
         audit_record(actor=actor, action="key.request", obj=key, after=snapshot(key))
@@ -280,12 +306,20 @@ def key_rotate(*, actor, key: ApiKey, overlap_seconds: int = 3600) -> tuple[ApiK
         end = timezone.now() + timedelta(seconds=overlap_seconds)
         old.expires_at = min(old.expires_at, end) if old.expires_at else end
         old.save(update_fields=["expires_at"])
-        new = ApiKey(api=old.api, consumer=old.consumer, name=old.name, scopes=old.scopes, created_by=actor,
-                     rotated_from=old, status=ApiKey.STATUS_ACTIVE)
+        new = ApiKey(
+            api=old.api,
+            consumer=old.consumer,
+            name=old.name,
+            scopes=old.scopes,
+            created_by=actor,
+            rotated_from=old,
+            status=ApiKey.STATUS_ACTIVE,
+        )
         secret = _new_secret(new)
         validated_save(new)
-        audit_record(actor=actor, action="key.rotate", obj=old, before=before,
-                     after={**snapshot(old), "replaced_by": new.key_id})
+        audit_record(
+            actor=actor, action="key.rotate", obj=old, before=before, after={**snapshot(old), "replaced_by": new.key_id}
+        )
     _key_changed(old)
     _key_changed(new)
     return new, secret
@@ -313,12 +347,21 @@ def key_usage_flush() -> int:
             key.save(update_fields=["usage_count", "last_used_at"])
     # Cumulative uses per consumer->provider pair over all their keys: rates come from deltas.
     consumers = {k.consumer_id for k in keys.values()}
-    totals = (ApiKey.objects.filter(consumer_id__in=consumers).values("consumer__slug", "api__provider__slug")
-              .annotate(calls=Sum("usage_count")))
-    result = TargetResult(target="gateway", source="gateway", ok=True, edges=[
-        ObservedEdge(t["consumer__slug"], Target("service", t["api__provider__slug"]), float(t["calls"]), 0.0)
-        for t in totals if t["calls"] and t["consumer__slug"] != t["api__provider__slug"]
-    ])
+    totals = (
+        ApiKey.objects.filter(consumer_id__in=consumers)
+        .values("consumer__slug", "api__provider__slug")
+        .annotate(calls=Sum("usage_count"))
+    )
+    result = TargetResult(
+        target="gateway",
+        source="gateway",
+        ok=True,
+        edges=[
+            ObservedEdge(t["consumer__slug"], Target("service", t["api__provider__slug"]), float(t["calls"]), 0.0)
+            for t in totals
+            if t["calls"] and t["consumer__slug"] != t["api__provider__slug"]
+        ],
+    )
     try:
         edges_merge([result], crawl_id=0)
     except ServiceUnavailable:

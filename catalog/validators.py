@@ -39,5 +39,7 @@ def validate_scopes(value) -> None:
     if not isinstance(value, list):
         raise ValidationError("Scopes must be a list.")
     for scope in value:
-        if not isinstance(scope, str) or not re.match(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|\*) /[\x21-\x7e]*$", scope):
+        if not isinstance(scope, str) or not re.match(
+            r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|\*) /[\x21-\x7e]*$", scope
+        ):
             raise ValidationError(f"'{str(scope)[:80]}' is not a scope such as 'GET /orders'.")

@@ -5,7 +5,15 @@ from django.views.decorators.http import require_POST
 
 from catalog import selectors, services
 from catalog.filtersets import ServiceFilterSet
-from catalog.forms import ApiForm, KeyIssueForm, KeyRequestForm, KeyRevokeForm, KeyRotateForm, ServiceEditForm, ServiceForm
+from catalog.forms import (
+    ApiForm,
+    KeyIssueForm,
+    KeyRequestForm,
+    KeyRevokeForm,
+    KeyRotateForm,
+    ServiceEditForm,
+    ServiceForm,
+)
 from catalog.models import ApiKey
 from config.errors import DomainError
 from config.forms import form_page, form_submit
@@ -24,26 +32,45 @@ def dashboard(request):
     newest, _ = graph_selectors.graph_read(lambda: graph_selectors.newest_edges(limit=10), [])
     endpoints, _ = graph_selectors.graph_read(lambda: graph_selectors.unknown_endpoints(limit=10), [])
     last_run = graph_selectors.crawl_run_list().first()
-    return render(request, "dashboard.html", {
-        "counts": {"teams": Team.objects.count(), "services": Service.objects.count(), "apis": Api.objects.count(),
-                   **counts},
-        "last_run": last_run, "last_progress": graph_selectors.crawl_progress(last_run) if last_run else 0,
-        "near_limits": teams_near_limits(), "newest": newest, "endpoints": endpoints, "graph_error": graph_error,
-    })
+    return render(
+        request,
+        "dashboard.html",
+        {
+            "counts": {
+                "teams": Team.objects.count(),
+                "services": Service.objects.count(),
+                "apis": Api.objects.count(),
+                **counts,
+            },
+            "last_run": last_run,
+            "last_progress": graph_selectors.crawl_progress(last_run) if last_run else 0,
+            "near_limits": teams_near_limits(),
+            "newest": newest,
+            "endpoints": endpoints,
+            "graph_error": graph_error,
+        },
+    )
 
 
 @login_required
 def search(request):
-    return render(request, "htmx/search_results.html",
-                  {"hits": selectors.catalog_search(q=request.GET.get("q", "")), "q": request.GET.get("q", "")})
+    return render(
+        request,
+        "htmx/search_results.html",
+        {"hits": selectors.catalog_search(q=request.GET.get("q", "")), "q": request.GET.get("q", "")},
+    )
 
 
 @login_required
 def service_list(request):
     filterset = ServiceFilterSet(request.GET or None, queryset=selectors.service_list().order_by("slug"))
     services_page = filterset.qs[:500]
-    return render_page(request, "catalog/service_list.html", "catalog/htmx/service_rows.html",
-                       {"filterset": filterset, "services": services_page})
+    return render_page(
+        request,
+        "catalog/service_list.html",
+        "catalog/htmx/service_rows.html",
+        {"filterset": filterset, "services": services_page},
+    )
 
 
 @login_required
@@ -54,10 +81,16 @@ def service_detail(request, slug):
 
     service = get_object_or_404(selectors.service_list().prefetch_related("apis", "consumes"), slug=slug)
     history = CrawlResult.objects.filter(service=service).select_related("run").order_by("-run_id")[:10]
-    return render(request, "catalog/service_detail.html", {
-        "service": service, "history": history, "health": history[0] if history else None,
-        "can_edit": permissions.can_manage_assets(request.user, service.team),
-    })
+    return render(
+        request,
+        "catalog/service_detail.html",
+        {
+            "service": service,
+            "history": history,
+            "health": history[0] if history else None,
+            "can_edit": permissions.can_manage_assets(request.user, service.team),
+        },
+    )
 
 
 @login_required
@@ -66,8 +99,11 @@ def service_impact(request, slug):
     service = get_object_or_404(selectors.service_list(), slug=slug)
     radius, graph_error = graph_selectors.graph_read(lambda: graph_selectors.blast_radius(slug=slug), None)
     drift, _ = graph_selectors.graph_read(lambda: graph_selectors.drift(slug=slug), None)
-    return render(request, "catalog/htmx/impact.html",
-                  {"service": service, "radius": radius, "drift": drift, "graph_error": graph_error})
+    return render(
+        request,
+        "catalog/htmx/impact.html",
+        {"service": service, "radius": radius, "drift": drift, "graph_error": graph_error},
+    )
 
 
 @login_required
@@ -76,15 +112,20 @@ def service_dependencies(request, slug):
     service = get_object_or_404(selectors.service_list(), slug=slug)
     depth = request.GET.get("depth", "1")
     both, error = graph_selectors.graph_read(
-        lambda: graph_selectors.callees_and_callers(slug=slug, depth=depth), {"down": [], "up": []})
-    return render(request, "catalog/htmx/dependencies.html", {"service": service, "depth": depth, "error": error, **both})
+        lambda: graph_selectors.callees_and_callers(slug=slug, depth=depth), {"down": [], "up": []}
+    )
+    return render(
+        request, "catalog/htmx/dependencies.html", {"service": service, "depth": depth, "error": error, **both}
+    )
 
 
 @login_required
 def service_create(request):
-    form = ServiceForm(request.POST or None, initial={k: request.GET[k] for k in ("base_url", "name", "slug")
-                                                      if k in request.GET} | (
-        {"aliases": [request.GET["alias"]]} if "alias" in request.GET else {}))
+    form = ServiceForm(
+        request.POST or None,
+        initial={k: request.GET[k] for k in ("base_url", "name", "slug") if k in request.GET}
+        | ({"aliases": [request.GET["alias"]]} if "alias" in request.GET else {}),
+    )
     service = form_submit(request, form, lambda data: services.service_create(actor=request.user, **data))
     if service:
         messages.success(request, f"Service {service.slug} registered.")
@@ -110,12 +151,21 @@ def api_list(request):
 def api_detail(request, slug):
     api = get_object_or_404(selectors.api_list().prefetch_related("declared_consumers"), slug=slug)
     observed, graph_error = graph_selectors.graph_read(
-        lambda: graph_selectors.dependencies(slug=api.provider.slug, direction="up", depth=1), [])
+        lambda: graph_selectors.dependencies(slug=api.provider.slug, direction="up", depth=1), []
+    )
     can_manage = permissions.can_manage_assets(request.user, api.provider.team)
     keys = selectors.key_list_for(user=request.user).filter(api=api)
-    return render(request, "catalog/api_detail.html", {
-        "api": api, "observed": observed, "graph_error": graph_error, "keys": keys, "can_manage": can_manage,
-    })
+    return render(
+        request,
+        "catalog/api_detail.html",
+        {
+            "api": api,
+            "observed": observed,
+            "graph_error": graph_error,
+            "keys": keys,
+            "can_manage": can_manage,
+        },
+    )
 
 
 @login_required
@@ -130,9 +180,15 @@ def api_create(request):
 @login_required
 def key_list(request):
     keys = selectors.key_list_for(user=request.user).order_by("-created_at")[:500]
-    return render(request, "catalog/key_list.html", {
-        "keys": keys, "issue_form": KeyIssueForm(), "request_form": KeyRequestForm(),
-    })
+    return render(
+        request,
+        "catalog/key_list.html",
+        {
+            "keys": keys,
+            "issue_form": KeyIssueForm(),
+            "request_form": KeyRequestForm(),
+        },
+    )
 
 
 def _key_form_view(request, form_class, action, title):
@@ -149,14 +205,16 @@ def _key_form_view(request, form_class, action, title):
 
 @login_required
 def key_issue(request):
-    return _key_form_view(request, KeyIssueForm,
-                          lambda d: services.key_issue(actor=request.user, **d), "Issue an API key")
+    return _key_form_view(
+        request, KeyIssueForm, lambda d: services.key_issue(actor=request.user, **d), "Issue an API key"
+    )
 
 
 @login_required
 def key_request(request):
-    return _key_form_view(request, KeyRequestForm,
-                          lambda d: services.key_request(actor=request.user, **d), "Request an API key")
+    return _key_form_view(
+        request, KeyRequestForm, lambda d: services.key_request(actor=request.user, **d), "Request an API key"
+    )
 
 
 def _key(request, pk) -> ApiKey:
@@ -204,6 +262,9 @@ def key_revoke(request, pk):
     if form_submit(request, form, lambda data: services.key_revoke(actor=request.user, key=key, **data)):
         messages.success(request, f"Key {key.key_id} revoked; gateways refuse it within a second.")
         return redirect("catalog:key_list")
-    return render(request, "catalog/key_revoke.html",
-                  {"key": key, "form": form, "impact": selectors.key_revoke_impact(key=key)},
-                  status=400 if form.errors else 200)
+    return render(
+        request,
+        "catalog/key_revoke.html",
+        {"key": key, "form": form, "impact": selectors.key_revoke_impact(key=key)},
+        status=400 if form.errors else 200,
+    )

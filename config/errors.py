@@ -31,7 +31,7 @@ class InvalidInput(DomainError):
     status = 400
 
     @classmethod
-    def from_django(cls, exc: DjangoValidationError) -> "InvalidInput":
+    def from_django(cls, exc: DjangoValidationError) -> InvalidInput:
         if hasattr(exc, "error_dict"):
             fields = {k: [str(m) for e in v for m in e.messages] for k, v in exc.error_dict.items()}
             detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in fields.items())

@@ -22,8 +22,16 @@ from rest_framework.exceptions import AuthenticationFailed
 from config.errors import DomainError
 
 # Fields whose resolution runs a graph query: they cost more than a column.
-GRAPH_FIELD_COST = {"dependencies": 10, "blastRadius": 50, "pathTo": 20, "drift": 20, "graph": 200,
-                    "teamDependencies": 10, "unknownEndpoints": 10, "cycles": 20}
+GRAPH_FIELD_COST = {
+    "dependencies": 10,
+    "blastRadius": 50,
+    "pathTo": 20,
+    "drift": 20,
+    "graph": 200,
+    "teamDependencies": 10,
+    "unknownEndpoints": 10,
+    "cycles": 20,
+}
 MAX_ROOT_MUTATIONS = 5
 
 
@@ -77,17 +85,31 @@ class CostLimitRule(ValidationRule):
             if isinstance(definition, OperationDefinitionNode):
                 cost = _cost(definition.selection_set, fragments, 1, frozenset())
                 if cost > settings.GRAPHQL_MAX_COST:
-                    self.report_error(GraphQLError(
-                        f"Query cost {cost} exceeds the limit of {settings.GRAPHQL_MAX_COST}; ask for smaller pages "
-                        "or fewer graph fields.", extensions={"code": "query_too_costly", "cost": cost}))
-                if definition.operation.value == "mutation" and \
-                        len(definition.selection_set.selections) > MAX_ROOT_MUTATIONS:
-                    self.report_error(GraphQLError(
-                        f"At most {MAX_ROOT_MUTATIONS} mutations per request.", extensions={"code": "too_many_mutations"}))
+                    self.report_error(
+                        GraphQLError(
+                            f"Query cost {cost} exceeds the limit of {settings.GRAPHQL_MAX_COST}; ask for smaller pages "
+                            "or fewer graph fields.",
+                            extensions={"code": "query_too_costly", "cost": cost},
+                        )
+                    )
+                if (
+                    definition.operation.value == "mutation"
+                    and len(definition.selection_set.selections) > MAX_ROOT_MUTATIONS
+                ):
+                    self.report_error(
+                        GraphQLError(
+                            f"At most {MAX_ROOT_MUTATIONS} mutations per request.",
+                            extensions={"code": "too_many_mutations"},
+                        )
+                    )
         aliases = _count_aliases(node)
         if aliases > settings.GRAPHQL_MAX_ALIASES:
-            self.report_error(GraphQLError(f"{aliases} aliases; at most {settings.GRAPHQL_MAX_ALIASES} are allowed.",
-                                           extensions={"code": "too_many_aliases"}))
+            self.report_error(
+                GraphQLError(
+                    f"{aliases} aliases; at most {settings.GRAPHQL_MAX_ALIASES} are allowed.",
+                    extensions={"code": "too_many_aliases"},
+                )
+            )
 
 
 def _count_aliases(node) -> int:
@@ -118,8 +140,11 @@ class SwitchboardGraphQLView(GraphQLView):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         # graphene-django hands these to graphql-core in place of its defaults: keep them all.
-        self.validation_rules = (*specified_rules, depth_limit_validator(max_depth=settings.GRAPHQL_MAX_DEPTH),
-                                 CostLimitRule)
+        self.validation_rules = (
+            *specified_rules,
+            depth_limit_validator(max_depth=settings.GRAPHQL_MAX_DEPTH),
+            CostLimitRule,
+        )
 
     def dispatch(self, request, *args, **kwargs):
         token_user = None

@@ -1,14 +1,14 @@
 from django.contrib import admin
-from django.http import HttpResponse
 from django.contrib.auth import views as auth_views
+from django.http import HttpResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from catalog.api.gateway import gateway_verify
 from catalog.api.keys import ApiKeyViewSet
-from config.graphql import SwitchboardGraphQLView
 from catalog.api.views import ApiViewSet, AuditEventViewSet, ServiceViewSet
+from config.graphql import SwitchboardGraphQLView
 from graph.api.views import CouplingView, CrawlViewSet, CyclesView, GraphView, UnknownEndpointsView
 from teams.api.views import MemberViewSet, OrgViewSet, TeamViewSet
 
@@ -29,6 +29,7 @@ api_v1 = [
     path("graph/coupling", CouplingView.as_view(), name="graph-coupling"),
     path("graph/endpoints", UnknownEndpointsView.as_view(), name="graph-endpoints"),
 ]
+
 
 def healthz(request):
     """Liveness: the process answers. Touches nothing (see `manage.py doctor` for dependencies)."""

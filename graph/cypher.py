@@ -102,18 +102,24 @@ SET r += row.props, r.last_seen = $now, r.crawl_id = $crawl_id, r.stale = false,
 RETURN sum(CASE WHEN r.first_seen = $now AND r.created_by_crawl = $crawl_id THEN 1 ELSE 0 END) AS created,
        count(r) AS merged
 """
-MERGE_SERVICE_EDGES = """
+MERGE_SERVICE_EDGES = (
+    """
 UNWIND $rows AS row
 MATCH (s:Service {slug: row.src})
 MATCH (t:Service {slug: row.dst})
-""" + _EDGE_SET
-MERGE_ENDPOINT_EDGES = """
+"""
+    + _EDGE_SET
+)
+MERGE_ENDPOINT_EDGES = (
+    """
 UNWIND $rows AS row
 MATCH (s:Service {slug: row.src})
 MERGE (t:Endpoint {key: row.dst})
 ON CREATE SET t.first_seen = $now
 SET t.last_seen = $now, t.host = row.host, t.port = row.port
-""" + _EDGE_SET
+"""
+    + _EDGE_SET
+)
 # The naive ingest the batched one is benchmarked against (bench/graph_ingest.py).
 MERGE_ONE_SERVICE_EDGE = """
 MATCH (s:Service {slug: $src})

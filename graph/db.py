@@ -49,9 +49,7 @@ def close() -> None:
 
 def _run(query: str, params: dict, routing) -> list[dict]:
     try:
-        records, _, _ = driver().execute_query(
-            query, params, database_=settings.NEO4J_DATABASE, routing_=routing
-        )
+        records, _, _ = driver().execute_query(query, params, database_=settings.NEO4J_DATABASE, routing_=routing)
     except (ServiceUnavailable, SessionExpired, AuthError, OSError) as exc:
         raise GraphUnavailable(f"The graph database is unavailable: {type(exc).__name__}.") from exc
     except DriverError as exc:

@@ -19,7 +19,16 @@ from aiohttp import web
 
 EXTERNALS = ["payments.partner.example:443", "geo.vendor.example:8443", "smtp-relay.corp.example:25"]
 HOSTILE = [
-    "slow", "endless", "huge", "invalid", "binary", "nan", "many-series", "redirect-loop", "redirect-metadata", "reset",
+    "slow",
+    "endless",
+    "huge",
+    "invalid",
+    "binary",
+    "nan",
+    "many-series",
+    "redirect-loop",
+    "redirect-metadata",
+    "reset",
 ]
 
 
@@ -36,7 +45,7 @@ class FleetService:
 
 
 def topology(n: int, *, seed: int = 1, port_base: int = 19000, host: str = "127.0.0.1") -> list[FleetService]:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (a reproducible simulated topology, not a secret)
     styles = ["otel-stable"] * 5 + ["otel-old"] * 2 + ["otel-dup"] * 2 + ["envoy"]
     fleet = [FleetService(f"fleet-{i:04d}", port_base + i, rng.choice(styles)) for i in range(n)]
     for i, svc in enumerate(fleet):
@@ -50,12 +59,20 @@ def topology(n: int, *, seed: int = 1, port_base: int = 19000, host: str = "127.
                 label = callee.slug
             else:
                 label = f"{host}:{callee.port}" if rng.random() < 0.8 else callee.alias
-            svc.calls.append({"target": callee.slug, "kind": "service", "label": label,
-                              "rate": rng.uniform(5, 300), "error_share": rng.choice([0, 0, 0.01, 0.05])})
+            svc.calls.append(
+                {
+                    "target": callee.slug,
+                    "kind": "service",
+                    "label": label,
+                    "rate": rng.uniform(5, 300),
+                    "error_share": rng.choice([0, 0, 0.01, 0.05]),
+                }
+            )
         if svc.style != "envoy" and rng.random() < 0.05:
             ext = rng.choice(EXTERNALS)
-            svc.calls.append({"target": ext, "kind": "endpoint", "label": ext, "rate": rng.uniform(1, 20),
-                              "error_share": 0})
+            svc.calls.append(
+                {"target": ext, "kind": "endpoint", "label": ext, "rate": rng.uniform(1, 20), "error_share": 0}
+            )
     return fleet
 
 
@@ -72,41 +89,64 @@ def _labels(**kv) -> str:
 
 def exposition(svc: FleetService, elapsed: float) -> str:
     """The service's /metrics body after ``elapsed`` seconds of traffic."""
-    out = ["# HELP process_cpu_seconds_total CPU time.", "# TYPE process_cpu_seconds_total counter",
-           f"process_cpu_seconds_total {elapsed / 100:.3f}"]
+    out = [
+        "# HELP process_cpu_seconds_total CPU time.",
+        "# TYPE process_cpu_seconds_total counter",
+        f"process_cpu_seconds_total {elapsed / 100:.3f}",
+    ]
     stable, old, envoy = [], [], []
     for c in svc.calls:
         total = int(c["rate"] * (elapsed + 60) / 60)
         errors = int(total * c["error_share"])
         host, _, port = c["label"].rpartition(":")
         if svc.style in ("otel-stable", "otel-dup"):
-            stable.append(f"http_client_request_duration_seconds_count"
-                          f"{_labels(error_type='', http_request_method='GET', http_response_status_code='200', server_address=host, server_port=port)} {total - errors}")
+            stable.append(
+                f"http_client_request_duration_seconds_count"
+                f"{_labels(error_type='', http_request_method='GET', http_response_status_code='200', server_address=host, server_port=port)} {total - errors}"
+            )
             if errors:
-                stable.append(f"http_client_request_duration_seconds_count"
-                              f"{_labels(error_type='500', http_request_method='GET', http_response_status_code='500', server_address=host, server_port=port)} {errors}")
+                stable.append(
+                    f"http_client_request_duration_seconds_count"
+                    f"{_labels(error_type='500', http_request_method='GET', http_response_status_code='500', server_address=host, server_port=port)} {errors}"
+                )
         if svc.style in ("otel-old", "otel-dup"):
-            old.append(f"http_client_duration_milliseconds_count"
-                       f"{_labels(http_method='GET', http_status_code='200', net_peer_name=host, net_peer_port=port)} {total - errors}")
+            old.append(
+                f"http_client_duration_milliseconds_count"
+                f"{_labels(http_method='GET', http_status_code='200', net_peer_name=host, net_peer_port=port)} {total - errors}"
+            )
             if errors:
-                old.append(f"http_client_duration_milliseconds_count"
-                           f"{_labels(http_method='GET', http_status_code='503', net_peer_name=host, net_peer_port=port)} {errors}")
+                old.append(
+                    f"http_client_duration_milliseconds_count"
+                    f"{_labels(http_method='GET', http_status_code='503', net_peer_name=host, net_peer_port=port)} {errors}"
+                )
         if svc.style == "otel-dup":
             # The shifted-label series a real exporter emits in http/dup mode: unreadable, skipped.
-            stable.append(f"http_client_request_duration_seconds_count"
-                          f"{_labels(error_type='GET', http_request_method='200', server_address=port)} {total}")
+            stable.append(
+                f"http_client_request_duration_seconds_count"
+                f"{_labels(error_type='GET', http_request_method='200', server_address=port)} {total}"
+            )
         if svc.style == "envoy":
             envoy.append(f"envoy_cluster_upstream_rq_total{_labels(envoy_cluster_name=c['label'])} {total}")
             envoy.append(f"envoy_cluster_upstream_rq_5xx{_labels(envoy_cluster_name=c['label'])} {errors}")
     if stable:
-        out += ["# HELP http_client_request_duration_seconds Duration of HTTP client requests.",
-                "# TYPE http_client_request_duration_seconds histogram", *stable]
+        out += [
+            "# HELP http_client_request_duration_seconds Duration of HTTP client requests.",
+            "# TYPE http_client_request_duration_seconds histogram",
+            *stable,
+        ]
     if old:
-        out += ["# HELP http_client_duration_milliseconds Outbound HTTP request duration.",
-                "# TYPE http_client_duration_milliseconds histogram", *old]
+        out += [
+            "# HELP http_client_duration_milliseconds Outbound HTTP request duration.",
+            "# TYPE http_client_duration_milliseconds histogram",
+            *old,
+        ]
     if envoy:
-        out += ["# TYPE envoy_cluster_upstream_rq_total counter", *[e for e in envoy if "_total" in e],
-                "# TYPE envoy_cluster_upstream_rq_5xx counter", *[e for e in envoy if "_5xx" in e]]
+        out += [
+            "# TYPE envoy_cluster_upstream_rq_total counter",
+            *[e for e in envoy if "_total" in e],
+            "# TYPE envoy_cluster_upstream_rq_5xx counter",
+            *[e for e in envoy if "_5xx" in e],
+        ]
     return "\n".join(out) + "\n"
 
 
@@ -133,10 +173,13 @@ def _hostile_handler(kind: str, port: int):
         if kind == "binary":
             return web.Response(body=bytes(range(256)) * 64, content_type="application/octet-stream")
         if kind == "nan":
-            return web.Response(text=(
-                "# TYPE http_client_request_duration_seconds histogram\n"
-                'http_client_request_duration_seconds_count{server_address="127.0.0.1",server_port="1"} NaN\n'
-                'http_client_request_duration_seconds_count{server_address="127.0.0.1",server_port="2"} -5\n'))
+            return web.Response(
+                text=(
+                    "# TYPE http_client_request_duration_seconds histogram\n"
+                    'http_client_request_duration_seconds_count{server_address="127.0.0.1",server_port="1"} NaN\n'
+                    'http_client_request_duration_seconds_count{server_address="127.0.0.1",server_port="2"} -5\n'
+                )
+            )
         if kind == "many-series":
             return web.Response(text="".join(f'junk_metric{{i="{i}"}} {i}\n' for i in range(100_000)))
         if kind == "redirect-loop":
@@ -152,8 +195,14 @@ def _hostile_handler(kind: str, port: int):
     return handler
 
 
-async def serve(fleet: list[FleetService], *, host: str = "127.0.0.1", hostile_base: int | None = None,
-                ready=None, stop: asyncio.Event | None = None) -> None:
+async def serve(
+    fleet: list[FleetService],
+    *,
+    host: str = "127.0.0.1",
+    hostile_base: int | None = None,
+    ready=None,
+    stop: asyncio.Event | None = None,
+) -> None:
     started = time.time()
     by_port = {s.port: s for s in fleet}
 
@@ -165,8 +214,7 @@ async def serve(fleet: list[FleetService], *, host: str = "127.0.0.1", hostile_b
         if request.path == "/health":
             return web.json_response({"status": "ok", "service": svc.slug})
         if request.path == "/metrics":
-            return web.Response(text=exposition(svc, time.time() - started),
-                                content_type="text/plain", charset="utf-8")
+            return web.Response(text=exposition(svc, time.time() - started), content_type="text/plain", charset="utf-8")
         raise web.HTTPNotFound()
 
     app = web.Application()
@@ -195,12 +243,25 @@ async def serve(fleet: list[FleetService], *, host: str = "127.0.0.1", hostile_b
 
 def write_truth(fleet: list[FleetService], path: str) -> None:
     with open(path, "w") as fh:
-        json.dump({"services": [{"slug": s.slug, "port": s.port, "style": s.style} for s in fleet],
-                   "edges": ground_truth(fleet)}, fh, indent=1)
+        json.dump(
+            {
+                "services": [{"slug": s.slug, "port": s.port, "style": s.style} for s in fleet],
+                "edges": ground_truth(fleet),
+            },
+            fh,
+            indent=1,
+        )
 
 
-def register(fleet: list[FleetService], *, actor, org_slug: str = "fleet", host: str = "127.0.0.1",
-             hostile_base: int | None = None, progress=None) -> int:
+def register(
+    fleet: list[FleetService],
+    *,
+    actor,
+    org_slug: str = "fleet",
+    host: str = "127.0.0.1",
+    hostile_base: int | None = None,
+    progress=None,
+) -> int:
     """Put the fleet into the catalog through the normal service layer (limits and audit
     apply: eight services a team). Existing slugs are left as they are."""
     from catalog.models import Service
@@ -222,11 +283,15 @@ def register(fleet: list[FleetService], *, actor, org_slug: str = "fleet", host:
         number = (offset + created) // per_team
         team_slug = f"{org_slug}-team-{number:03d}"
         team = Team.objects.filter(slug=team_slug).first() or team_create(
-            actor=actor, org=org, slug=team_slug, name=f"Fleet team {number}",
+            actor=actor,
+            org=org,
+            slug=team_slug,
+            name=f"Fleet team {number}",
             oncall_contact=f"oncall-{number}@fleet.example",
         )
-        service_create(actor=actor, team=team, slug=slug, name=slug, base_url=base_url, aliases=aliases,
-                       tier=1 + index % 4)
+        service_create(
+            actor=actor, team=team, slug=slug, name=slug, base_url=base_url, aliases=aliases, tier=1 + index % 4
+        )
         created += 1
         if progress:
             progress(index + 1, len(entries))

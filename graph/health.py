@@ -61,5 +61,13 @@ def _beat():
 
 
 def checks() -> list[tuple[str, bool, str]]:
-    return [(name, *fn()) for name, fn in
-            (("database", _database), ("neo4j", _neo4j), ("redis", _redis), ("worker", _worker), ("beat", _beat))]
+    return [
+        (name, *fn())
+        for name, fn in (
+            ("database", _database),
+            ("neo4j", _neo4j),
+            ("redis", _redis),
+            ("worker", _worker),
+            ("beat", _beat),
+        )
+    ]

@@ -16,7 +16,9 @@ def _depth(depth) -> int:
     except (TypeError, ValueError):
         raise InvalidInput("depth must be a whole number.", fields={"depth": ["Must be 1 to 6."]}) from None
     if not 1 <= depth <= cypher.MAX_DEPTH:
-        raise InvalidInput(f"depth must be 1 to {cypher.MAX_DEPTH}.", fields={"depth": [f"Must be 1 to {cypher.MAX_DEPTH}."]})
+        raise InvalidInput(
+            f"depth must be 1 to {cypher.MAX_DEPTH}.", fields={"depth": [f"Must be 1 to {cypher.MAX_DEPTH}."]}
+        )
     return depth
 
 
@@ -37,8 +39,10 @@ def dependencies(*, slug: str, direction: str = "down", depth=1) -> list[dict]:
 
 def callees_and_callers(*, slug: str, depth=1) -> dict:
     """What a service calls (``down``) and what calls it (``up``), to ``depth`` hops."""
-    return {"down": dependencies(slug=slug, direction="down", depth=depth),
-            "up": dependencies(slug=slug, direction="up", depth=depth)}
+    return {
+        "down": dependencies(slug=slug, direction="down", depth=depth),
+        "up": dependencies(slug=slug, direction="up", depth=depth),
+    }
 
 
 def graph_read(call, default):
@@ -63,11 +67,16 @@ def blast_radius(*, slug: str) -> dict:
     groups = []
     for t in rows[0]["teams"]:
         members = sorted(by_team.get(t["slug"], []))
-        groups.append({
-            "team": t["slug"], "team_name": t["name"] or t["slug"], "oncall": t["oncall"] or "",
-            "chat": t["chat"] or "", "worst_tier": members[0][0] if members else None,
-            "services": [{"slug": s, "tier": tier} for tier, s in members],
-        })
+        groups.append(
+            {
+                "team": t["slug"],
+                "team_name": t["name"] or t["slug"],
+                "oncall": t["oncall"] or "",
+                "chat": t["chat"] or "",
+                "worst_tier": members[0][0] if members else None,
+                "services": [{"slug": s, "tier": tier} for tier, s in members],
+            }
+        )
     groups.sort(key=lambda g: (g["worst_tier"] or 9, g["team"]))
     return {"service": slug, "affected_services": len(rows[0]["cards"]), "teams": groups}
 
@@ -91,8 +100,10 @@ def drift(*, slug: str) -> dict:
     rows = db.read(cypher.DRIFT, slug=slug)
     if not rows:
         return {"declared_not_seen": [], "seen_not_declared": []}
-    return {"declared_not_seen": sorted(rows[0]["declared_not_seen"]),
-            "seen_not_declared": sorted(rows[0]["seen_not_declared"])}
+    return {
+        "declared_not_seen": sorted(rows[0]["declared_not_seen"]),
+        "seen_not_declared": sorted(rows[0]["seen_not_declared"]),
+    }
 
 
 def graph(*, org: str | None = None, team: str | None = None) -> dict:
@@ -101,12 +112,32 @@ def graph(*, org: str | None = None, team: str | None = None) -> dict:
     edges = []
     for r in db.read(cypher.GRAPH_EDGES, org=org, team=team):
         if r["target"] not in nodes:
-            nodes[r["target"]] = {"id": r["target"], "name": r["target_name"] or r["target"],
-                                  "team": r["target_team"], "tier": r["target_tier"], "kind": r["target_kind"]}
+            nodes[r["target"]] = {
+                "id": r["target"],
+                "name": r["target_name"] or r["target"],
+                "team": r["target_team"],
+                "tier": r["target_tier"],
+                "kind": r["target_kind"],
+            }
         if r["source"] not in nodes:
             nodes[r["source"]] = {"id": r["source"], "name": r["source"], "team": None, "tier": None, "kind": "service"}
-        edges.append({k: r[k] for k in ("source", "target", "rate_per_min", "error_rate", "calls", "errors",
-                                        "stale", "first_seen", "last_seen", "sources")})
+        edges.append(
+            {
+                k: r[k]
+                for k in (
+                    "source",
+                    "target",
+                    "rate_per_min",
+                    "error_rate",
+                    "calls",
+                    "errors",
+                    "stale",
+                    "first_seen",
+                    "last_seen",
+                    "sources",
+                )
+            }
+        )
     return {"nodes": list(nodes.values()), "edges": edges}
 
 
@@ -143,5 +174,10 @@ def crawl_schedule() -> dict:
     task = PeriodicTask.objects.select_related("interval").filter(name="discovery-crawl").first()
     if task is None or task.interval is None:
         return {"every_minutes": None, "enabled": False, "last_run_at": None}
-    return {"every_minutes": task.interval.every * {"seconds": 1, "minutes": 60, "hours": 3600}.get(
-        task.interval.period, 1) // 60, "enabled": task.enabled, "last_run_at": task.last_run_at}
+    return {
+        "every_minutes": task.interval.every
+        * {"seconds": 1, "minutes": 60, "hours": 3600}.get(task.interval.period, 1)
+        // 60,
+        "enabled": task.enabled,
+        "last_run_at": task.last_run_at,
+    }

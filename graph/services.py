@@ -14,10 +14,10 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from config.celery import enqueue
+from config.errors import Conflict, ServiceUnavailable
 from config.redis import client as redis_client
 from config.redis import compare_and_set
 from config.redis import key as redis_key
-from config.errors import Conflict, ServiceUnavailable
 from graph import cypher, db
 from graph.discovery.matching import CatalogIndex, ServiceRef
 from graph.discovery.rules import metric_rules
@@ -68,8 +68,14 @@ def _team_rows(teams) -> list[dict]:
 
 def _service_rows(services) -> list[dict]:
     return [
-        {"slug": s.slug, "name": s.name, "tier": s.tier, "lifecycle": s.lifecycle, "team": s.team.slug,
-         "org": s.team.org.slug}
+        {
+            "slug": s.slug,
+            "name": s.name,
+            "tier": s.tier,
+            "lifecycle": s.lifecycle,
+            "team": s.team.slug,
+            "org": s.team.org.slug,
+        }
         for s in services
     ]
 
@@ -93,8 +99,9 @@ def _consumes_rows(services) -> list[dict]:
 
 
 def _service_queryset():
-    from catalog.models import ApiKey, Service
     from django.db.models import Prefetch
+
+    from catalog.models import ApiKey, Service
 
     return Service.objects.select_related("team", "team__org").prefetch_related(
         "consumes", Prefetch("keys", queryset=ApiKey.objects.select_related("api"))
@@ -213,7 +220,9 @@ def edges_merge(results: Iterable[TargetResult], *, crawl_id: int, now: int | No
     for r in results:
         for e in r.edges:
             row = {
-                "src": e.src, "dst": e.target.key, "source": r.source,
+                "src": e.src,
+                "dst": e.target.key,
+                "source": r.source,
                 "props": _edge_props(e, r.source, r.window_seconds, previous.get((e.src, e.target.key)), now),
             }
             if e.target.kind == "service":
@@ -231,12 +240,16 @@ def edges_merge(results: Iterable[TargetResult], *, crawl_id: int, now: int | No
 def edges_age(*, ok_services: list[str], ok_sources: list[str], now: int | None = None) -> dict:
     now = now or now_ms()
     stale = db.write(
-        cypher.MARK_STALE, stale_before=now - settings.DISCOVERY_EDGE_TTL * 1000,
-        ok_services=ok_services, ok_sources=ok_sources,
+        cypher.MARK_STALE,
+        stale_before=now - settings.DISCOVERY_EDGE_TTL * 1000,
+        ok_services=ok_services,
+        ok_sources=ok_sources,
     )[0]["stale"]
     removed = db.write(
-        cypher.REMOVE_EXPIRED, remove_before=now - settings.DISCOVERY_EDGE_REMOVE_AFTER * 1000,
-        ok_services=ok_services, ok_sources=ok_sources,
+        cypher.REMOVE_EXPIRED,
+        remove_before=now - settings.DISCOVERY_EDGE_REMOVE_AFTER * 1000,
+        ok_services=ok_services,
+        ok_sources=ok_sources,
     )[0]["removed"]
     db.write(cypher.REMOVE_ORPHAN_ENDPOINTS)
     return {"stale": stale, "removed": removed}
@@ -333,8 +346,10 @@ def crawl_plan(run_id: int) -> list[list[int]]:
 
 def _limits() -> FetchLimits:
     return FetchLimits(
-        allowed=settings.DISCOVERY_ALLOWED_NETWORKS, max_bytes=settings.DISCOVERY_MAX_BYTES,
-        timeout=settings.DISCOVERY_FETCH_TIMEOUT, concurrency=settings.DISCOVERY_CONCURRENCY,
+        allowed=settings.DISCOVERY_ALLOWED_NETWORKS,
+        max_bytes=settings.DISCOVERY_MAX_BYTES,
+        timeout=settings.DISCOVERY_FETCH_TIMEOUT,
+        concurrency=settings.DISCOVERY_CONCURRENCY,
         max_series=settings.DISCOVERY_MAX_SERIES,
     )
 
@@ -352,7 +367,8 @@ def catalog_index(run: CrawlRun) -> CatalogIndex:
         rows = Service.objects.values_list("slug", "name", "base_url", "aliases")
         _index_cache.clear()
         _index_cache[key] = CatalogIndex(
-            [ServiceRef(slug, name, base_url, tuple(aliases or ())) for slug, name, base_url, aliases in rows])
+            [ServiceRef(slug, name, base_url, tuple(aliases or ())) for slug, name, base_url, aliases in rows]
+        )
     return _index_cache[key]
 
 
@@ -367,9 +383,14 @@ def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -
     rows = list(Service.objects.filter(pk__in=service_ids).only("slug", "base_url", "metrics_path", "health_path"))
     services = [ServiceTarget(s.slug, s.base_url, s.metrics_path, s.health_path) for s in rows]
     slug_to_id = {s.slug: s.pk for s in rows}
-    sources = [
-        TracingTarget(t.name, t.kind, t.base_url, t.lookback_minutes) for t in TracingSource.objects.filter(enabled=True)
-    ] if tracing else []
+    sources = (
+        [
+            TracingTarget(t.name, t.kind, t.base_url, t.lookback_minutes)
+            for t in TracingSource.objects.filter(enabled=True)
+        ]
+        if tracing
+        else []
+    )
     finished = [0]
 
     def on_result(_result):
@@ -377,8 +398,9 @@ def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -
         if finished[0] % PROGRESS_STEP == 0:
             progress_add(run_id, PROGRESS_STEP)
 
-    results = crawl(services, sources, index=catalog_index(run), limits=_limits(), rules=metric_rules(),
-                    on_result=on_result)
+    results = crawl(
+        services, sources, index=catalog_index(run), limits=_limits(), rules=metric_rules(), on_result=on_result
+    )
     progress_add(run_id, finished[0] % PROGRESS_STEP)
     graph_error = ""
     try:
@@ -387,14 +409,23 @@ def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -
         graph_error, stats = exc.detail, {"merged": 0, "created": 0}
     rows = [
         CrawlResult(
-            run_id=run_id, target=r.target, service_id=slug_to_id.get(r.service_slug),
-            ok=r.ok and not graph_error, health=r.health, status_code=r.status_code, latency_ms=r.latency_ms,
-            edges=len(r.edges), skipped_series=r.skipped, error=(graph_error or r.error)[:500],
+            run_id=run_id,
+            target=r.target,
+            service_id=slug_to_id.get(r.service_slug),
+            ok=r.ok and not graph_error,
+            health=r.health,
+            status_code=r.status_code,
+            latency_ms=r.latency_ms,
+            edges=len(r.edges),
+            skipped_series=r.skipped,
+            error=(graph_error or r.error)[:500],
         )
         for r in results
     ]
     CrawlResult.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["run", "target"],
+        rows,
+        update_conflicts=True,
+        unique_fields=["run", "target"],
         update_fields=["ok", "health", "status_code", "latency_ms", "edges", "skipped_series", "error"],
     )
     with transaction.atomic():
@@ -443,7 +474,9 @@ def crawl_finish(run_id: int) -> CrawlRun:
         except ServiceUnavailable as exc:
             error = exc.detail
     run.error = error
-    run.status = "failed" if error or (run.total and run.failed == run.total) else "partial" if run.failed else "succeeded"
+    run.status = (
+        "failed" if error or (run.total and run.failed == run.total) else "partial" if run.failed else "succeeded"
+    )
     run.finished_at = timezone.now()
     run.done = run.results.count()
     run.save()
@@ -465,5 +498,10 @@ def crawl_schedule_set(*, actor, every_minutes: int, enabled: bool) -> None:
         task.interval, _ = IntervalSchedule.objects.get_or_create(every=every_minutes * 60, period="seconds")
         task.enabled = enabled
         task.save()
-        audit_record(actor=actor, action="crawl.schedule", obj=task, before=before,
-                     after={"every_seconds": every_minutes * 60, "enabled": enabled})
+        audit_record(
+            actor=actor,
+            action="crawl.schedule",
+            obj=task,
+            before=before,
+            after={"every_seconds": every_minutes * 60, "enabled": enabled},
+        )

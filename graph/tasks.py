@@ -10,7 +10,7 @@ def graph_project_task(self, kind: str, key: str) -> None:
     try:
         services.project(kind, key)
     except services.ServiceUnavailable as exc:
-        raise self.retry(exc=exc)
+        raise self.retry(exc=exc) from exc
 
 
 @shared_task(acks_late=True)

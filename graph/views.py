@@ -13,10 +13,17 @@ from teams.models import Org, Team
 
 @login_required
 def explorer(request):
-    return render(request, "graph/explorer.html", {
-        "orgs": Org.objects.order_by("slug"), "teams": Team.objects.order_by("slug"),
-        "org": request.GET.get("org", ""), "team": request.GET.get("team", ""), "focus": request.GET.get("focus", ""),
-    })
+    return render(
+        request,
+        "graph/explorer.html",
+        {
+            "orgs": Org.objects.order_by("slug"),
+            "teams": Team.objects.order_by("slug"),
+            "org": request.GET.get("org", ""),
+            "team": request.GET.get("team", ""),
+            "focus": request.GET.get("focus", ""),
+        },
+    )
 
 
 @login_required
@@ -41,8 +48,11 @@ def node_panel(request, slug):
     from catalog.models import Service
 
     service = Service.objects.select_related("team").filter(slug=slug).first()
-    both, error = selectors.graph_read(lambda: selectors.callees_and_callers(slug=slug), {"down": [], "up": []}) \
-        if service else ({"down": [], "up": []}, "")
+    both, error = (
+        selectors.graph_read(lambda: selectors.callees_and_callers(slug=slug), {"down": [], "up": []})
+        if service
+        else ({"down": [], "up": []}, "")
+    )
     return render(request, "graph/htmx/panel.html", {"slug": slug, "service": service, "error": error, **both})
 
 
@@ -51,20 +61,28 @@ def discovery(request):
     runs = selectors.crawl_run_list()[:20]
     endpoints, graph_error = selectors.graph_read(selectors.unknown_endpoints, [])
     schedule = selectors.crawl_schedule()
-    return render(request, "graph/discovery.html", {
-        "runs": [(r, selectors.crawl_progress(r)) for r in runs], "endpoints": endpoints, "graph_error": graph_error,
-        "schedule": schedule,
-        "schedule_form": ScheduleForm(initial={"every_minutes": schedule["every_minutes"],
-                                               "enabled": schedule["enabled"]}),
-    })
+    return render(
+        request,
+        "graph/discovery.html",
+        {
+            "runs": [(r, selectors.crawl_progress(r)) for r in runs],
+            "endpoints": endpoints,
+            "graph_error": graph_error,
+            "schedule": schedule,
+            "schedule_form": ScheduleForm(
+                initial={"every_minutes": schedule["every_minutes"], "enabled": schedule["enabled"]}
+            ),
+        },
+    )
 
 
 @login_required
 def run_detail(request, pk):
     run = get_object_or_404(CrawlRun, pk=pk)
     results = run.results.order_by("ok", "target")
-    return render(request, "graph/run_detail.html", {"run": run, "progress": selectors.crawl_progress(run),
-                                                     "results": results})
+    return render(
+        request, "graph/run_detail.html", {"run": run, "progress": selectors.crawl_progress(run), "results": results}
+    )
 
 
 @login_required

@@ -47,10 +47,16 @@ def team_usage(team: Team) -> dict:
         return "near" if current >= maximum * NEAR_LIMIT_RATIO else "ok"
 
     return {
-        "members": {"current": members, "max": team.effective_max_members,
-                    "state": state(members, team.effective_max_members)},
-        "services": {"current": services, "max": team.effective_max_services,
-                     "state": state(services, team.effective_max_services)},
+        "members": {
+            "current": members,
+            "max": team.effective_max_members,
+            "state": state(members, team.effective_max_members),
+        },
+        "services": {
+            "current": services,
+            "max": team.effective_max_services,
+            "state": state(services, team.effective_max_services),
+        },
     }
 
 

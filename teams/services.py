@@ -76,8 +76,9 @@ def org_admin_set(*, actor, org: Org, user, admin: bool) -> None:
     permissions.require(permissions.can_manage_org(actor, org), actor, "Only the org's admins change admins.")
     with transaction.atomic():
         (org.admins.add if admin else org.admins.remove)(user)
-        audit_record(actor=actor, action="org.admin_add" if admin else "org.admin_remove", obj=org,
-                     after={"user": user.username})
+        audit_record(
+            actor=actor, action="org.admin_add" if admin else "org.admin_remove", obj=org, after={"user": user.username}
+        )
 
 
 def team_create(*, actor, org: Org, slug: str, name: str, **fields) -> Team:

@@ -1,6 +1,6 @@
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -19,8 +19,11 @@ def team_list(request):
     teams = selectors.team_list(q=request.GET.get("q", "")).order_by("org__slug", "slug")
     rows = [(t, selectors.team_usage(t)) for t in teams]
     orgs = selectors.org_list()
-    return render(request, "teams/team_list.html", {
-        "rows": rows, "orgs": orgs, "can_create": selectors.org_list_manageable(user=request.user).exists()})
+    return render(
+        request,
+        "teams/team_list.html",
+        {"rows": rows, "orgs": orgs, "can_create": selectors.org_list_manageable(user=request.user).exists()},
+    )
 
 
 def _team_context(request, team, **extra):
@@ -28,11 +31,17 @@ def _team_context(request, team, **extra):
 
     coupling, graph_error = graph_read(lambda: team_coupling(team=team.slug), [])
     return {
-        "team": team, "usage": selectors.team_usage(team), "members": selectors.member_list(team=team),
-        "services": team.services.order_by("slug"), "coupling": coupling, "graph_error": graph_error,
+        "team": team,
+        "usage": selectors.team_usage(team),
+        "members": selectors.member_list(team=team),
+        "services": team.services.order_by("slug"),
+        "coupling": coupling,
+        "graph_error": graph_error,
         "can_manage_members": permissions.can_manage_members(request.user, team),
         "can_manage_org": permissions.can_manage_org(request.user, team.org),
-        "member_form": MemberAddForm(), "limits_form": TeamLimitsForm(instance=team), **extra,
+        "member_form": MemberAddForm(),
+        "limits_form": TeamLimitsForm(instance=team),
+        **extra,
     }
 
 
@@ -78,16 +87,24 @@ def team_limits(request, slug):
 def member_add(request, slug):
     team = get_object_or_404(selectors.team_list(), slug=slug)
     form = MemberAddForm(request.POST)
-    membership = form_submit(request, form, lambda data: services.member_add(
-        actor=request.user, team=team, user=data["username"], role=data["role"]))
+    membership = form_submit(
+        request,
+        form,
+        lambda data: services.member_add(actor=request.user, team=team, user=data["username"], role=data["role"]),
+    )
     if membership:
         messages.success(request, f"{membership.user.username} joined {team.slug}.")
         if request.htmx:
             return HttpResponse(status=204, headers={"HX-Redirect": team.get_absolute_url()})
         return redirect(team.get_absolute_url())
     team = selectors.team_get(slug=slug)
-    return render_page(request, "teams/team_detail.html", "teams/htmx/member_form.html",
-                       _team_context(request, team, member_form=form), status=400)
+    return render_page(
+        request,
+        "teams/team_detail.html",
+        "teams/htmx/member_form.html",
+        _team_context(request, team, member_form=form),
+        status=400,
+    )
 
 
 @login_required
@@ -115,8 +132,15 @@ def org_limits(request, slug):
 @login_required
 def profile(request):
     token = Token.objects.filter(user=request.user).first()
-    return render(request, "teams/profile.html", {"token": token, "new_token": request.session.pop("new_token", None),
-                                                  "memberships": request.user.memberships.select_related("team")})
+    return render(
+        request,
+        "teams/profile.html",
+        {
+            "token": token,
+            "new_token": request.session.pop("new_token", None),
+            "memberships": request.user.memberships.select_related("team"),
+        },
+    )
 
 
 @login_required

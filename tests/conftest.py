@@ -1,15 +1,14 @@
 """Shared fixtures. Tests run against the real Neo4j, Redis and (where marked) real
 Celery workers; nothing of those is mocked."""
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-
-import asyncio
-import threading
 
 import pytest
 from django.conf import settings
@@ -127,14 +126,34 @@ def celery_workers(transactional_db):
     def start(count: int = 1, concurrency: int = 2, **extra_env) -> list[subprocess.Popen]:
         log_dir = ROOT / "var"
         log_dir.mkdir(exist_ok=True)
-        for i in range(count):
+        for _ in range(count):
             name = f"test{len(procs)}-{os.getpid()}@%h"
-            log = open(log_dir / f"test-worker-{len(procs)}.log", "w")
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", name, "--concurrency",
-                 str(concurrency), "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
-                cwd=ROOT, env={**_worker_env(), **extra_env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            ))
+            log = open(log_dir / f"test-worker-{len(procs)}.log", "w")  # noqa: SIM115 (the worker writes it until torn down)
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "config",
+                        "worker",
+                        "-n",
+                        name,
+                        "--concurrency",
+                        str(concurrency),
+                        "--without-gossip",
+                        "--without-mingle",
+                        "--loglevel",
+                        "WARNING",
+                    ],
+                    cwd=ROOT,
+                    env={**_worker_env(), **extra_env},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
         deadline = time.time() + 60
         while time.time() < deadline:
             replies = app.control.ping(timeout=0.5) or []
@@ -187,12 +206,26 @@ def web_processes(transactional_db):
         urls = []
         for _ in range(count):
             port = free_port()
-            log = open(ROOT / "var" / f"test-web-{port}.log", "w")
-            procs.append(subprocess.Popen(
-                [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}",
-                 "--workers", str(workers), "--log-level", "warning"],
-                cwd=ROOT, env=_worker_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            ))
+            log = open(ROOT / "var" / f"test-web-{port}.log", "w")  # noqa: SIM115 (gunicorn writes it until torn down)
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(Path(sys.executable).parent / "gunicorn"),
+                        "config.wsgi",
+                        "--bind",
+                        f"127.0.0.1:{port}",
+                        "--workers",
+                        str(workers),
+                        "--log-level",
+                        "warning",
+                    ],
+                    cwd=ROOT,
+                    env=_worker_env(),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
             urls.append(f"http://127.0.0.1:{port}")
         for url in urls:
             wait_http(url + "/gateway/verify")
@@ -206,8 +239,9 @@ def web_processes(transactional_db):
 
 
 # --- Simulated live services ------------------------------------------------------
-FLEET_PORT_BASE = 21000
-HOSTILE_PORT_BASE = 21700
+# TEST_PORT_BASE lets two test runs on one machine use separate port ranges.
+FLEET_PORT_BASE = int(os.environ.get("TEST_PORT_BASE", 21000))
+HOSTILE_PORT_BASE = FLEET_PORT_BASE + 700
 
 
 class RunningFleet:
@@ -222,8 +256,11 @@ class RunningFleet:
     def _run(self):
         asyncio.set_event_loop(self.loop)
         self.stop_event = asyncio.Event()
-        self.loop.run_until_complete(fleet_module.serve(self.services, hostile_base=self.hostile_base,
-                                                        ready=self.ready.set, stop=self.stop_event))
+        self.loop.run_until_complete(
+            fleet_module.serve(
+                self.services, hostile_base=self.hostile_base, ready=self.ready.set, stop=self.stop_event
+            )
+        )
 
     def start(self):
         self.thread.start()

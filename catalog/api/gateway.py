@@ -40,9 +40,12 @@ def gateway_verify(request, path: str = ""):
         method=meta.get("HTTP_X_ORIGINAL_METHOD") or meta.get("HTTP_X_FORWARDED_METHOD") or request.method,
         path=meta.get("HTTP_X_ORIGINAL_URI") or meta.get("HTTP_X_FORWARDED_URI") or ("/" + path if path else "/"),
     )
-    response = JsonResponse({"code": verdict.code, "detail": verdict.detail} if verdict.status != 200 else
-                            {"code": "ok", "consumer_service": verdict.consumer, "consumer_team": verdict.team},
-                            status=verdict.status)
+    response = JsonResponse(
+        {"code": verdict.code, "detail": verdict.detail}
+        if verdict.status != 200
+        else {"code": "ok", "consumer_service": verdict.consumer, "consumer_team": verdict.team},
+        status=verdict.status,
+    )
     if verdict.status == 200:
         response["X-Consumer-Service"] = verdict.consumer
         response["X-Consumer-Team"] = verdict.team

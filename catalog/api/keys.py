@@ -19,8 +19,24 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ApiKey
-        fields = ["id", "key_id", "name", "api", "consumer", "status", "state", "scopes", "created_by", "created_at",
-                  "expires_at", "revoked_at", "revoked_by", "revoked_reason", "last_used_at", "usage_count"]
+        fields = [
+            "id",
+            "key_id",
+            "name",
+            "api",
+            "consumer",
+            "status",
+            "state",
+            "scopes",
+            "created_by",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "revoked_by",
+            "revoked_reason",
+            "last_used_at",
+            "usage_count",
+        ]
         read_only_fields = fields
 
     def get_state(self, key) -> str:
@@ -45,8 +61,9 @@ class KeyIssueSerializer(serializers.Serializer):
     api = serializers.SlugRelatedField(slug_field="slug", queryset=Api.objects.select_related("provider__team"))
     consumer = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.select_related("team"))
     name = serializers.CharField(max_length=100)
-    scopes = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=50,
-                                   validators=[validate_scopes])
+    scopes = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, max_length=50, validators=[validate_scopes]
+    )
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
@@ -63,8 +80,9 @@ class KeyRejectSerializer(serializers.Serializer):
 
 
 class KeyRotateSerializer(serializers.Serializer):
-    overlap_seconds = serializers.IntegerField(min_value=0, max_value=30 * 24 * 3600, default=3600,
-                                               help_text="how long the old key keeps working")
+    overlap_seconds = serializers.IntegerField(
+        min_value=0, max_value=30 * 24 * 3600, default=3600, help_text="how long the old key keeps working"
+    )
 
 
 class KeyRevokeSerializer(serializers.Serializer):
@@ -113,7 +131,9 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @extend_schema(request=KeyApproveSerializer, responses=IssuedKeySerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
-        key, secret = services.key_approve(actor=request.user, key=self.get_object(), **self._valid(KeyApproveSerializer))
+        key, secret = services.key_approve(
+            actor=request.user, key=self.get_object(), **self._valid(KeyApproveSerializer)
+        )
         return Response(_issued(key, secret))
 
     @extend_schema(request=KeyRejectSerializer, responses=ApiKeySerializer)

@@ -11,8 +11,24 @@ class ServiceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Service
-        fields = ["slug", "name", "team", "org", "description", "tier", "lifecycle", "repository_url", "base_url",
-                  "aliases", "metrics_path", "health_path", "crawl_enabled", "consumes", "created_at", "updated_at"]
+        fields = [
+            "slug",
+            "name",
+            "team",
+            "org",
+            "description",
+            "tier",
+            "lifecycle",
+            "repository_url",
+            "base_url",
+            "aliases",
+            "metrics_path",
+            "health_path",
+            "crawl_enabled",
+            "consumes",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["created_at", "updated_at"]
 
 
@@ -37,8 +53,21 @@ class ApiSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Api
-        fields = ["slug", "name", "provider", "team", "kind", "version", "base_path", "spec", "lifecycle",
-                  "slo_availability", "slo_p99_ms", "created_at", "updated_at"]
+        fields = [
+            "slug",
+            "name",
+            "provider",
+            "team",
+            "kind",
+            "version",
+            "base_path",
+            "spec",
+            "lifecycle",
+            "slo_availability",
+            "slo_p99_ms",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["created_at", "updated_at"]
 
 

@@ -71,7 +71,8 @@ class ServiceViewSet(viewsets.ModelViewSet):
     def dependencies(self, request, slug=None):
         service = self.get_object()
         rows = graph_selectors.dependencies(
-            slug=service.slug, direction=request.query_params.get("direction", "down"),
+            slug=service.slug,
+            direction=request.query_params.get("direction", "down"),
             depth=request.query_params.get("depth", 1),
         )
         return Response(DependencySerializer(rows, many=True).data)

@@ -1,11 +1,10 @@
 import graphene
+from graphene_django.filter import DjangoFilterConnectionField
 
 from catalog import selectors, services
 from catalog.filtersets import ApiFilterSet, ServiceFilterSet
 from catalog.graphql.types import ApiKeyType, ApiType, ServiceType
 from catalog.models import Api, ApiKey, Service
-from graphene_django.filter import DjangoFilterConnectionField
-
 from config.graphql import ServicePageConnectionField, domain_errors
 from teams.graphql.schema import _get
 from teams.models import Team
@@ -74,8 +73,9 @@ class CreateService(graphene.Mutation):
     def mutate(root, info, team, slug, input):
         fields = dict(input)
         name = fields.pop("name", None) or slug
-        service = services.service_create(actor=info.context.user, team=_get(Team.objects, "team", slug=team),
-                                          slug=slug, name=name, **fields)
+        service = services.service_create(
+            actor=info.context.user, team=_get(Team.objects, "team", slug=team), slug=slug, name=name, **fields
+        )
         return CreateService(service=service)
 
 
@@ -88,8 +88,9 @@ class UpdateService(graphene.Mutation):
 
     @domain_errors
     def mutate(root, info, slug, input):
-        service = services.service_update(actor=info.context.user, service=_get(_service_queryset(), "service",
-                                                                                slug=slug), **dict(input))
+        service = services.service_update(
+            actor=info.context.user, service=_get(_service_queryset(), "service", slug=slug), **dict(input)
+        )
         return UpdateService(service=service)
 
 
@@ -102,9 +103,11 @@ class TransferService(graphene.Mutation):
 
     @domain_errors
     def mutate(root, info, slug, team):
-        service = services.service_transfer(actor=info.context.user,
-                                            service=_get(_service_queryset(), "service", slug=slug),
-                                            team=_get(Team.objects, "team", slug=team))
+        service = services.service_transfer(
+            actor=info.context.user,
+            service=_get(_service_queryset(), "service", slug=slug),
+            team=_get(Team.objects, "team", slug=team),
+        )
         return TransferService(service=service)
 
 
@@ -122,8 +125,13 @@ class CreateApi(graphene.Mutation):
 
     @domain_errors
     def mutate(root, info, provider, slug, name, **fields):
-        api = services.api_create(actor=info.context.user, provider=_get(Service.objects, "service", slug=provider),
-                                  slug=slug, name=name, **fields)
+        api = services.api_create(
+            actor=info.context.user,
+            provider=_get(Service.objects, "service", slug=provider),
+            slug=slug,
+            name=name,
+            **fields,
+        )
         return CreateApi(api=api)
 
 
@@ -141,9 +149,13 @@ class IssueKey(graphene.Mutation):
 
     @domain_errors
     def mutate(root, info, api, consumer, name, scopes=None):
-        key, secret = services.key_issue(actor=info.context.user, api=_get(Api.objects, "api", slug=api),
-                                         consumer=_get(Service.objects, "service", slug=consumer), name=name,
-                                         scopes=scopes or [])
+        key, secret = services.key_issue(
+            actor=info.context.user,
+            api=_get(Api.objects, "api", slug=api),
+            consumer=_get(Service.objects, "service", slug=consumer),
+            name=name,
+            scopes=scopes or [],
+        )
         return IssueKey(key=key, secret=secret)
 
 

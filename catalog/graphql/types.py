@@ -50,8 +50,7 @@ class ApiType(DjangoObjectType):
         model = Api
         interfaces = (relay.Node,)
         convert_choices_to_enum = False  # plain values, as in REST
-        fields = ["slug", "name", "provider", "kind", "version", "base_path", "lifecycle", "slo_p99_ms",
-                  "created_at"]
+        fields = ["slug", "name", "provider", "kind", "version", "base_path", "lifecycle", "slo_p99_ms", "created_at"]
 
     slo_availability = graphene.Float()
     spec = graphene.JSONString()
@@ -64,8 +63,10 @@ class ServiceType(DjangoObjectType):
     aliases = graphene.List(graphene.NonNull(graphene.String), required=True)
     apis = graphene.List(graphene.NonNull(ApiType), required=True)
     dependencies = graphene.List(
-        graphene.NonNull(DependencyType), required=True,
-        direction=Direction(default_value="down"), depth=graphene.Int(default_value=1),
+        graphene.NonNull(DependencyType),
+        required=True,
+        direction=Direction(default_value="down"),
+        depth=graphene.Int(default_value=1),
         description="Observed calls, transitively to `depth` (1-6). One graph query per field per request.",
     )
     blast_radius = graphene.Field(BlastRadiusType, required=True)
@@ -76,8 +77,21 @@ class ServiceType(DjangoObjectType):
         model = Service
         interfaces = (relay.Node,)
         convert_choices_to_enum = False  # plain values, as in REST
-        fields = ["slug", "name", "team", "description", "tier", "lifecycle", "repository_url", "base_url",
-                  "metrics_path", "health_path", "crawl_enabled", "created_at", "updated_at"]
+        fields = [
+            "slug",
+            "name",
+            "team",
+            "description",
+            "tier",
+            "lifecycle",
+            "repository_url",
+            "base_url",
+            "metrics_path",
+            "health_path",
+            "crawl_enabled",
+            "created_at",
+            "updated_at",
+        ]
 
     def resolve_apis(self, info):
         return self.apis.all()
@@ -114,6 +128,18 @@ class ApiKeyType(DjangoObjectType):
         model = ApiKey
         interfaces = (relay.Node,)
         convert_choices_to_enum = False  # plain values, as in REST
-        fields = ["key_id", "name", "api", "consumer", "status", "scopes", "created_at", "expires_at", "revoked_at",
-                  "revoked_reason", "last_used_at", "usage_count"]
+        fields = [
+            "key_id",
+            "name",
+            "api",
+            "consumer",
+            "status",
+            "scopes",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "revoked_reason",
+            "last_used_at",
+            "usage_count",
+        ]
         filter_fields = ["status"]

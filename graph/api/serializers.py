@@ -79,9 +79,25 @@ class CrawlRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CrawlRun
-        fields = ["id", "status", "trigger", "requested_by", "total", "done", "failed", "progress", "edges_seen",
-                  "edges_new", "edges_stale", "edges_removed", "skipped_series", "error", "created_at",
-                  "started_at", "finished_at"]
+        fields = [
+            "id",
+            "status",
+            "trigger",
+            "requested_by",
+            "total",
+            "done",
+            "failed",
+            "progress",
+            "edges_seen",
+            "edges_new",
+            "edges_stale",
+            "edges_removed",
+            "skipped_series",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
     def get_progress(self, run) -> int:

@@ -24,9 +24,7 @@ class CrawlViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class GraphView(APIView):
-    @extend_schema(
-        parameters=[OpenApiParameter("org", str), OpenApiParameter("team", str)], responses=GraphSerializer
-    )
+    @extend_schema(parameters=[OpenApiParameter("org", str), OpenApiParameter("team", str)], responses=GraphSerializer)
     def get(self, request):
         return Response(
             selectors.graph(org=request.query_params.get("org") or None, team=request.query_params.get("team") or None)

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from prometheus_client.parser import text_string_to_metric_families
 
 # A line that is neither a comment nor "name{labels} value ...": the body is not an exposition.
-_BAD_LINE = re.compile(
-    r"^(?![ \t]*$)(?!#)(?![a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^\n]*\})?[ \t]+\S+)[^\n]*$", re.M
-)
+_BAD_LINE = re.compile(r"^(?![ \t]*$)(?!#)(?![a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^\n]*\})?[ \t]+\S+)[^\n]*$", re.M)
 _PORT = re.compile(r"^[0-9]{1,5}$")
 _HOST = re.compile(r"^(?=.*[A-Za-z.:\[])[A-Za-z0-9_.\-:\[\]]{1,253}$")
 
@@ -108,7 +106,9 @@ def parse_exposition(text: str, rules: list[dict], *, max_series: int) -> ParseO
             if spec[0] == "hostport":
                 target = _hostport(sample.labels, spec[1], spec[2])
             else:
-                target = next((sample.labels[lbl].strip() for lbl in spec[1:] if sample.labels.get(lbl, "").strip()), None)
+                target = next(
+                    (sample.labels[lbl].strip() for lbl in spec[1:] if sample.labels.get(lbl, "").strip()), None
+                )
             if target is None or (active.get("source") and caller is None):
                 skipped += 1
                 continue
@@ -126,9 +126,7 @@ def parse_exposition(text: str, rules: list[dict], *, max_series: int) -> ParseO
             prev = best.get(key)
             if prev is None or calls > prev[0]:
                 best[key] = [calls, errors]
-    calls = [
-        RawCall(caller=c, kind=k, target=t, calls=v[0], errors=min(v[1], v[0])) for (c, k, t), v in best.items()
-    ]
+    calls = [RawCall(caller=c, kind=k, target=t, calls=v[0], errors=min(v[1], v[0])) for (c, k, t), v in best.items()]
     return ParseOutcome(calls=calls, skipped=skipped)
 
 
@@ -144,13 +142,21 @@ def _dependency_links(links) -> ParseOutcome:
         parent, child = link.get("parent"), link.get("child")
         count, errors = link.get("callCount", 0), link.get("errorCount", 0) or 0
         if (
-            not isinstance(parent, str) or not isinstance(child, str) or not parent or not child
-            or not isinstance(count, (int, float)) or not isinstance(errors, (int, float)) or count < 0
+            not isinstance(parent, str)
+            or not isinstance(child, str)
+            or not parent
+            or not child
+            or not isinstance(count, (int, float))
+            or not isinstance(errors, (int, float))
+            or count < 0
         ):
             skipped += 1
             continue
-        out.append(RawCall(caller=parent, kind="name", target=child, calls=float(count),
-                           errors=float(min(max(errors, 0), count))))
+        out.append(
+            RawCall(
+                caller=parent, kind="name", target=child, calls=float(count), errors=float(min(max(errors, 0), count))
+            )
+        )
     return ParseOutcome(calls=out, skipped=skipped)
 
 

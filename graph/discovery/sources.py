@@ -75,8 +75,13 @@ class PrometheusSource:
 
     async def observe(self, session, svc: ServiceTarget, index: CatalogIndex, limits: FetchLimits) -> TargetResult:
         result = TargetResult(target=svc.slug, source=self.name, service_slug=svc.slug)
-        got = await fetch(session, _join(svc.base_url, svc.metrics_path), allowed=limits.allowed,
-                          max_bytes=limits.max_bytes, timeout=limits.timeout)
+        got = await fetch(
+            session,
+            _join(svc.base_url, svc.metrics_path),
+            allowed=limits.allowed,
+            max_bytes=limits.max_bytes,
+            timeout=limits.timeout,
+        )
         result.status_code, result.latency_ms = got.status, round(got.latency_ms, 2)
         if not got.ok:
             result.error = f"metrics: {got.error}"
@@ -107,8 +112,13 @@ class HealthSource:
     name = "health"
 
     async def observe(self, session, svc: ServiceTarget, limits: FetchLimits) -> tuple[str, float]:
-        got = await fetch(session, _join(svc.base_url, svc.health_path), allowed=limits.allowed,
-                          max_bytes=64 * 1024, timeout=limits.timeout)
+        got = await fetch(
+            session,
+            _join(svc.base_url, svc.health_path),
+            allowed=limits.allowed,
+            max_bytes=64 * 1024,
+            timeout=limits.timeout,
+        )
         return ("up" if got.ok else "down"), round(got.latency_ms, 2)
 
 
@@ -168,8 +178,15 @@ async def _crawl(services, tracing, index, limits, rules, on_result) -> list[Tar
         return list(await asyncio.gather(*tasks))
 
 
-def crawl(services: list[ServiceTarget], tracing: list[TracingTarget], *, index: CatalogIndex,
-          limits: FetchLimits, rules: list[dict], on_result=lambda r: None) -> list[TargetResult]:
+def crawl(
+    services: list[ServiceTarget],
+    tracing: list[TracingTarget],
+    *,
+    index: CatalogIndex,
+    limits: FetchLimits,
+    rules: list[dict],
+    on_result=lambda r: None,
+) -> list[TargetResult]:
     """Fetch and parse every target concurrently (bounded); one failure never stops the rest."""
     work = _crawl(services, tracing, index, limits, rules, on_result)
     try:

@@ -1,5 +1,4 @@
 import graphene
-
 from graphene_django.filter import DjangoFilterConnectionField
 
 from config.graphql import domain_errors

@@ -13,9 +13,23 @@ class CrawlRunType(DjangoObjectType):
         model = CrawlRun
         interfaces = (relay.Node,)
         convert_choices_to_enum = False  # plain values, as in REST
-        fields = ["status", "trigger", "requested_by", "total", "done", "failed", "edges_seen", "edges_new",
-                  "edges_stale", "edges_removed", "skipped_series", "error", "created_at", "started_at",
-                  "finished_at"]
+        fields = [
+            "status",
+            "trigger",
+            "requested_by",
+            "total",
+            "done",
+            "failed",
+            "edges_seen",
+            "edges_new",
+            "edges_stale",
+            "edges_removed",
+            "skipped_series",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
         filter_fields = ["status"]
 
     def resolve_progress(self, info):

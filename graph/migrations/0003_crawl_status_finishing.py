@@ -4,15 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('graph', '0002_beat_schedule'),
+        ("graph", "0002_beat_schedule"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='crawlrun',
-            name='status',
-            field=models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('finishing', 'Finishing'), ('succeeded', 'Succeeded'), ('partial', 'Partial'), ('failed', 'Failed')], default='queued', max_length=16),
+            model_name="crawlrun",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("queued", "Queued"),
+                    ("running", "Running"),
+                    ("finishing", "Finishing"),
+                    ("succeeded", "Succeeded"),
+                    ("partial", "Partial"),
+                    ("failed", "Failed"),
+                ],
+                default="queued",
+                max_length=16,
+            ),
         ),
     ]

@@ -4,18 +4,17 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('graph', '0003_crawl_status_finishing'),
+        ("graph", "0003_crawl_status_finishing"),
     ]
 
     operations = [
         migrations.RemoveField(
-            model_name='crawlrun',
-            name='chunks_done',
+            model_name="crawlrun",
+            name="chunks_done",
         ),
         migrations.RemoveField(
-            model_name='crawlrun',
-            name='chunks_total',
+            model_name="crawlrun",
+            name="chunks_total",
         ),
     ]

@@ -31,8 +31,18 @@ class TeamSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Team
-        fields = ["slug", "name", "org", "description", "chat_channel", "oncall_contact", "max_members",
-                  "max_services", "usage", "created_at"]
+        fields = [
+            "slug",
+            "name",
+            "org",
+            "description",
+            "chat_channel",
+            "oncall_contact",
+            "max_members",
+            "max_services",
+            "usage",
+            "created_at",
+        ]
         read_only_fields = ["created_at"]
 
     @extend_schema_field(UsageSerializer)

@@ -1,9 +1,8 @@
 import graphene
 from django.contrib.auth import get_user_model
-
-from config.errors import NotFound
 from graphene_django.filter import DjangoFilterConnectionField
 
+from config.errors import NotFound
 from config.graphql import domain_errors
 from teams import selectors, services
 from teams.filtersets import TeamFilterSet
@@ -50,8 +49,9 @@ class CreateTeam(graphene.Mutation):
 
     @domain_errors
     def mutate(root, info, org, slug, name, **fields):
-        team = services.team_create(actor=info.context.user, org=_get(Org.objects, "org", slug=org), slug=slug,
-                                    name=name, **fields)
+        team = services.team_create(
+            actor=info.context.user, org=_get(Org.objects, "org", slug=org), slug=slug, name=name, **fields
+        )
         return CreateTeam(team=team)
 
 
@@ -66,8 +66,10 @@ class AddMember(graphene.Mutation):
     @domain_errors
     def mutate(root, info, team, username, role):
         membership = services.member_add(
-            actor=info.context.user, team=_get(selectors.team_list(), "team", slug=team),
-            user=_get(get_user_model().objects, "user", username=username), role=role,
+            actor=info.context.user,
+            team=_get(selectors.team_list(), "team", slug=team),
+            user=_get(get_user_model().objects, "user", username=username),
+            role=role,
         )
         return AddMember(member=membership)
 
@@ -81,8 +83,11 @@ class RemoveMember(graphene.Mutation):
 
     @domain_errors
     def mutate(root, info, team, username):
-        services.member_remove(actor=info.context.user, team=_get(selectors.team_list(), "team", slug=team),
-                               user=_get(get_user_model().objects, "user", username=username))
+        services.member_remove(
+            actor=info.context.user,
+            team=_get(selectors.team_list(), "team", slug=team),
+            user=_get(get_user_model().objects, "user", username=username),
+        )
         return RemoveMember(ok=True)
 
 

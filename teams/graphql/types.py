@@ -51,15 +51,27 @@ class TeamType(DjangoObjectType):
     effective_max_services = graphene.Int(required=True)
     members = graphene.List(graphene.NonNull(MemberType), required=True)
     services = graphene.List(graphene.NonNull("catalog.graphql.types.ServiceType"), required=True)
-    team_dependencies = graphene.List(graphene.NonNull(CouplingType), required=True,
-                                      description="Observed calls between this team's services and other teams'.")
+    team_dependencies = graphene.List(
+        graphene.NonNull(CouplingType),
+        required=True,
+        description="Observed calls between this team's services and other teams'.",
+    )
 
     class Meta:
         model = Team
         interfaces = (relay.Node,)
         convert_choices_to_enum = False  # plain values, as in REST
-        fields = ["slug", "name", "org", "description", "chat_channel", "oncall_contact", "max_members",
-                  "max_services", "created_at"]
+        fields = [
+            "slug",
+            "name",
+            "org",
+            "description",
+            "chat_channel",
+            "oncall_contact",
+            "max_members",
+            "max_services",
+            "created_at",
+        ]
 
     def resolve_usage(self, info):
         return team_usage(self)

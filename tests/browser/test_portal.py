@@ -93,15 +93,18 @@ def test_run_a_crawl_and_watch_progress_reach_100(sign_in, page, celery_workers,
     point = page.evaluate(
         """slug => { const cy = document.getElementById('cy')._cyreg.cy; const n = cy.getElementById(slug);
                      const p = n.renderedPosition(); const box = cy.container().getBoundingClientRect();
-                     return {x: box.left + p.x, y: box.top + p.y}; }""", caller)
+                     return {x: box.left + p.x, y: box.top + p.y}; }""",
+        caller,
+    )
     page.mouse.click(point["x"], point["y"])
     expect(page.locator("#side-panel h2")).to_have_text(caller)
     expect(page.locator("#side-panel")).to_contain_text("Calls")
 
 
 def test_issue_a_key_see_it_once_and_revoke_it(sign_in, page):
-    from catalog.services import api_create, service_create
     from django.contrib.auth import get_user_model
+
+    from catalog.services import api_create, service_create
     from teams.models import Org, Team
 
     sign_in()
@@ -130,16 +133,18 @@ def test_issue_a_key_see_it_once_and_revoke_it(sign_in, page):
 
 
 def test_hostile_names_render_as_text_everywhere(sign_in, page, graph):
-    from catalog.services import service_create
     from django.contrib.auth import get_user_model
+
+    from catalog.services import service_create
     from graph.services import graph_sync
     from teams.models import Org, Team
 
     sign_in()
     evil = "<img src=x onerror=alert(1)>"
     root = get_user_model().objects.get(username="root")
-    team = Team.objects.create(org=Org.objects.create(slug="acme", name="Acme"), slug="alpha", name=evil,
-                               oncall_contact=evil)
+    team = Team.objects.create(
+        org=Org.objects.create(slug="acme", name="Acme"), slug="alpha", name=evil, oncall_contact=evil
+    )
     service_create(actor=root, team=team, slug="evil", name=evil, description=evil)
     graph_sync()
     for path in ("/services/", "/services/evil/", "/teams/", "/teams/alpha/"):

@@ -48,8 +48,12 @@ CASES = [
     ("post", "/api/v1/services/", {"slug": "new-svc", "name": "N", "team": "alpha"}, {"member", "lead", "orgadmin"}),
     ("patch", "/api/v1/services/orders/", {"tier": 1}, {"member", "lead", "orgadmin"}),
     ("delete", "/api/v1/services/spare/", None, {"member", "lead", "orgadmin"}),
-    ("post", "/api/v1/apis/", {"slug": "spare-v1", "name": "S", "provider": "spare", "kind": "other"},
-     {"member", "lead", "orgadmin"}),
+    (
+        "post",
+        "/api/v1/apis/",
+        {"slug": "spare-v1", "name": "S", "provider": "spare", "kind": "other"},
+        {"member", "lead", "orgadmin"},
+    ),
     ("patch", "/api/v1/apis/orders-v1/", {"version": "2"}, {"member", "lead", "orgadmin"}),
     ("get", "/api/v1/audit/", None, {"orgadmin"}),
 ]
@@ -73,11 +77,17 @@ def test_limit_over_http_is_409_with_the_numbers(catalog, api):
     org = catalog["org"]
     org.max_services_per_team = 2
     org.save()
-    response = api(catalog["member"]).post("/api/v1/services/", {"slug": "third", "name": "T", "team": "alpha"},
-                                           format="json")
+    response = api(catalog["member"]).post(
+        "/api/v1/services/", {"slug": "third", "name": "T", "team": "alpha"}, format="json"
+    )
     assert response.status_code == 409
-    assert response.json() == {"code": "team_limit_exceeded", "limit": "services", "max": 2, "current": 2,
-                               "detail": "Team 'alpha' is at its limit of 2 services (2 now)."}
+    assert response.json() == {
+        "code": "team_limit_exceeded",
+        "limit": "services",
+        "max": 2,
+        "current": 2,
+        "detail": "Team 'alpha' is at its limit of 2 services (2 now).",
+    }
     assert not Service.objects.filter(slug="third").exists()
 
 
@@ -95,18 +105,21 @@ def test_transfer_checks_the_receiving_team(catalog, api):
     assert ok.status_code == 400 and ok.json()["code"] == "same_team"
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"name": "No slug", "team": "alpha"}, "slug"),
-    ({"slug": "orders", "name": "Dup", "team": "alpha"}, "slug"),
-    ({"slug": "x1", "name": "X", "team": "nope"}, "team"),
-    ({"slug": "x2", "name": "n" * 201, "team": "alpha"}, "name"),
-    ({"slug": "x3", "name": "X", "team": "alpha", "base_url": "ftp://host/"}, "base_url"),
-    ({"slug": "x4", "name": "X", "team": "alpha", "base_url": "http://u:p@host/"}, "base_url"),
-    ({"slug": "x5", "name": "X", "team": "alpha", "tier": 7}, "tier"),
-    ({"slug": "x6", "name": "X", "team": "alpha", "aliases": ["bad alias!"]}, "aliases"),
-    ({"slug": "x7", "name": "X", "team": "alpha", "aliases": "not-a-list"}, "aliases"),
-    ({"slug": "x8", "name": "X", "team": "alpha", "metrics_path": "metrics"}, "metrics_path"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"name": "No slug", "team": "alpha"}, "slug"),
+        ({"slug": "orders", "name": "Dup", "team": "alpha"}, "slug"),
+        ({"slug": "x1", "name": "X", "team": "nope"}, "team"),
+        ({"slug": "x2", "name": "n" * 201, "team": "alpha"}, "name"),
+        ({"slug": "x3", "name": "X", "team": "alpha", "base_url": "ftp://host/"}, "base_url"),
+        ({"slug": "x4", "name": "X", "team": "alpha", "base_url": "http://u:p@host/"}, "base_url"),
+        ({"slug": "x5", "name": "X", "team": "alpha", "tier": 7}, "tier"),
+        ({"slug": "x6", "name": "X", "team": "alpha", "aliases": ["bad alias!"]}, "aliases"),
+        ({"slug": "x7", "name": "X", "team": "alpha", "aliases": "not-a-list"}, "aliases"),
+        ({"slug": "x8", "name": "X", "team": "alpha", "metrics_path": "metrics"}, "metrics_path"),
+    ],
+)
 def test_bad_service_input_is_400_with_field_errors(catalog, api, body, field):
     before = _state()
     response = api(catalog["member"]).post("/api/v1/services/", body, format="json")
@@ -116,25 +129,36 @@ def test_bad_service_input_is_400_with_field_errors(catalog, api, body, field):
 
 
 def test_malformed_openapi_is_refused(catalog, api):
-    body = {"slug": "bad-spec", "name": "B", "provider": "orders", "kind": "openapi",
-            "spec": {"openapi": "3.0.3", "info": {"title": "x"}, "paths": {"/a": {"get": {"responses": 5}}}}}
+    body = {
+        "slug": "bad-spec",
+        "name": "B",
+        "provider": "orders",
+        "kind": "openapi",
+        "spec": {"openapi": "3.0.3", "info": {"title": "x"}, "paths": {"/a": {"get": {"responses": 5}}}},
+    }
     response = api(catalog["member"]).post("/api/v1/apis/", body, format="json")
     assert response.status_code == 400 and "spec" in response.json()["fields"]
     assert not Api.objects.filter(slug="bad-spec").exists()
 
 
 def test_valid_openapi_is_accepted(catalog, api):
-    spec = {"openapi": "3.0.3", "info": {"title": "x", "version": "1"},
-            "paths": {"/a": {"get": {"responses": {"200": {"description": "ok"}}}}}}
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": "x", "version": "1"},
+        "paths": {"/a": {"get": {"responses": {"200": {"description": "ok"}}}}},
+    }
     body = {"slug": "good-spec", "name": "G", "provider": "orders", "kind": "openapi", "spec": spec}
     assert api(catalog["member"]).post("/api/v1/apis/", body, format="json").status_code == 201
 
 
-@pytest.mark.parametrize("content_type,payload", [
-    ("application/json", "{not json"),
-    ("text/plain", "slug=x"),
-    ("application/json", json.dumps([1, 2, 3])),
-])
+@pytest.mark.parametrize(
+    "content_type,payload",
+    [
+        ("application/json", "{not json"),
+        ("text/plain", "slug=x"),
+        ("application/json", json.dumps([1, 2, 3])),
+    ],
+)
 def test_unreadable_bodies_are_400(catalog, api, content_type, payload):
     response = api(catalog["member"]).generic("POST", "/api/v1/services/", payload, content_type=content_type)
     assert response.status_code == 400, response.content
@@ -155,9 +179,16 @@ def _queries(client, path) -> int:
     return len(ctx.captured_queries)
 
 
-@pytest.mark.parametrize("path", ["/api/v1/services/?page_size=200", "/api/v1/teams/?page_size=200",
-                                  "/api/v1/apis/?page_size=200", "/api/v1/orgs/?page_size=200",
-                                  "/api/v1/audit/?page_size=200"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/services/?page_size=200",
+        "/api/v1/teams/?page_size=200",
+        "/api/v1/apis/?page_size=200",
+        "/api/v1/orgs/?page_size=200",
+        "/api/v1/audit/?page_size=200",
+    ],
+)
 def test_list_query_count_does_not_grow_with_rows(world, api, path):
     from catalog.services import api_create, service_create
     from teams.services import org_create, team_create

@@ -78,8 +78,11 @@ def test_nginx_auth_request_round_trip(issued, web_processes, tmp_path):
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     listen = free_port()
     server = Template((ROOT / "scripts" / "nginx" / "gateway.conf").read_text()).safe_substitute(
-        LISTEN=f"127.0.0.1:{listen}", API_PREFIX="/orders/", UPSTREAM=f"http://127.0.0.1:{upstream.server_port}",
-        SWITCHBOARD=switchboard, API_SLUG="orders-v1",
+        LISTEN=f"127.0.0.1:{listen}",
+        API_PREFIX="/orders/",
+        UPSTREAM=f"http://127.0.0.1:{upstream.server_port}",
+        SWITCHBOARD=switchboard,
+        API_SLUG="orders-v1",
     )
     for d in ("logs", "tmp"):
         (tmp_path / d).mkdir()

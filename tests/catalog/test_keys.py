@@ -53,16 +53,18 @@ def test_issue_stores_only_a_hash_and_the_secret_never_comes_back(setup, api):
 
 
 def test_issue_over_rest_returns_the_secret_once(setup, api):
-    response = api(setup["lead"]).post("/api/v1/keys/", {"api": "orders-v1", "consumer": "web", "name": "prod"},
-                                       format="json")
+    response = api(setup["lead"]).post(
+        "/api/v1/keys/", {"api": "orders-v1", "consumer": "web", "name": "prod"}, format="json"
+    )
     assert response.status_code == 201
     secret = response.json()["secret"]
     assert keys.parse(secret) is not None
     assert "secret" not in api(setup["lead"]).get(f"/api/v1/keys/{response.json()['id']}/").json()
 
 
-@pytest.mark.parametrize("role,allowed", [("lead", True), ("member", True), ("orgadmin", True), ("other", False),
-                                          ("reader", False)])
+@pytest.mark.parametrize(
+    "role,allowed", [("lead", True), ("member", True), ("orgadmin", True), ("other", False), ("reader", False)]
+)
 def test_only_the_provider_team_issues(setup, role, allowed):
     if allowed:
         services.key_issue(actor=setup[role], api=setup["api"], consumer=setup["consumer"], name="x")
@@ -74,8 +76,9 @@ def test_only_the_provider_team_issues(setup, role, allowed):
 
 def test_consumer_team_requests_and_provider_approves(setup, api):
     consumer_client, provider_client = api(setup["other"]), api(setup["lead"])
-    response = consumer_client.post("/api/v1/keys/request/", {"api": "orders-v1", "consumer": "web", "name": "r"},
-                                    format="json")
+    response = consumer_client.post(
+        "/api/v1/keys/request/", {"api": "orders-v1", "consumer": "web", "name": "r"}, format="json"
+    )
     assert response.status_code == 201 and response.json()["status"] == "pending"
     key_id = response.json()["id"]
     assert consumer_client.post(f"/api/v1/keys/{key_id}/approve/").status_code == 403
@@ -103,16 +106,19 @@ def test_gateway_accepts_a_good_key_with_consumer_headers(setup, client):
     assert auth.status_code == 200
 
 
-@pytest.mark.parametrize("raw,code", [
-    ("", "key_missing"),
-    ("x" * 5000, "key_malformed"),
-    ("swb_ÄÖÜ" + "a" * 44, "key_malformed"),
-    ("sk_live_" + "a" * 40, "key_malformed"),
-    ("swb_abcdefgh_" + "a" * 40, "key_malformed"),  # bad checksum
-    ("swb_abcdefgh_" + "a" * 20, "key_malformed"),  # truncated
-    ("swb_' OR 1=1 --_" + "a" * 30, "key_malformed"),
-    ("swb_abcdefgh_aaaa\r\nX-Injected: 1", "key_malformed"),
-])
+@pytest.mark.parametrize(
+    "raw,code",
+    [
+        ("", "key_missing"),
+        ("x" * 5000, "key_malformed"),
+        ("swb_ÄÖÜ" + "a" * 44, "key_malformed"),
+        ("sk_live_" + "a" * 40, "key_malformed"),
+        ("swb_abcdefgh_" + "a" * 40, "key_malformed"),  # bad checksum
+        ("swb_abcdefgh_" + "a" * 20, "key_malformed"),  # truncated
+        ("swb_' OR 1=1 --_" + "a" * 30, "key_malformed"),
+        ("swb_abcdefgh_aaaa\r\nX-Injected: 1", "key_malformed"),
+    ],
+)
 def test_bad_keys_are_401_with_a_code(setup, client, raw, code, caplog):
     response = client.get("/gateway/verify", HTTP_X_API_KEY=raw, HTTP_X_TARGET_API="orders-v1")
     assert response.status_code == 401 and response.json()["code"] == code
@@ -182,10 +188,12 @@ def test_failed_attempts_are_rate_limited_per_address(setup, client, settings):
     settings.GATEWAY_FAILURES_PER_MINUTE = 5
     _, secret = issue(setup)
     for _ in range(6):
-        client.get("/gateway/verify", HTTP_X_API_KEY="swb_bad", HTTP_X_TARGET_API="orders-v1",
-                   REMOTE_ADDR="198.51.100.7")
-    limited = client.get("/gateway/verify", HTTP_X_API_KEY=secret, HTTP_X_TARGET_API="orders-v1",
-                         REMOTE_ADDR="198.51.100.7")
+        client.get(
+            "/gateway/verify", HTTP_X_API_KEY="swb_bad", HTTP_X_TARGET_API="orders-v1", REMOTE_ADDR="198.51.100.7"
+        )
+    limited = client.get(
+        "/gateway/verify", HTTP_X_API_KEY=secret, HTTP_X_TARGET_API="orders-v1", REMOTE_ADDR="198.51.100.7"
+    )
     assert limited.status_code == 429
     assert verify(client, secret, REMOTE_ADDR="198.51.100.8").status_code == 200
 

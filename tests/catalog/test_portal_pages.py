@@ -10,11 +10,21 @@ from graph import services as graph_services
 @pytest.fixture
 def filled(world, graph):
     root = world["root"]
-    svc = catalog_services.service_create(actor=root, team=world["team"], slug="orders", name="Orders",
-                                          base_url="http://127.0.0.1:9")
-    api = catalog_services.api_create(actor=root, provider=svc, slug="orders-v1", name="O", kind="openapi", spec={
-        "openapi": "3.0.3", "info": {"title": "O", "version": "1"},
-        "paths": {"/o": {"get": {"responses": {"200": {"description": "ok"}}}}}})
+    svc = catalog_services.service_create(
+        actor=root, team=world["team"], slug="orders", name="Orders", base_url="http://127.0.0.1:9"
+    )
+    api = catalog_services.api_create(
+        actor=root,
+        provider=svc,
+        slug="orders-v1",
+        name="O",
+        kind="openapi",
+        spec={
+            "openapi": "3.0.3",
+            "info": {"title": "O", "version": "1"},
+            "paths": {"/o": {"get": {"responses": {"200": {"description": "ok"}}}}},
+        },
+    )
     web = catalog_services.service_create(actor=root, team=world["other_team"], slug="web", name="Web")
     key, _ = catalog_services.key_issue(actor=root, api=api, consumer=web, name="k")
     graph_services.graph_sync()
@@ -23,13 +33,38 @@ def filled(world, graph):
 
 
 PAGES = [
-    "/", "/search/?q=ord", "/search/?q=", "/teams/", "/teams/new/", "/teams/alpha/", "/teams/alpha/edit/",
-    "/orgs/acme/limits/", "/profile/", "/services/", "/services/?tier=9&lifecycle=x", "/services/new/",
-    "/services/new/?alias=a.example:443&name=a", "/services/orders/", "/services/orders/edit/",
-    "/services/orders/dependencies/?depth=3", "/services/orders/dependencies/?depth=99", "/services/orders/impact/",
-    "/apis/", "/apis/new/", "/apis/orders-v1/", "/keys/", "/keys/issue/", "/keys/request/", "/graph/",
-    "/graph/data.json", "/graph/data.json?team=alpha&tier=1", "/graph/panel/orders/", "/graph/panel/unknown.example:1/",
-    "/discovery/", "/api/docs/", "/api/schema/",
+    "/",
+    "/search/?q=ord",
+    "/search/?q=",
+    "/teams/",
+    "/teams/new/",
+    "/teams/alpha/",
+    "/teams/alpha/edit/",
+    "/orgs/acme/limits/",
+    "/profile/",
+    "/services/",
+    "/services/?tier=9&lifecycle=x",
+    "/services/new/",
+    "/services/new/?alias=a.example:443&name=a",
+    "/services/orders/",
+    "/services/orders/edit/",
+    "/services/orders/dependencies/?depth=3",
+    "/services/orders/dependencies/?depth=99",
+    "/services/orders/impact/",
+    "/apis/",
+    "/apis/new/",
+    "/apis/orders-v1/",
+    "/keys/",
+    "/keys/issue/",
+    "/keys/request/",
+    "/graph/",
+    "/graph/data.json",
+    "/graph/data.json?team=alpha&tier=1",
+    "/graph/panel/orders/",
+    "/graph/panel/unknown.example:1/",
+    "/discovery/",
+    "/api/docs/",
+    "/api/schema/",
 ]
 
 
@@ -47,8 +82,12 @@ def test_run_and_key_pages(filled, client):
     from graph.models import CrawlRun
 
     run = CrawlRun.objects.get()
-    for path in (f"/discovery/runs/{run.pk}/", f"/discovery/runs/{run.pk}/progress/",
-                 f"/keys/{filled['key'].pk}/revoke/", f"/keys/{filled['key'].pk}/rotate/"):
+    for path in (
+        f"/discovery/runs/{run.pk}/",
+        f"/discovery/runs/{run.pk}/progress/",
+        f"/keys/{filled['key'].pk}/revoke/",
+        f"/keys/{filled['key'].pk}/rotate/",
+    ):
         assert client.get(path).status_code == 200, path
     assert client.get("/discovery/runs/999999/").status_code == 404
     bad = client.post("/teams/new/", {"org": filled["org"].pk, "slug": "Bad Slug!", "name": ""})

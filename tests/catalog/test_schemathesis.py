@@ -9,8 +9,9 @@ from schemathesis.checks import not_a_server_error
 
 @pytest.fixture
 def api_schema(live_server, django_user_model):
-    from catalog.services import api_create, service_create
     from rest_framework.authtoken.models import Token
+
+    from catalog.services import api_create, service_create
     from teams.models import Org, Team
 
     root = django_user_model.objects.create_superuser("root", "r@example.com", "pw")
@@ -18,8 +19,9 @@ def api_schema(live_server, django_user_model):
     svc = service_create(actor=root, team=team, slug="orders", name="Orders")
     api_create(actor=root, provider=svc, slug="orders-v1", name="Orders v1")
     token = Token.objects.create(user=root).key
-    loaded = schemathesis.openapi.from_url(f"{live_server.url}/api/schema/?format=json",
-                                           headers={"Authorization": f"Token {token}"})
+    loaded = schemathesis.openapi.from_url(
+        f"{live_server.url}/api/schema/?format=json", headers={"Authorization": f"Token {token}"}
+    )
     loaded.config.headers = {"Authorization": f"Token {token}"}
     return loaded
 
@@ -33,8 +35,9 @@ def test_no_input_gives_a_server_error(api_schema):
             continue  # starts crawls (covered by the discovery tests)
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
-                  database=None)
+        @settings(
+            max_examples=4, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+        )
         def check(case):
             response = case.call(headers={"Authorization": token})
             case.validate_response(response, checks=[not_a_server_error])

@@ -14,8 +14,13 @@ from graph import services as graph_services
 
 def gql(client, query, variables=None, token=None, **extra):
     headers = {"HTTP_AUTHORIZATION": f"Token {token}"} if token else {}
-    response = client.post("/graphql", json.dumps({"query": query, "variables": variables or {}}),
-                           content_type="application/json", **headers, **extra)
+    response = client.post(
+        "/graphql",
+        json.dumps({"query": query, "variables": variables or {}}),
+        content_type="application/json",
+        **headers,
+        **extra,
+    )
     return response
 
 
@@ -32,8 +37,10 @@ def error_code(response):
 
 @pytest.fixture
 def tokens(world):
-    return {name: Token.objects.create(user=world[name]).key for name in
-            ("root", "lead", "member", "orgadmin", "reader", "other")}
+    return {
+        name: Token.objects.create(user=world[name]).key
+        for name in ("root", "lead", "member", "orgadmin", "reader", "other")
+    }
 
 
 @pytest.fixture
@@ -44,14 +51,21 @@ def chain(world, graph):
     graph_services.graph_sync()
     from tests.graph.test_graph import result
 
-    graph_services.edges_merge([result("web", ("service", "orders", 5, 0)),
-                                result("orders", ("service", "payments", 5, 1))], crawl_id=1, now=1000)
+    graph_services.edges_merge(
+        [result("web", ("service", "orders", 5, 0)), result("orders", ("service", "payments", 5, 1))],
+        crawl_id=1,
+        now=1000,
+    )
     return world
 
 
 def test_anonymous_gets_401_and_graphiql_needs_sign_in(client):
-    assert client.post("/graphql", '{"query":"{ teams(first: 1) { edges { node { slug } } } }"}',
-                       content_type="application/json").status_code == 401
+    assert (
+        client.post(
+            "/graphql", '{"query":"{ teams(first: 1) { edges { node { slug } } } }"}', content_type="application/json"
+        ).status_code
+        == 401
+    )
     assert client.get("/graphql", HTTP_ACCEPT="text/html").status_code == 401
 
 
@@ -69,24 +83,41 @@ def test_service_with_owner_dependencies_blast_radius_and_path(chain, client, to
         pathTo(slug: "payments")
         drift { declaredNotSeen seenNotDeclared } } }"""
     svc = data(gql(client, query, {"slug": "web"}, tokens["reader"]))["service"]
-    assert svc["team"] == {"slug": "alpha", "oncallContact": "alpha@oncall",
-                           "usage": {"members": {"current": 2, "max": 10, "state": "ok"}}}
-    assert svc["dependencies"] == [{"slug": "orders", "distance": 1, "team": "alpha"},
-                                   {"slug": "payments", "distance": 2, "team": "beta"}]
+    assert svc["team"] == {
+        "slug": "alpha",
+        "oncallContact": "alpha@oncall",
+        "usage": {"members": {"current": 2, "max": 10, "state": "ok"}},
+    }
+    assert svc["dependencies"] == [
+        {"slug": "orders", "distance": 1, "team": "alpha"},
+        {"slug": "payments", "distance": 2, "team": "beta"},
+    ]
     assert svc["pathTo"] == ["web", "orders", "payments"]
-    up = data(gql(client, '{ service(slug: "payments") { dependencies(direction: UP, depth: 3) { slug } '
-                          'blastRadius { affectedServices teams { team services { slug } } } } }', token=tokens["reader"]))
+    up = data(
+        gql(
+            client,
+            '{ service(slug: "payments") { dependencies(direction: UP, depth: 3) { slug } '
+            "blastRadius { affectedServices teams { team services { slug } } } } }",
+            token=tokens["reader"],
+        )
+    )
     assert [d["slug"] for d in up["service"]["dependencies"]] == ["orders", "web"]
     assert up["service"]["blastRadius"]["affectedServices"] == 2
 
 
 def test_team_graph_search_crawls_and_endpoints(chain, client, tokens):
-    d = data(gql(client, """{ team(slug: "alpha") { services { slug } members { username role }
+    d = data(
+        gql(
+            client,
+            """{ team(slug: "alpha") { services { slug } members { username role }
         teamDependencies { callerTeam calleeTeam edges } }
         graph(team: "beta") { nodes { id } edges { source target errorRate } }
         search(q: "pay") { kind slug url }
         crawlRuns(first: 5) { edges { node { status progress } } }
-        unknownEndpoints { key } }""", token=tokens["reader"]))
+        unknownEndpoints { key } }""",
+            token=tokens["reader"],
+        )
+    )
     assert sorted(s["slug"] for s in d["team"]["services"]) == ["orders", "web"]
     assert d["team"]["teamDependencies"] == [{"callerTeam": "alpha", "calleeTeam": "beta", "edges": 1}]
     assert d["graph"]["edges"] == [{"source": "orders", "target": "payments", "errorRate": 0.2}]
@@ -105,48 +136,97 @@ def test_mutations_share_limits_permissions_and_audit(world, client, tokens, mak
     assert error_code(denied) == "permission_denied"
     full = gql(client, add, token=tokens["lead"])
     ext = full.json()["errors"][0]["extensions"]
-    assert ext == {"code": "team_limit_exceeded", "limit": "members", "max": 2, "current": 2,
-                   "detail": "Team 'alpha' is at its limit of 2 members (2 now)."}
-    created = data(gql(client, 'mutation { createService(team: "alpha", slug: "gql-svc", input: {name: "G", tier: 2})'
-                               ' { service { slug tier team { slug } } } }', token=tokens["member"]))
+    assert ext == {
+        "code": "team_limit_exceeded",
+        "limit": "members",
+        "max": 2,
+        "current": 2,
+        "detail": "Team 'alpha' is at its limit of 2 members (2 now).",
+    }
+    created = data(
+        gql(
+            client,
+            'mutation { createService(team: "alpha", slug: "gql-svc", input: {name: "G", tier: 2})'
+            " { service { slug tier team { slug } } } }",
+            token=tokens["member"],
+        )
+    )
     assert created["createService"]["service"] == {"slug": "gql-svc", "tier": 2, "team": {"slug": "alpha"}}
-    bad = gql(client, 'mutation { createService(team: "alpha", slug: "x", input: {baseUrl: "ftp://x"}) '
-                      '{ service { slug } } }', token=tokens["member"])
+    bad = gql(
+        client,
+        'mutation { createService(team: "alpha", slug: "x", input: {baseUrl: "ftp://x"}) { service { slug } } }',
+        token=tokens["member"],
+    )
     assert error_code(bad) == "invalid" and "base_url" in bad.json()["errors"][0]["extensions"]["fields"]
     assert AuditEvent.objects.filter(action="service.create", object_repr="gql-svc").exists()
-    moved = gql(client, 'mutation { transferService(slug: "gql-svc", team: "beta") { service { slug } } }',
-                token=tokens["member"])
+    moved = gql(
+        client,
+        'mutation { transferService(slug: "gql-svc", team: "beta") { service { slug } } }',
+        token=tokens["member"],
+    )
     assert error_code(moved) == "permission_denied"  # a member of alpha only
 
 
 def test_team_create_update_and_keys(world, client, tokens):
-    data(gql(client, 'mutation { createTeam(org: "acme", slug: "gamma", name: "G") { team { slug } } }',
-             token=tokens["orgadmin"]))
-    assert error_code(gql(client, 'mutation { createTeam(org: "acme", slug: "delta", name: "D") { team { slug } } }',
-                          token=tokens["lead"])) == "permission_denied"
+    data(
+        gql(
+            client,
+            'mutation { createTeam(org: "acme", slug: "gamma", name: "G") { team { slug } } }',
+            token=tokens["orgadmin"],
+        )
+    )
+    assert (
+        error_code(
+            gql(
+                client,
+                'mutation { createTeam(org: "acme", slug: "delta", name: "D") { team { slug } } }',
+                token=tokens["lead"],
+            )
+        )
+        == "permission_denied"
+    )
     catalog_services.service_create(actor=world["root"], team=world["team"], slug="prov", name="P")
     catalog_services.service_create(actor=world["root"], team=world["other_team"], slug="cons", name="C")
-    data(gql(client, 'mutation { createApi(provider: "prov", slug: "prov-v1", name: "P1", kind: "other") '
-                     '{ api { slug } } }', token=tokens["member"]))
-    issued = data(gql(client, 'mutation { issueKey(api: "prov-v1", consumer: "cons", name: "k") '
-                              '{ secret key { keyId status } } }', token=tokens["lead"]))["issueKey"]
+    data(
+        gql(
+            client,
+            'mutation { createApi(provider: "prov", slug: "prov-v1", name: "P1", kind: "other") { api { slug } } }',
+            token=tokens["member"],
+        )
+    )
+    issued = data(
+        gql(
+            client,
+            'mutation { issueKey(api: "prov-v1", consumer: "cons", name: "k") { secret key { keyId status } } }',
+            token=tokens["lead"],
+        )
+    )["issueKey"]
     assert issued["secret"].startswith("swb_") and issued["key"]["status"] == "active"
     listed = data(gql(client, "{ keys(first: 10) { edges { node { keyId name } } } }", token=tokens["other"]))
     assert listed["keys"]["edges"] == [{"node": {"keyId": issued["key"]["keyId"], "name": "k"}}]
     assert "secret" not in json.dumps(listed)
-    revoked = data(gql(client, 'mutation($k: String!) { revokeKey(keyId: $k, reason: "rotating") '
-                               '{ key { revokedReason } } }', {"k": issued["key"]["keyId"]}, token=tokens["lead"]))
+    revoked = data(
+        gql(
+            client,
+            'mutation($k: String!) { revokeKey(keyId: $k, reason: "rotating") { key { revokedReason } } }',
+            {"k": issued["key"]["keyId"]},
+            token=tokens["lead"],
+        )
+    )
     assert revoked["revokeKey"]["key"]["revokedReason"] == "rotating"
 
 
-@pytest.mark.parametrize("query,code", [
-    ("{ teams(first: 1) { edges { node { slug } } ", "GRAPHQL_PARSE_FAILED"),
-    ("{ teams(first: 1) { edges { node { nope } } } }", "GRAPHQL_VALIDATION_FAILED"),
-    ('{ teams(first: "x") { edges { node { slug } } } }', "GRAPHQL_VALIDATION_FAILED"),
-    ("{ teams(first: 1) { edges { node { ...Missing } } } }", "GRAPHQL_VALIDATION_FAILED"),
-    ("{ teams { edges { node { slug } } } }", "first_or_last_required"),
-    ("{ teams(first: 1000) { edges { node { slug } } } }", "page_too_large"),
-])
+@pytest.mark.parametrize(
+    "query,code",
+    [
+        ("{ teams(first: 1) { edges { node { slug } } ", "GRAPHQL_PARSE_FAILED"),
+        ("{ teams(first: 1) { edges { node { nope } } } }", "GRAPHQL_VALIDATION_FAILED"),
+        ('{ teams(first: "x") { edges { node { slug } } } }', "GRAPHQL_VALIDATION_FAILED"),
+        ("{ teams(first: 1) { edges { node { ...Missing } } } }", "GRAPHQL_VALIDATION_FAILED"),
+        ("{ teams { edges { node { slug } } } }", "first_or_last_required"),
+        ("{ teams(first: 1000) { edges { node { slug } } } }", "page_too_large"),
+    ],
+)
 def test_malformed_queries_get_an_error_not_a_500(world, client, tokens, query, code):
     response = gql(client, query, token=tokens["reader"])
     assert response.status_code in (200, 400)
@@ -156,21 +236,30 @@ def test_malformed_queries_get_an_error_not_a_500(world, client, tokens, query, 
 
 
 def test_abusive_queries_are_refused_unrun(world, client, tokens):
-    deep = "{ services(first: 1) { edges { node { team { services { team { services { team { services { " \
-           "team { services { team { slug } } } } } } } } } } } } }"
+    deep = (
+        "{ services(first: 1) { edges { node { team { services { team { services { team { services { "
+        "team { services { team { slug } } } } } } } } } } } } }"
+    )
     assert "exceeds maximum operation depth" in gql(client, deep, token=tokens["reader"]).json()["errors"][0]["message"]
-    costly = "{ services(first: 100) { edges { node { dependencies(depth: 6) { slug } blastRadius " \
-             "{ affectedServices } } } } }"
+    costly = (
+        "{ services(first: 100) { edges { node { dependencies(depth: 6) { slug } blastRadius "
+        "{ affectedServices } } } } }"
+    )
     assert error_code(gql(client, costly, token=tokens["reader"])) == "query_too_costly"
     by_variable = costly.replace("{ services(first: 100)", "query($n: Int) { services(first: $n)")
     assert error_code(gql(client, by_variable, {"n": 1}, token=tokens["reader"])) == "query_too_costly"
-    aliases = "{ " + " ".join(f"a{i}: search(q: \"x\") {{ slug }}" for i in range(30)) + " }"
+    aliases = "{ " + " ".join(f'a{i}: search(q: "x") {{ slug }}' for i in range(30)) + " }"
     assert error_code(gql(client, aliases, token=tokens["reader"])) == "too_many_aliases"
-    batch = client.post("/graphql", json.dumps([{"query": "{ search(q: \"a\") { slug } }"}] * 2),
-                        content_type="application/json", HTTP_AUTHORIZATION=f"Token {tokens['reader']}")
+    batch = client.post(
+        "/graphql",
+        json.dumps([{"query": '{ search(q: "a") { slug } }'}] * 2),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {tokens['reader']}",
+    )
     assert batch.status_code == 400 and batch.json()["errors"][0]["extensions"]["code"] == "batch_not_supported"
-    invalid_json = client.post("/graphql", "{nope", content_type="application/json",
-                               HTTP_AUTHORIZATION=f"Token {tokens['reader']}")
+    invalid_json = client.post(
+        "/graphql", "{nope", content_type="application/json", HTTP_AUTHORIZATION=f"Token {tokens['reader']}"
+    )
     assert invalid_json.status_code == 400
 
 
@@ -183,15 +272,20 @@ def test_session_mutations_need_csrf(world):
     assert response.status_code == 403 and error_code(response) == "csrf_failed"
     client.get("/graphql", HTTP_ACCEPT="text/html")  # sets the csrftoken cookie
     token = client.cookies["csrftoken"].value
-    ok = gql(client, 'mutation { createTeam(org: "acme", slug: "csrf", name: "C") { team { slug } } }',
-             HTTP_X_CSRFTOKEN=token)
+    ok = gql(
+        client,
+        'mutation { createTeam(org: "acme", slug: "csrf", name: "C") { team { slug } } }',
+        HTTP_X_CSRFTOKEN=token,
+    )
     assert data(ok)["createTeam"]["team"]["slug"] == "csrf"
 
 
 def _count(client, token, first):
-    query = "{ services(first: %d) { edges { node { slug team { slug org { slug } } apis { slug } } } } " \
-            "teams(first: %d) { edges { node { slug usage { members { current } } members { username } " \
-            "services { slug } } } } }" % (first, first)
+    query = (
+        "{ services(first: FIRST) { edges { node { slug team { slug org { slug } } apis { slug } } } } "
+        "teams(first: FIRST) { edges { node { slug usage { members { current } } members { username } "
+        "services { slug } } } } }"
+    ).replace("FIRST", str(int(first)))
     with CaptureQueriesContext(connection) as ctx:
         data(gql(client, query, token=token))
     return len(ctx.captured_queries)
@@ -220,8 +314,14 @@ def test_graph_fields_use_one_cypher_query_per_field(chain, client, tokens, monk
     calls = []
     real_read = db.read
     monkeypatch.setattr(db, "read", lambda q, **p: calls.append(q) or real_read(q, **p))
-    d = data(gql(client, "{ services(first: 10) { edges { node { slug dependencies(depth: 2) { slug } "
-                         "callers: dependencies(direction: UP) { slug } } } } }", token=tokens["reader"]))
+    d = data(
+        gql(
+            client,
+            "{ services(first: 10) { edges { node { slug dependencies(depth: 2) { slug } "
+            "callers: dependencies(direction: UP) { slug } } } } }",
+            token=tokens["reader"],
+        )
+    )
     assert len(d["services"]["edges"]) == 3
     assert len(calls) == 2, calls  # one per graph field, not one per service
 
@@ -229,15 +329,28 @@ def test_graph_fields_use_one_cypher_query_per_field(chain, client, tokens, monk
 def test_parity_with_rest(chain, client, tokens, api):
     rest = api(chain["reader"])
     r_services = {s["slug"]: s["team"] for s in rest.get("/api/v1/services/").json()["results"]}
-    g = data(gql(client, "{ services(first: 100) { edges { node { slug team { slug } "
-                         "dependencies(depth: 3) { slug distance } } } } }", token=tokens["reader"]))
+    g = data(
+        gql(
+            client,
+            "{ services(first: 100) { edges { node { slug team { slug } "
+            "dependencies(depth: 3) { slug distance } } } } }",
+            token=tokens["reader"],
+        )
+    )
     g_services = {e["node"]["slug"]: e["node"]["team"]["slug"] for e in g["services"]["edges"]}
     assert g_services == r_services
     for edge in g["services"]["edges"]:
         slug = edge["node"]["slug"]
         r_deps = rest.get(f"/api/v1/services/{slug}/dependencies/?depth=3").json()
-        assert [(d["slug"], d["distance"]) for d in r_deps] == [(d["slug"], d["distance"]) for d in edge["node"]["dependencies"]]
+        assert [(d["slug"], d["distance"]) for d in r_deps] == [
+            (d["slug"], d["distance"]) for d in edge["node"]["dependencies"]
+        ]
     r_team = rest.get("/api/v1/teams/alpha/").json()["usage"]
-    g_team = data(gql(client, '{ team(slug: "alpha") { usage { members { current max } services { current max } } } }',
-                      token=tokens["reader"]))["team"]["usage"]
+    g_team = data(
+        gql(
+            client,
+            '{ team(slug: "alpha") { usage { members { current max } services { current max } } } }',
+            token=tokens["reader"],
+        )
+    )["team"]["usage"]
     assert g_team == {k: {"current": v["current"], "max": v["max"]} for k, v in r_team.items()}

@@ -65,9 +65,14 @@ def test_hostile_targets_each_fail_with_a_reason_and_the_run_completes(celery_wo
     results = {r.target: r for r in run.results.all()}
     assert run.status == "partial"
     expected = {
-        "hostile-slow": "timed out", "hostile-endless": "larger than", "hostile-huge": "larger than",
-        "hostile-invalid": "invalid exposition", "hostile-binary": "not UTF-8", "hostile-many-series": "too many series",
-        "hostile-redirect-loop": "redirects", "hostile-redirect-metadata": "another host",
+        "hostile-slow": "timed out",
+        "hostile-endless": "larger than",
+        "hostile-huge": "larger than",
+        "hostile-invalid": "invalid exposition",
+        "hostile-binary": "not UTF-8",
+        "hostile-many-series": "too many series",
+        "hostile-redirect-loop": "redirects",
+        "hostile-redirect-metadata": "another host",
         "hostile-reset": "connection failed",
     }
     for target, reason in expected.items():
@@ -106,7 +111,8 @@ FAST_REDELIVERY = {"CELERY_VISIBILITY_TIMEOUT": "4", "CELERY_RESTORE_INTERVAL": 
 
 
 def test_a_worker_killed_mid_crawl_is_replaced_and_the_graph_ends_correct(
-        celery_workers, graph, run_fleet, hostile_fleet, root, settings):
+    celery_workers, graph, run_fleet, hostile_fleet, root, settings
+):
     """The chunk holding a slow target is taken by a worker that is then killed (SIGKILL);
     Redis hands the unacknowledged chunk to a new worker after the visibility timeout."""
     import os
@@ -171,8 +177,10 @@ def test_zipkin_and_jaeger_sources_add_edges_with_window_rates(graph, root):
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             if self.path.startswith("/api/v2/dependencies?endTs="):
-                body = [{"parent": "web", "child": "orders", "callCount": 600, "errorCount": 6},
-                        {"parent": "ghost", "child": "orders", "callCount": 1}]
+                body = [
+                    {"parent": "web", "child": "orders", "callCount": 600, "errorCount": 6},
+                    {"parent": "ghost", "child": "orders", "callCount": 1},
+                ]
             elif self.path.startswith("/api/dependencies?endTs="):
                 body = {"data": [{"parent": "orders", "child": "mystery-db", "callCount": 30}]}
             else:
@@ -202,8 +210,10 @@ def test_zipkin_and_jaeger_sources_add_edges_with_window_rates(graph, root):
     finally:
         server.shutdown()
     assert run.status == "succeeded" and run.total == 2
-    edges = db.read("MATCH (s)-[r:CALLS]->(t) RETURN s.slug AS s, coalesce(t.slug, t.key) AS t, "
-                    "r.rate_per_min AS rate, r.error_rate AS err, r.sources AS src ORDER BY s")
+    edges = db.read(
+        "MATCH (s)-[r:CALLS]->(t) RETURN s.slug AS s, coalesce(t.slug, t.key) AS t, "
+        "r.rate_per_min AS rate, r.error_rate AS err, r.sources AS src ORDER BY s"
+    )
     assert edges == [
         {"s": "orders", "t": "mystery-db", "rate": 3.0, "err": 0.0, "src": ["jaeger:j"]},
         {"s": "web", "t": "orders", "rate": 60.0, "err": 0.01, "src": ["zipkin:z"]},
@@ -219,13 +229,11 @@ def own_neo4j(tmp_path_factory):
 
     from tests.conftest import ROOT
 
-    env = {**os.environ, "NEO4J_BOLT_PORT": "7689",
-           "NEO4J_HOME_DIR": str(tmp_path_factory.mktemp("neo4j-stopstart"))}
+    env = {**os.environ, "NEO4J_BOLT_PORT": "7689", "NEO4J_HOME_DIR": str(tmp_path_factory.mktemp("neo4j-stopstart"))}
     env.pop("NEO4J_URI", None)
 
     def ctl(action):
-        subprocess.run([str(ROOT / "scripts" / "neo4j"), action], env=env, check=True, capture_output=True,
-                       timeout=180)
+        subprocess.run([str(ROOT / "scripts" / "neo4j"), action], env=env, check=True, capture_output=True, timeout=180)
 
     ctl("start")
     yield ctl

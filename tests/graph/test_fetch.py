@@ -32,13 +32,16 @@ def test_link_local_is_refused_even_inside_a_wide_allowed_network():
     assert address_allowed("::ffff:127.0.0.1", LOOPBACK)
 
 
-@pytest.mark.parametrize("url,reason", [
-    ("http://169.254.169.254/latest/meta-data/", "refused"),
-    ("http://10.1.2.3/metrics", "refused"),
-    ("file:///etc/passwd", "scheme"),
-    ("gopher://127.0.0.1/", "scheme"),
-    ("http://metadata.google.internal./", ""),  # name that does not resolve here: a clean failure
-])
+@pytest.mark.parametrize(
+    "url,reason",
+    [
+        ("http://169.254.169.254/latest/meta-data/", "refused"),
+        ("http://10.1.2.3/metrics", "refused"),
+        ("file:///etc/passwd", "scheme"),
+        ("gopher://127.0.0.1/", "scheme"),
+        ("http://metadata.google.internal./", ""),  # name that does not resolve here: a clean failure
+    ],
+)
 def test_targets_outside_the_rules_are_refused_before_connecting(url, reason):
     result = get(url)
     assert not result.ok and reason in result.error
@@ -49,14 +52,17 @@ def test_names_are_checked_after_resolution():
     assert not result.ok and "outside DISCOVERY_ALLOWED_NETWORKS" in result.error
 
 
-@pytest.mark.parametrize("kind,reason", [
-    ("slow", "timed out"),
-    ("endless", "body larger than"),
-    ("huge", "body larger than"),
-    ("redirect-loop", "redirects"),
-    ("redirect-metadata", "redirect to another host"),
-    ("reset", "connection failed"),
-])
+@pytest.mark.parametrize(
+    "kind,reason",
+    [
+        ("slow", "timed out"),
+        ("endless", "body larger than"),
+        ("huge", "body larger than"),
+        ("redirect-loop", "redirects"),
+        ("redirect-metadata", "redirect to another host"),
+        ("reset", "connection failed"),
+    ],
+)
 def test_hostile_servers_fail_with_a_reason(hostile_fleet, kind, reason):
     result = get(hostile(kind), max_bytes=1024 * 1024)
     assert not result.ok and reason in result.error, result.error

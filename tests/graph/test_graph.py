@@ -9,8 +9,14 @@ from graph.discovery.sources import ObservedEdge, TargetResult
 
 
 def result(src, *edges, source="prometheus", window=None):
-    return TargetResult(target=src, source=source, service_slug=src, ok=True, window_seconds=window,
-                        edges=[ObservedEdge(src, Target(kind, dst), calls, errors) for kind, dst, calls, errors in edges])
+    return TargetResult(
+        target=src,
+        source=source,
+        service_slug=src,
+        ok=True,
+        window_seconds=window,
+        edges=[ObservedEdge(src, Target(kind, dst), calls, errors) for kind, dst, calls, errors in edges],
+    )
 
 
 @pytest.fixture
@@ -19,15 +25,24 @@ def chain(world, graph):
     root, alpha, beta = world["root"], world["team"], world["other_team"]
     beta.oncall_contact = "beta@oncall"
     beta.save()
-    for slug, team, tier in [("web", alpha, 1), ("orders", alpha, 2), ("payments", beta, 1), ("ledger", beta, 3),
-                             ("search", alpha, 4)]:
+    for slug, team, tier in [
+        ("web", alpha, 1),
+        ("orders", alpha, 2),
+        ("payments", beta, 1),
+        ("ledger", beta, 3),
+        ("search", alpha, 4),
+    ]:
         catalog_services.service_create(actor=root, team=team, slug=slug, name=slug.title(), tier=tier)
     services.graph_sync()
-    services.edges_merge([
-        result("web", ("service", "orders", 10, 0), ("service", "search", 5, 1)),
-        result("orders", ("service", "payments", 8, 2)),
-        result("payments", ("service", "ledger", 8, 0), ("endpoint", "bank.example:443", 3, 0)),
-    ], crawl_id=1, now=1_000_000)
+    services.edges_merge(
+        [
+            result("web", ("service", "orders", 10, 0), ("service", "search", 5, 1)),
+            result("orders", ("service", "payments", 8, 2)),
+            result("payments", ("service", "ledger", 8, 0), ("endpoint", "bank.example:443", 3, 0)),
+        ],
+        crawl_id=1,
+        now=1_000_000,
+    )
     return world
 
 
@@ -52,7 +67,8 @@ def test_catalog_writes_are_projected_on_commit(world, graph, eager, django_capt
     with django_capture_on_commit_callbacks(execute=True):
         svc = catalog_services.service_create(actor=world["root"], team=world["team"], slug="fresh", name="Fresh")
     assert db.read("MATCH (:Team {slug:'alpha'})-[:OWNS]->(s:Service {slug:'fresh'}) RETURN s.name AS n") == [
-        {"n": "Fresh"}]
+        {"n": "Fresh"}
+    ]
     with django_capture_on_commit_callbacks(execute=True):
         catalog_services.service_transfer(actor=world["root"], service=svc, team=world["other_team"])
     assert db.read("MATCH (t:Team)-[:OWNS]->(:Service {slug:'fresh'}) RETURN t.slug AS t") == [{"t": "beta"}]
@@ -60,14 +76,20 @@ def test_catalog_writes_are_projected_on_commit(world, graph, eager, django_capt
         api = catalog_services.api_create(actor=world["root"], provider=svc, slug="fresh-v1", name="F1")
         user = catalog_services.service_create(actor=world["root"], team=world["team"], slug="user", name="U")
         catalog_services.service_consumes_set(actor=world["root"], service=user, apis=[api])
-    assert db.read("MATCH (:Service {slug:'user'})-[:CONSUMES]->(a:Api)<-[:PROVIDES]-(:Service {slug:'fresh'}) "
-                   "RETURN a.slug AS a") == [{"a": "fresh-v1"}]
+    assert db.read(
+        "MATCH (:Service {slug:'user'})-[:CONSUMES]->(a:Api)<-[:PROVIDES]-(:Service {slug:'fresh'}) RETURN a.slug AS a"
+    ) == [{"a": "fresh-v1"}]
 
 
 def test_dependencies_both_ways_with_depth(chain):
     down = selectors.dependencies(slug="web", direction="down", depth=3)
-    assert [(d["slug"], d["distance"]) for d in down] == [("orders", 1), ("search", 1), ("payments", 2),
-                                                          ("bank.example:443", 3), ("ledger", 3)]
+    assert [(d["slug"], d["distance"]) for d in down] == [
+        ("orders", 1),
+        ("search", 1),
+        ("payments", 2),
+        ("bank.example:443", 3),
+        ("ledger", 3),
+    ]
     assert {d["kind"] for d in down if d["slug"] == "bank.example:443"} == {"endpoint"}
     up = selectors.dependencies(slug="ledger", direction="up", depth=2)
     assert [(d["slug"], d["distance"]) for d in up] == [("payments", 1), ("orders", 2)]
@@ -104,10 +126,12 @@ def test_drift_declared_versus_observed(chain):
     from catalog.models import Service
 
     root = chain["root"]
-    ledger_api = catalog_services.api_create(actor=root, provider=Service.objects.get(slug="ledger"),
-                                             slug="ledger-v1", name="L")
-    search_api = catalog_services.api_create(actor=root, provider=Service.objects.get(slug="search"),
-                                             slug="search-v1", name="S")
+    ledger_api = catalog_services.api_create(
+        actor=root, provider=Service.objects.get(slug="ledger"), slug="ledger-v1", name="L"
+    )
+    search_api = catalog_services.api_create(
+        actor=root, provider=Service.objects.get(slug="search"), slug="search-v1", name="S"
+    )
     catalog_services.service_consumes_set(actor=root, service=Service.objects.get(slug="web"), apis=[ledger_api])
     services.graph_sync()
     assert selectors.drift(slug="web") == {"declared_not_seen": ["ledger"], "seen_not_declared": ["search"]}
@@ -137,8 +161,9 @@ def test_edges_age_only_where_the_fetch_succeeded(world, graph, settings):
     for slug in ("a", "b", "c"):
         catalog_services.service_create(actor=world["root"], team=world["team"], slug=slug, name=slug)
     services.graph_sync()
-    services.edges_merge([result("a", ("service", "b", 1, 0)), result("c", ("service", "b", 1, 0))],
-                         crawl_id=1, now=1_000)
+    services.edges_merge(
+        [result("a", ("service", "b", 1, 0)), result("c", ("service", "b", 1, 0))], crawl_id=1, now=1_000
+    )
     # 'c' failed to fetch this time: its edge must not age; 'a' was fetched and no longer calls b.
     aged = services.edges_age(ok_services=["a"], ok_sources=[], now=1_000 + 120_000)
     assert aged == {"stale": 1, "removed": 0}
@@ -154,12 +179,17 @@ def test_graph_api_endpoints(chain, api):
     assert [d["slug"] for d in deps] == ["orders", "search", "payments"]
     assert client.get("/api/v1/services/web/dependencies/?depth=99").status_code == 400
     assert client.get("/api/v1/services/ledger/blast-radius/").json()["affected_services"] == 3
-    assert client.get("/api/v1/services/web/path/?to=ledger").json() == {"path": ["web", "orders", "payments", "ledger"]}
+    assert client.get("/api/v1/services/web/path/?to=ledger").json() == {
+        "path": ["web", "orders", "payments", "ledger"]
+    }
     whole = client.get("/api/v1/graph").json()
     assert len(whole["edges"]) == 5 and {"bank.example:443", "web"} <= {n["id"] for n in whole["nodes"]}
     beta = client.get("/api/v1/graph?team=beta").json()
     assert {(e["source"], e["target"]) for e in beta["edges"]} == {
-        ("orders", "payments"), ("payments", "ledger"), ("payments", "bank.example:443")}
+        ("orders", "payments"),
+        ("payments", "ledger"),
+        ("payments", "bank.example:443"),
+    }
     assert client.get("/api/v1/graph/endpoints").json()["endpoints"][0]["callers"] == ["payments"]
     assert api(None).get("/api/v1/graph").status_code == 401
 

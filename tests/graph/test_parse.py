@@ -42,17 +42,24 @@ envoy_cluster_upstream_rq_5xx{envoy_cluster_name="inventory"} 7
 """
     out = parse(text)
     got = {(c.caller, c.target): (c.calls, c.errors) for c in out.calls}
-    assert got == {("web", "orders"): (100, 10), ("web", "legacy"): (4, 0), ("web", "search"): (50, 5),
-                   (None, "inventory"): (70, 7)}
+    assert got == {
+        ("web", "orders"): (100, 10),
+        ("web", "legacy"): (4, 0),
+        ("web", "search"): (50, 5),
+        (None, "inventory"): (70, 7),
+    }
     assert out.skipped == 1  # no source_workload
 
 
-@pytest.mark.parametrize("text,reason", [
-    ("<html>not metrics</html>\n", "invalid exposition"),
-    ("ok\x00\x01binary", "binary"),
-    ("".join(f'm{{i="{i}"}} 1\n' for i in range(60_001)), "too many series"),
-    ('http_client_request_duration_seconds_count{server_address="a",server_port="1"} notanumber\n', "invalid"),
-])
+@pytest.mark.parametrize(
+    "text,reason",
+    [
+        ("<html>not metrics</html>\n", "invalid exposition"),
+        ("ok\x00\x01binary", "binary"),
+        ("".join(f'm{{i="{i}"}} 1\n' for i in range(60_001)), "too many series"),
+        ('http_client_request_duration_seconds_count{server_address="a",server_port="1"} notanumber\n', "invalid"),
+    ],
+)
 def test_hostile_bodies_raise_a_reason(text, reason):
     with pytest.raises(ParseError, match=reason):
         parse(text)
@@ -79,10 +86,12 @@ def test_zipkin_and_jaeger_dependency_links():
 
 
 def test_matching_by_base_url_alias_then_name():
-    index = CatalogIndex([
-        ServiceRef("orders", "Orders", "http://10.0.0.5:8080", ("orders.internal:80", "orders-svc")),
-        ServiceRef("web", "Web Front", "https://web.example", ()),
-    ])
+    index = CatalogIndex(
+        [
+            ServiceRef("orders", "Orders", "http://10.0.0.5:8080", ("orders.internal:80", "orders-svc")),
+            ServiceRef("web", "Web Front", "https://web.example", ()),
+        ]
+    )
     resolve = lambda kind, target: index.resolve(RawCall(None, kind, target, 1, 0))  # noqa: E731
     assert resolve("hostport", "10.0.0.5:8080").key == "orders"
     assert resolve("hostport", "orders.internal:80").key == "orders"
@@ -90,5 +99,9 @@ def test_matching_by_base_url_alias_then_name():
     assert resolve("name", "orders-svc").key == "orders"
     assert resolve("name", "web front").key == "web"
     unknown = resolve("hostport", "api.stripe.example:443")
-    assert (unknown.kind, unknown.key, unknown.host, unknown.port) == ("endpoint", "api.stripe.example:443",
-                                                                       "api.stripe.example", 443)
+    assert (unknown.kind, unknown.key, unknown.host, unknown.port) == (
+        "endpoint",
+        "api.stripe.example:443",
+        "api.stripe.example",
+        443,
+    )

@@ -12,8 +12,9 @@ def test_admin_member_add_respects_the_limit_and_writes_nothing(world, client, m
     world["org"].save()
     newbie = make_user("newbie")
     client.force_login(world["root"])
-    response = client.post("/admin/teams/membership/add/",
-                           {"team": world["team"].pk, "user": newbie.pk, "role": "member"}, follow=True)
+    response = client.post(
+        "/admin/teams/membership/add/", {"team": world["team"].pk, "user": newbie.pk, "role": "member"}, follow=True
+    )
     assert response.status_code == 200
     assert "Team &#x27;alpha&#x27; is at its limit of 2 members" in response.content.decode()
     assert not Membership.objects.filter(user=newbie).exists()
@@ -22,10 +23,20 @@ def test_admin_member_add_respects_the_limit_and_writes_nothing(world, client, m
 
 def test_admin_service_create_is_audited_through_the_service_layer(world, client):
     client.force_login(world["root"])
-    response = client.post("/admin/catalog/service/add/", {
-        "team": world["team"].pk, "slug": "via-admin", "name": "Via admin", "tier": 2, "lifecycle": "production",
-        "aliases": "[]", "metrics_path": "/metrics", "health_path": "/health", "crawl_enabled": "on",
-    })
+    response = client.post(
+        "/admin/catalog/service/add/",
+        {
+            "team": world["team"].pk,
+            "slug": "via-admin",
+            "name": "Via admin",
+            "tier": 2,
+            "lifecycle": "production",
+            "aliases": "[]",
+            "metrics_path": "/metrics",
+            "health_path": "/health",
+            "crawl_enabled": "on",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert AuditEvent.objects.filter(action="service.create", object_repr="via-admin", actor=world["root"]).exists()
 

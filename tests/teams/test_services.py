@@ -18,7 +18,10 @@ def test_member_limit_is_the_org_default_unless_the_team_lowers_it(world, make_u
     with pytest.raises(TeamLimitExceeded) as exc:
         services.member_add(actor=world["lead"], team=team, user=make_user("fourth"))
     assert exc.value.as_dict() == {
-        "code": "team_limit_exceeded", "limit": "members", "max": 3, "current": 3,
+        "code": "team_limit_exceeded",
+        "limit": "members",
+        "max": 3,
+        "current": 3,
         "detail": "Team 'alpha' is at its limit of 3 members (3 now).",
     }
     assert team.memberships.count() == 3

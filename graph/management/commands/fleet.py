@@ -24,21 +24,29 @@ class Command(BaseCommand):
         services = fleet.topology(opts["services"], seed=opts["seed"], port_base=opts["port_base"], host=opts["host"])
         hostile_base = opts["port_base"] + opts["services"] + 100 if opts["hostile"] else None
         fleet.write_truth(services, opts["truth"])
-        self.stdout.write(f"fleet: {len(services)} services, {len(fleet.ground_truth(services))} edges; "
-                          f"truth in {opts['truth']}")
+        self.stdout.write(
+            f"fleet: {len(services)} services, {len(fleet.ground_truth(services))} edges; truth in {opts['truth']}"
+        )
         if opts["register"]:
             actor = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
             if actor is None:
                 self.stderr.write("fleet: --register needs a superuser (run seed_demo or createsuperuser)")
                 return
             with tqdm(total=len(services), desc="register", unit="service") as bar:
-                created = fleet.register(services, actor=actor, host=opts["host"], hostile_base=hostile_base,
-                                         progress=lambda done, total: bar.update(done - bar.n))
+                created = fleet.register(
+                    services,
+                    actor=actor,
+                    host=opts["host"],
+                    hostile_base=hostile_base,
+                    progress=lambda done, total: bar.update(done - bar.n),
+                )
             self.stdout.write(f"fleet: registered {created} new services")
         if opts["no_serve"]:
             return
-        self.stdout.write(f"fleet: serving on {opts['host']}:{opts['port_base']}-"
-                          f"{opts['port_base'] + len(services) - 1}" + (f", hostile from {hostile_base}" if hostile_base else ""))
+        self.stdout.write(
+            f"fleet: serving on {opts['host']}:{opts['port_base']}-"
+            f"{opts['port_base'] + len(services) - 1}" + (f", hostile from {hostile_base}" if hostile_base else "")
+        )
         try:
             asyncio.run(fleet.serve(services, host=opts["host"], hostile_base=hostile_base))
         except KeyboardInterrupt:
