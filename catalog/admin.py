@@ -67,3 +67,8 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "actor_repr", "action", "object_type", "object_repr"]
     list_filter = ["action", "object_type"]
     search_fields = ["object_repr", "actor_repr"]
+
+    def get_queryset(self, request):
+        from catalog.selectors import audit_list
+
+        return audit_list(user=request.user)

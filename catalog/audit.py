@@ -22,8 +22,31 @@ def snapshot(obj) -> dict | None:
     return data
 
 
+def audit_org_id(obj) -> int | None:
+    """The org whose admins may read events about ``obj``: the org itself, a team's org,
+    a service's team's org, an API's provider's, a key's API provider's. Anything else
+    (the crawl schedule, ...) has none and is read by superusers only."""
+    from teams.models import Org, Team
+
+    kind = obj._meta.model_name
+    if isinstance(obj, Org):
+        return obj.pk
+    if isinstance(obj, Team):
+        return obj.org_id
+    team_id = {
+        "service": lambda: obj.team_id,
+        "api": lambda: obj.provider.team_id,
+        "apikey": lambda: obj.api.provider.team_id,
+        "membership": lambda: obj.team_id,
+    }.get(kind, lambda: None)()
+    if team_id is None:
+        return None
+    return Team.objects.filter(pk=team_id).values_list("org_id", flat=True).first()
+
+
 def audit_record(*, actor, action: str, obj, before: dict | None = None, after: dict | None = None) -> AuditEvent:
     return AuditEvent.objects.create(
+        org_id=audit_org_id(obj),
         actor=actor if actor is not None and actor.is_authenticated else None,
         actor_repr=getattr(actor, "username", "") or "system",
         action=action,

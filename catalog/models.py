@@ -118,6 +118,10 @@ class AuditEvent(models.Model):
     object_repr = models.CharField(max_length=200)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
+    # The org whose admins may read the event (None: superusers only, e.g. the crawl schedule).
+    org = models.ForeignKey(
+        "teams.Org", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=True
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -28,8 +28,15 @@ def api_get(*, slug: str) -> Api:
     return api_list().get(slug=slug)
 
 
-def audit_list() -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.select_related("actor")
+def audit_list(*, user) -> QuerySet[AuditEvent]:
+    """Superusers read every event; org admins the events of the orgs they administer;
+    everyone else none."""
+    qs = AuditEvent.objects.select_related("actor", "org")
+    if user is not None and user.is_authenticated and user.is_superuser:
+        return qs
+    if user is None or not user.is_authenticated:
+        return qs.none()
+    return qs.filter(org_id__in=user.administered_orgs.values("pk"))
 
 
 def key_is_usable(key, *, at) -> bool:

@@ -73,7 +73,19 @@ class ApiSerializer(serializers.ModelSerializer):
 
 class AuditEventSerializer(serializers.ModelSerializer):
     actor = serializers.CharField(source="actor_repr")
+    org = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:
         model = AuditEvent
-        fields = ["id", "actor", "action", "object_type", "object_id", "object_repr", "before", "after", "created_at"]
+        fields = [
+            "id",
+            "actor",
+            "action",
+            "org",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "before",
+            "after",
+            "created_at",
+        ]

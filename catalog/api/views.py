@@ -132,4 +132,4 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = AuditEventFilterSet
 
     def get_queryset(self):
-        return selectors.audit_list()
+        return selectors.audit_list(user=self.request.user)
