@@ -18,9 +18,11 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from redis.exceptions import RedisError
 
 from catalog import keys
+from catalog.gateway_path import PathInvalid, normalise_method, normalise_path, scope_allows
 from catalog.models import ApiKey
 from config.redis import client as redis_client
 from config.redis import key as redis_key
@@ -92,22 +94,28 @@ def _record(key_id: str) -> dict | None:
     return record
 
 
-def key_cache_forget(key_id: str) -> None:
-    _local.pop(key_id, None)
+def key_cache_forget(*key_ids: str) -> None:
+    """Drop these keys' records here and in Redis; other processes re-read within
+    KEY_LOCAL_CACHE_SECONDS."""
+    key_ids = tuple(k for k in key_ids if k)
+    if not key_ids:
+        return
+    for key_id in key_ids:
+        _local.pop(key_id, None)
     try:
-        cache.delete(_record_key(key_id))
+        cache.delete_many([_record_key(k) for k in key_ids])
     except RedisError:
         # Redis is down, so no process can read the stale copy from it either; when it
         # comes back its copy may be up to REDIS_RECORD_SECONDS old. Say so loudly.
-        logger.error("could not drop the cached record of key %s from Redis", key_id)
+        logger.error("could not drop the cached records of keys %s from Redis", ", ".join(key_ids[:20]))
 
 
-def _scope_allows(scopes: list[str], method: str, path: str) -> bool:
-    for scope in scopes:
-        want_method, _, prefix = scope.partition(" ")
-        if want_method in ("*", method) and path.startswith(prefix):
-            return True
-    return False
+def key_records_forget_on_commit(key_ids) -> None:
+    """After the current transaction commits, drop the records of these keys (a delete,
+    transfer or rename that changes what their verification answers)."""
+    key_ids = tuple(k for k in key_ids if k)
+    if key_ids:
+        transaction.on_commit(lambda: key_cache_forget(*key_ids))
 
 
 def _count_use(key_id: str) -> None:
@@ -169,8 +177,9 @@ def _fail(client_ip: str, verdict: Verdict) -> Verdict:
     return verdict
 
 
-def key_verify(*, raw_key: str, target_api: str, client_ip: str, method: str = "", path: str = "") -> Verdict:
-    """May this key call this API? 200, or 401/403/429 with a machine-readable code."""
+def key_verify(*, raw_key: str, target_api: str, client_ip: str, method: str, path: str) -> Verdict:
+    """May this key call ``method path`` (as the gateway received it, query included) of
+    this API? 200, or 401/403/429 with a machine-readable code."""
     blocked_until = _blocked.get(client_ip)
     if blocked_until is not None:
         if time.monotonic() < blocked_until:
@@ -183,15 +192,24 @@ def key_verify(*, raw_key: str, target_api: str, client_ip: str, method: str = "
         return _fail(client_ip, Verdict(401, "key_malformed", "The key is not a well-formed Switchboard key."))
     key_id, secret = parsed
     record = _record(key_id)
-    if record is None or record["status"] != ApiKey.STATUS_ACTIVE or not keys.secret_matches(secret, record["hash"]):
+    if record is None or not keys.secret_matches(secret, record["hash"]):
         return _fail(client_ip, Verdict(401, "key_unknown", "No such key."))
-    if record["revoked"]:
+    state = ApiKey.state_of(
+        status=record["status"], revoked=record["revoked"], expires_epoch=record["expires"], now_epoch=time.time()
+    )
+    if state in (ApiKey.STATE_PENDING, ApiKey.STATE_REJECTED):
+        return _fail(client_ip, Verdict(401, "key_unknown", "No such key."))
+    if state == ApiKey.STATE_REVOKED:
         return _fail(client_ip, Verdict(401, "key_revoked", "The key was revoked.", key_id=key_id))
-    if record["expires"] is not None and record["expires"] <= time.time():
+    if state == ApiKey.STATE_EXPIRED:
         return _fail(client_ip, Verdict(401, "key_expired", "The key has expired.", key_id=key_id))
     if record["api"] != target_api:
         return _fail(client_ip, Verdict(403, "wrong_api", "The key is not valid for this API.", key_id=key_id))
-    if record["scopes"] and not _scope_allows(record["scopes"], method.upper(), path):
+    try:
+        method, path = normalise_method(method), normalise_path(path)
+    except PathInvalid as exc:
+        return _fail(client_ip, Verdict(403, "path_invalid", f"The request path has {exc}.", key_id=key_id))
+    if record["scopes"] and not scope_allows(record["scopes"], method, path):
         return _fail(
             client_ip, Verdict(403, "scope_denied", "The key's scopes do not cover this request.", key_id=key_id)
         )

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 from catalog import constants
 from catalog.validators import validate_aliases, validate_http_url, validate_path, validate_scopes
@@ -79,6 +80,15 @@ class ApiKey(models.Model):
     STATUS_ACTIVE = "active"
     STATUS_REJECTED = "rejected"
     STATUS_CHOICES = [(STATUS_PENDING, "Pending"), (STATUS_ACTIVE, "Active"), (STATUS_REJECTED, "Rejected")]
+    # Whether a key is usable, decided here only (REST, GraphQL, portal, graph and gateway).
+    STATE_PENDING, STATE_ACTIVE, STATE_EXPIRED, STATE_REVOKED, STATE_REJECTED = (
+        "pending",
+        "active",
+        "expired",
+        "revoked",
+        "rejected",
+    )
+    STATES = (STATE_PENDING, STATE_ACTIVE, STATE_EXPIRED, STATE_REVOKED, STATE_REJECTED)
 
     api = models.ForeignKey(Api, on_delete=models.CASCADE, related_name="keys")
     consumer = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="keys")
@@ -105,6 +115,35 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key_id or 'pending'})"
+
+    @staticmethod
+    def state_of(*, status: str, revoked: bool, expires_epoch: float | None, now_epoch: float) -> str:
+        """The one rule: pending and rejected requests are what they are; an active key is
+        revoked once revoked, else expired from its expiry instant on, else active."""
+        if status != ApiKey.STATUS_ACTIVE:
+            return status
+        if revoked:
+            return ApiKey.STATE_REVOKED
+        if expires_epoch is not None and expires_epoch <= now_epoch:
+            return ApiKey.STATE_EXPIRED
+        return ApiKey.STATE_ACTIVE
+
+    def state_at(self, at) -> str:
+        return self.state_of(
+            status=self.status,
+            revoked=self.revoked_at is not None,
+            expires_epoch=self.expires_at.timestamp() if self.expires_at else None,
+            now_epoch=at.timestamp(),
+        )
+
+    @property
+    def state(self) -> str:
+        """pending, active, expired, revoked or rejected, now."""
+        return self.state_at(timezone.now())
+
+    @property
+    def usable(self) -> bool:
+        return self.state == self.STATE_ACTIVE
 
 
 class AuditEvent(models.Model):

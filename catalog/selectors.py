@@ -40,10 +40,8 @@ def audit_list(*, user) -> QuerySet[AuditEvent]:
 
 
 def key_is_usable(key, *, at) -> bool:
-    """Active, not revoked, not expired at ``at``."""
-    return (
-        key.status == key.STATUS_ACTIVE and key.revoked_at is None and (key.expires_at is None or key.expires_at > at)
-    )
+    """Active, not revoked, not expired at ``at`` (the rule is ``ApiKey.state_of``)."""
+    return key.state_at(at) == key.STATE_ACTIVE
 
 
 def key_list_for(*, user) -> QuerySet:

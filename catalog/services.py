@@ -80,6 +80,7 @@ def service_transfer(*, actor, service: Service, team: Team) -> Service:
         before = snapshot(service)
         service.team = receiving
         service.save(update_fields=["team", "updated_at"])
+        _keys_forget_on_commit(ApiKey.objects.filter(consumer=service))  # X-Consumer-Team follows at once
         audit_record(actor=actor, action="service.transfer", obj=service, before=before, after=snapshot(service))
     projection_schedule("service", service.slug)
     return service
@@ -92,6 +93,7 @@ def service_delete(*, actor, service: Service) -> None:
         if service.apis.exists():
             raise Conflict(f"Service '{service.slug}' still provides APIs; delete them first.", code="service_has_apis")
         audit_record(actor=actor, action="service.delete", obj=service, before=snapshot(service))
+        _keys_forget_on_commit(ApiKey.objects.filter(consumer=service))  # deleted with it (cascade)
         service.delete()
     projection_schedule("service", service.slug)
 
@@ -163,6 +165,7 @@ def api_delete(*, actor, api: Api) -> None:
     with transaction.atomic():
         provider_slug = api.provider.slug
         audit_record(actor=actor, action="api.delete", obj=api, before=snapshot(api))
+        _keys_forget_on_commit(ApiKey.objects.filter(api=api))  # deleted with it (cascade)
         api.delete()
     projection_schedule("api", api.slug)
     projection_schedule("service", provider_slug)
@@ -186,6 +189,13 @@ def _key_changed(key: ApiKey) -> None:
     if key.key_id:
         transaction.on_commit(lambda: key_cache_forget(key.key_id))
     projection_schedule("service", key.consumer.slug)
+
+
+def _keys_forget_on_commit(keys) -> None:
+    """After commit, drop the gateway records of these keys (a queryset, read now)."""
+    from catalog.gateway import key_records_forget_on_commit
+
+    key_records_forget_on_commit(list(keys.exclude(key_id=None).values_list("key_id", flat=True)))
 
 
 def _new_secret(key: ApiKey) -> str:
@@ -288,9 +298,13 @@ def key_revoke(*, actor, key: ApiKey, reason: str) -> ApiKey:
     return key
 
 
-def key_rotate(*, actor, key: ApiKey, overlap_seconds: int = 3600) -> tuple[ApiKey, str]:
-    """A new key for the same API, consumer and scopes; the old one stays valid for the
-    overlap window, then expires (expiry is checked on every verification)."""
+KEEP_EXPIRY = object()  # key_rotate: the new key expires when the old one would have
+
+
+def key_rotate(*, actor, key: ApiKey, overlap_seconds: int = 3600, expires_at=KEEP_EXPIRY) -> tuple[ApiKey, str]:
+    """A new key for the same API, consumer and scopes, expiring when the old one would have
+    unless ``expires_at`` is given (``None``: never); the old one stays valid for the overlap
+    window, then expires (expiry is checked on every verification)."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -300,9 +314,10 @@ def key_rotate(*, actor, key: ApiKey, overlap_seconds: int = 3600) -> tuple[ApiK
         raise InvalidInput("The overlap must be 0 to 30 days.", fields={"overlap_seconds": ["0 to 2592000."]})
     with transaction.atomic():
         old = ApiKey.objects.select_for_update().select_related("api__provider__team", "consumer").get(pk=key.pk)
-        if old.status != ApiKey.STATUS_ACTIVE or old.revoked_at is not None:
-            raise Conflict(f"Key {old.key_id or old.pk} is not active; only active keys rotate.", code="not_active")
+        if old.state != ApiKey.STATE_ACTIVE:
+            raise Conflict(f"Key {old.key_id or old.pk} is {old.state}; only active keys rotate.", code="not_active")
         before = snapshot(old)
+        new_expiry = old.expires_at if expires_at is KEEP_EXPIRY else expires_at
         end = timezone.now() + timedelta(seconds=overlap_seconds)
         old.expires_at = min(old.expires_at, end) if old.expires_at else end
         old.save(update_fields=["expires_at"])
@@ -314,6 +329,7 @@ def key_rotate(*, actor, key: ApiKey, overlap_seconds: int = 3600) -> tuple[ApiK
             created_by=actor,
             rotated_from=old,
             status=ApiKey.STATUS_ACTIVE,
+            expires_at=new_expiry,
         )
         secret = _new_secret(new)
         validated_save(new)
@@ -323,6 +339,22 @@ def key_rotate(*, actor, key: ApiKey, overlap_seconds: int = 3600) -> tuple[ApiK
     _key_changed(old)
     _key_changed(new)
     return new, secret
+
+
+def key_expiry_set(*, actor, key: ApiKey, expires_at) -> ApiKey:
+    """Change when an active key expires (``None``: never; a past instant: now). Every web
+    process sees the change within KEY_LOCAL_CACHE_SECONDS."""
+    _require_provider(actor, key.api)
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().select_related("api__provider__team", "consumer").get(pk=key.pk)
+        if key.status != ApiKey.STATUS_ACTIVE or key.revoked_at is not None:
+            raise Conflict(f"Key {key.key_id or key.pk} is {key.state}; only active keys change expiry.", code="not_active")
+        before = snapshot(key)
+        key.expires_at = expires_at
+        key.save(update_fields=["expires_at"])
+        audit_record(actor=actor, action="key.expiry", obj=key, before=before, after=snapshot(key))
+    _key_changed(key)
+    return key
 
 
 def key_usage_flush() -> int:

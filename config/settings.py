@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -164,8 +165,15 @@ DISCOVERY_EXTRA_METRIC_RULES: list[dict] = []
 # --- API keys -----------------------------------------------------------------------
 KEY_LOCAL_CACHE_SECONDS = float(os.environ.get("KEY_LOCAL_CACHE_SECONDS", 0.5))
 GATEWAY_FAILURES_PER_MINUTE = env_int("GATEWAY_FAILURES_PER_MINUTE", 60)
-# Proxies whose X-Forwarded-For names the real client (for the failed-attempt limiter).
-GATEWAY_TRUSTED_PROXIES = set(os.environ.get("GATEWAY_TRUSTED_PROXIES", "127.0.0.1,::1").split(","))
+# How the gateway passes the original request: "envoy" (ext_authz appends the path to
+# /gateway/verify, the method is the request's) or "nginx" (auth_request sends
+# X-Original-URI / X-Original-Method, read only in this mode).
+GATEWAY_MODE = os.environ.get("GATEWAY_MODE", "envoy").strip().lower()
+if GATEWAY_MODE not in ("envoy", "nginx"):
+    raise ImproperlyConfigured("GATEWAY_MODE must be 'envoy' or 'nginx'.")
+# Proxies (IPs or CIDR networks, comma-separated) whose X-Forwarded-For is believed when
+# finding a client's address (config/clientip.py); default: none, the peer address counts.
+TRUSTED_PROXIES = [p.strip() for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p.strip()]
 
 # --- REST / GraphQL -----------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -106,8 +106,19 @@ def team_update(*, actor, team: Team, **fields) -> Team:
                 setattr(team, key, value)
         validated_save(team)
         audit_record(actor=actor, action="team.update", obj=team, before=before, after=snapshot(team))
+        if before.get("name") != team.name:
+            _team_keys_forget_on_commit(team)
     projection_schedule("team", team.slug)
     return team
+
+
+def _team_keys_forget_on_commit(team: Team) -> None:
+    """A renamed team: the gateway records of its services' keys are re-read after commit."""
+    from catalog.gateway import key_records_forget_on_commit
+    from catalog.models import ApiKey
+
+    key_ids = ApiKey.objects.filter(consumer__team=team).exclude(key_id=None).values_list("key_id", flat=True)
+    key_records_forget_on_commit(list(key_ids))
 
 
 def team_delete(*, actor, team: Team) -> None:

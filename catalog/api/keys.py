@@ -15,7 +15,9 @@ class ApiKeySerializer(serializers.ModelSerializer):
     consumer = serializers.CharField(source="consumer.slug")
     created_by = serializers.CharField(source="created_by.username", default=None)
     revoked_by = serializers.CharField(source="revoked_by.username", default=None)
-    state = serializers.SerializerMethodField()
+    state = serializers.ChoiceField(
+        choices=ApiKey.STATES, read_only=True, help_text="whether the key is usable now (active) and if not, why"
+    )
 
     class Meta:
         model = ApiKey
@@ -38,15 +40,6 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "usage_count",
         ]
         read_only_fields = fields
-
-    def get_state(self, key) -> str:
-        from django.utils import timezone
-
-        if key.status != ApiKey.STATUS_ACTIVE:
-            return key.status
-        if key.revoked_at:
-            return "revoked"
-        return "expired" if key.expires_at and key.expires_at <= timezone.now() else "active"
 
 
 class IssuedKeySerializer(ApiKeySerializer):
@@ -83,6 +76,15 @@ class KeyRotateSerializer(serializers.Serializer):
     overlap_seconds = serializers.IntegerField(
         min_value=0, max_value=30 * 24 * 3600, default=3600, help_text="how long the old key keeps working"
     )
+    expires_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="when the new key expires (null: never); default: the old key's expiry",
+    )
+
+
+class KeyExpirySerializer(serializers.Serializer):
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="null: never; a past instant: now")
 
 
 class KeyRevokeSerializer(serializers.Serializer):
@@ -147,6 +149,13 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def rotate(self, request, pk=None):
         key, secret = services.key_rotate(actor=request.user, key=self.get_object(), **self._valid(KeyRotateSerializer))
         return Response(_issued(key, secret), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=KeyExpirySerializer, responses=ApiKeySerializer)
+    @action(detail=True, methods=["post"])
+    def expiry(self, request, pk=None):
+        """Change when an active key expires; gateways see it within a second."""
+        key = services.key_expiry_set(actor=request.user, key=self.get_object(), **self._valid(KeyExpirySerializer))
+        return Response(ApiKeySerializer(key).data)
 
     @extend_schema(request=KeyRevokeSerializer, responses=KeyRevokedSerializer)
     @action(detail=True, methods=["post"])

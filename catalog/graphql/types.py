@@ -73,6 +73,10 @@ class ServiceType(DjangoObjectType):
     path_to = graphene.List(graphene.NonNull(graphene.String), required=True, slug=graphene.String(required=True))
     drift = graphene.Field(DriftType, required=True)
 
+    state = graphene.String(
+        required=True, description="pending, active, expired, revoked or rejected: whether the key is usable now"
+    )
+
     class Meta:
         model = Service
         interfaces = (relay.Node,)
@@ -143,3 +147,6 @@ class ApiKeyType(DjangoObjectType):
             "usage_count",
         ]
         filter_fields = ["status"]
+
+    def resolve_state(self, info):
+        return self.state

@@ -136,12 +136,14 @@ def test_wrong_api_and_unknown_api_are_403(setup, client):
     assert verify(client, secret, api="no-such-api").json()["code"] == "wrong_api"
 
 
-def test_scopes_limit_methods_and_paths(setup, client):
+def test_scopes_limit_methods_and_paths(setup, client, settings):
+    settings.GATEWAY_MODE = "nginx"
     _, secret = issue(setup, scopes=["GET /orders", "POST /orders/search"])
     assert verify(client, secret, HTTP_X_ORIGINAL_METHOD="GET", HTTP_X_ORIGINAL_URI="/orders/7").status_code == 200
     denied = verify(client, secret, HTTP_X_ORIGINAL_METHOD="DELETE", HTTP_X_ORIGINAL_URI="/orders/7")
     assert denied.status_code == 403 and denied.json()["code"] == "scope_denied"
     # Envoy ext_authz appends the original path to the check URL
+    settings.GATEWAY_MODE = "envoy"
     envoy = client.post("/gateway/verify/orders/search", HTTP_X_API_KEY=secret, HTTP_X_TARGET_API="orders-v1")
     assert envoy.status_code == 200
 
@@ -234,3 +236,244 @@ def test_an_active_key_is_a_declared_dependency_in_the_graph(setup, graph, eager
     with django_capture_on_commit_callbacks(execute=True):
         services.key_revoke(actor=setup["lead"], key=key, reason="gone")
     assert db.read("MATCH (:Service {slug:'web'})-[:CONSUMES]->(a:Api) RETURN a.slug AS a") == []
+
+
+# --- Gateway paths (issue 10, item 2) ----------------------------------------------------
+BYPASSES = [
+    "/orders/../admin",
+    "/orders/%2e%2e/admin",
+    "/orders/..%2fadmin",
+    "/orders/./../admin",
+    "/orders//../../admin",
+]
+
+
+@pytest.mark.parametrize("bypass", BYPASSES)
+def test_envoy_path_bypasses_are_refused(setup, client, bypass):
+    """Envoy appends the raw path; gunicorn hands it over undecoded in RAW_URI."""
+    _, secret = issue(setup, scopes=["GET /orders/"])
+    ok = verify(client, secret, RAW_URI="/gateway/verify/orders/7?x=1")
+    assert ok.status_code == 200
+    response = verify(client, secret, RAW_URI=f"/gateway/verify{bypass}")
+    assert response.status_code == 403 and response.json()["code"] in ("path_invalid", "scope_denied"), bypass
+
+
+@pytest.mark.parametrize("bypass", BYPASSES)
+def test_nginx_path_bypasses_are_refused(setup, client, settings, bypass):
+    settings.GATEWAY_MODE = "nginx"
+    _, secret = issue(setup, scopes=["GET /orders/"])
+    assert verify(client, secret, HTTP_X_ORIGINAL_METHOD="GET", HTTP_X_ORIGINAL_URI="/orders/7").status_code == 200
+    response = verify(client, secret, HTTP_X_ORIGINAL_METHOD="GET", HTTP_X_ORIGINAL_URI=bypass)
+    assert response.status_code == 403 and response.json()["code"] in ("path_invalid", "scope_denied"), bypass
+
+
+def test_encoded_slash_and_climbing_are_path_invalid_even_for_unscoped_keys(setup, client):
+    _, secret = issue(setup)
+    for raw in ("/orders/..%2fadmin", "/orders//../../admin", "/a/%00", "/a/..%5c"):
+        response = verify(client, secret, RAW_URI=f"/gateway/verify{raw}")
+        assert response.status_code == 403 and response.json()["code"] == "path_invalid", raw
+        assert "X-Consumer-Service" not in response
+
+
+def test_scopes_match_whole_segments(setup, client):
+    _, secret = issue(setup, scopes=["GET /orders/items"])
+    assert verify(client, secret, RAW_URI="/gateway/verify/orders/items").status_code == 200
+    assert verify(client, secret, RAW_URI="/gateway/verify/orders/items/7").status_code == 200
+    assert verify(client, secret, RAW_URI="/gateway/verify/orders/itemsXYZ").json()["code"] == "scope_denied"
+
+
+def test_client_headers_cannot_choose_the_path_in_envoy_mode(setup, client):
+    """The Envoy-appended path wins; X-Original-* and X-Forwarded-* are not read."""
+    _, secret = issue(setup, scopes=["GET /orders/"])
+    spoofed = {
+        "HTTP_X_ORIGINAL_URI": "/orders/1",
+        "HTTP_X_ORIGINAL_METHOD": "GET",
+        "HTTP_X_FORWARDED_URI": "/orders/1",
+        "HTTP_X_FORWARDED_METHOD": "GET",
+    }
+    response = verify(client, secret, RAW_URI="/gateway/verify/admin", **spoofed)
+    assert response.status_code == 403 and response.json()["code"] == "scope_denied"
+    post = client.post("/gateway/verify/orders/1", HTTP_X_API_KEY=secret, HTTP_X_TARGET_API="orders-v1", **spoofed)
+    assert post.json()["code"] == "scope_denied"  # the method is the request's own
+
+
+def test_forwarded_headers_are_not_read_in_nginx_mode_either(setup, client, settings):
+    settings.GATEWAY_MODE = "nginx"
+    _, secret = issue(setup, scopes=["GET /orders/"])
+    spoofed = {"HTTP_X_FORWARDED_URI": "/orders/1", "HTTP_X_FORWARDED_METHOD": "GET"}
+    response = verify(client, secret, HTTP_X_ORIGINAL_METHOD="GET", HTTP_X_ORIGINAL_URI="/admin", **spoofed)
+    assert response.json()["code"] == "scope_denied"
+
+
+# --- Client addresses (issue 10, item 4) -------------------------------------------------
+def test_rotating_forwarded_for_from_an_untrusted_peer_still_reaches_429(setup, client, settings):
+    settings.GATEWAY_FAILURES_PER_MINUTE = 5
+    _, secret = issue(setup)
+    codes = []
+    for n in range(8):
+        response = client.get(
+            "/gateway/verify",
+            HTTP_X_API_KEY="swb_bad",
+            HTTP_X_TARGET_API="orders-v1",
+            REMOTE_ADDR="127.0.0.1",
+            HTTP_X_FORWARDED_FOR=f"203.0.113.{n}",
+        )
+        codes.append(response.status_code)
+    assert codes[-1] == 429, codes
+    assert verify(client, secret, REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.200").status_code == 429
+
+
+def test_a_trusted_proxy_passes_on_its_clients_address(setup, client, settings):
+    settings.GATEWAY_FAILURES_PER_MINUTE = 5
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    _, secret = issue(setup)
+    for _ in range(8):
+        client.get(
+            "/gateway/verify",
+            HTTP_X_API_KEY="swb_bad",
+            HTTP_X_TARGET_API="orders-v1",
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR="9.9.9.9, 198.51.100.7",  # the client wrote 9.9.9.9 itself
+        )
+    blocked = verify(client, secret, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="9.9.9.8, 198.51.100.7")
+    assert blocked.status_code == 429
+    other = verify(client, secret, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.7, 198.51.100.8")
+    assert other.status_code == 200
+    garbage = verify(client, secret, REMOTE_ADDR="10.0.0.3", HTTP_X_FORWARDED_FOR="198.51.100.7, <script>")
+    assert garbage.status_code == 200  # not an IP: the proxy's own address is the bucket
+
+
+# --- Invalidation on every change (issue 10, item 3) -------------------------------------
+@pytest.fixture
+def no_local_cache(settings):
+    """Every verification reads Redis, as another web process would after 0.5 s."""
+    settings.KEY_LOCAL_CACHE_SECONDS = 0
+
+
+def _redis_record(key):
+    from django.core.cache import cache
+
+    from catalog.gateway import _record_key
+
+    return cache.get(_record_key(key.key_id))
+
+
+def test_deleting_the_consumer_service_stops_its_keys(
+    setup, client, no_local_cache, django_capture_on_commit_callbacks
+):
+    key, secret = issue(setup)
+    assert verify(client, secret).status_code == 200 and _redis_record(key)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.service_delete(actor=setup["root"], service=setup["consumer"])
+    assert not ApiKey.objects.filter(pk=key.pk).exists()
+    assert verify(client, secret).json()["code"] == "key_unknown"
+
+
+def test_deleting_the_api_stops_its_keys(setup, client, no_local_cache, django_capture_on_commit_callbacks):
+    key, secret = issue(setup)
+    assert verify(client, secret).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        services.api_delete(actor=setup["lead"], api=setup["api"])
+    assert verify(client, secret).json()["code"] == "key_unknown"
+
+
+def test_transfer_moves_the_consumer_team_header_at_once(
+    setup, client, no_local_cache, django_capture_on_commit_callbacks
+):
+    _, secret = issue(setup)
+    assert verify(client, secret)["X-Consumer-Team"] == "beta"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.service_transfer(actor=setup["root"], service=setup["consumer"], team=setup["team"])
+    assert verify(client, secret)["X-Consumer-Team"] == "alpha"
+
+
+def test_renaming_the_consumer_team_drops_the_cached_records(
+    setup, client, no_local_cache, django_capture_on_commit_callbacks
+):
+    from teams.services import team_update
+
+    key, secret = issue(setup)
+    other_key, other_secret = services.key_issue(
+        actor=setup["lead"], api=setup["api"], consumer=setup["api"].provider, name="own"
+    )
+    assert verify(client, secret).status_code == 200 and verify(client, other_secret).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        team_update(actor=setup["other"], team=setup["other_team"], name="Beta Renamed")
+    assert _redis_record(key) is None  # re-read from the database on the next check
+    assert _redis_record(other_key)  # another team's keys keep their records
+    assert verify(client, secret).status_code == 200
+
+
+def test_changing_expiry_takes_effect_at_once(setup, client, api, no_local_cache, django_capture_on_commit_callbacks):
+    key, secret = issue(setup)
+    assert verify(client, secret).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(setup["lead"]).post(
+            f"/api/v1/keys/{key.pk}/expiry/", {"expires_at": "2000-01-01T00:00:00Z"}, format="json"
+        )
+    assert response.status_code == 200 and response.json()["state"] == "expired"
+    assert verify(client, secret).json()["code"] == "key_expired"
+    assert AuditEvent.objects.filter(action="key.expiry").count() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        services.key_expiry_set(actor=setup["lead"], key=key, expires_at=None)
+    assert verify(client, secret).status_code == 200
+    assert (
+        api(setup["other"]).post(f"/api/v1/keys/{key.pk}/expiry/", {"expires_at": None}, format="json").status_code
+        == 403
+    )
+    bad = api(setup["lead"]).post(f"/api/v1/keys/{key.pk}/expiry/", {"expires_at": "soon"}, format="json")
+    assert bad.status_code == 400
+
+
+def test_rotation_keeps_the_old_expiry_unless_a_new_one_is_given(setup):
+    expiry = timezone.now() + timedelta(days=30)
+    old, _ = issue(setup, expires_at=expiry)
+    new, _ = services.key_rotate(actor=setup["lead"], key=old, overlap_seconds=60)
+    assert new.expires_at == expiry
+    later = timezone.now() + timedelta(days=90)
+    newer, _ = services.key_rotate(actor=setup["lead"], key=new, overlap_seconds=60, expires_at=later)
+    assert newer.expires_at == later
+
+
+def test_rest_rotation_keeps_or_sets_expiry(setup, api):
+    old, _ = issue(setup, expires_at=timezone.now() + timedelta(days=30))
+    kept = api(setup["lead"]).post(f"/api/v1/keys/{old.pk}/rotate/", {"overlap_seconds": 0}, format="json")
+    assert kept.status_code == 201 and kept.json()["expires_at"] is not None
+    assert kept.json()["expires_at"][:16] == old.expires_at.isoformat()[:16]
+    given = api(setup["lead"]).post(
+        f"/api/v1/keys/{kept.json()['id']}/rotate/", {"expires_at": "2099-01-01T00:00:00Z"}, format="json"
+    )
+    assert given.json()["expires_at"].startswith("2099-01-01")
+
+
+# --- One state everywhere (issue 11) -----------------------------------------------------
+def test_state_is_the_same_in_rest_graphql_portal_and_gateway(setup, api, client):
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    expired, expired_secret = issue(setup, expires_at=timezone.now() - timedelta(seconds=1))
+    active, _ = issue(setup)
+    revoked, _ = issue(setup)
+    services.key_revoke(actor=setup["lead"], key=revoked, reason="x")
+    pending = services.key_request(actor=setup["other"], api=setup["api"], consumer=setup["consumer"], name="p")
+    rejected = services.key_request(actor=setup["other"], api=setup["api"], consumer=setup["consumer"], name="r")
+    services.key_reject(actor=setup["lead"], key=rejected)
+    want = {expired.pk: "expired", active.pk: "active", revoked.pk: "revoked", pending.pk: "pending"}
+    want[rejected.pk] = "rejected"
+    assert {k.pk: k.state for k in ApiKey.objects.all()} == want
+    rest = {k["id"]: k["state"] for k in api(setup["lead"]).get("/api/v1/keys/").json()["results"]}
+    assert rest == want
+    query = "{ keys(first: 10) { edges { node { keyId name state } } } }"
+    token = Token.objects.create(user=setup["lead"]).key
+    graphql = client.post(
+        "/graphql", json.dumps({"query": query}), content_type="application/json", HTTP_AUTHORIZATION=f"Token {token}"
+    ).json()
+    assert "errors" not in graphql, graphql
+    assert sorted(e["node"]["state"] for e in graphql["data"]["keys"]["edges"]) == sorted(want.values())
+    portal = Client()
+    portal.force_login(setup["lead"])
+    page = portal.get("/keys/").content.decode()
+    for pk, state in want.items():
+        row = page.split(f'id="key-{pk}"', 1)[1].split("</tr>", 1)[0]
+        assert f">{state}</span>" in row, (state, row)
+    assert verify(client, expired_secret).json()["code"] == "key_expired"
