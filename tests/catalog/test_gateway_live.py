@@ -1,6 +1,7 @@
 """The gateway check across real processes: two gunicorn web processes, and nginx's
 auth_request in front of a tiny upstream."""
 
+import http.client
 import shutil
 import subprocess
 import threading
@@ -42,6 +43,35 @@ def status(url: str, headers: dict) -> int:
         return exc.code
 
 
+def raw_get(base: str, path: str, headers: dict) -> tuple[int, dict]:
+    """GET with the path sent byte for byte (no client-side normalisation or quoting)."""
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        conn.putrequest("GET", path, skip_accept_encoding=True)
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        response.read()
+        return response.status, dict(response.getheaders())
+    finally:
+        conn.close()
+
+
+def within_a_second(urls, check) -> dict:
+    """Poll every web process until ``check(url)`` holds; the delay each one took."""
+    changed_at = time.monotonic()
+    seen = {}
+    while len(seen) < len(urls) and time.monotonic() - changed_at < 5:
+        for url in urls:
+            if url not in seen and check(url):
+                seen[url] = time.monotonic() - changed_at
+        time.sleep(0.02)
+    assert set(seen) == set(urls) and max(seen.values()) <= 1.0, seen
+    return seen
+
+
 def test_revocation_reaches_every_web_process_within_a_second(issued, web_processes):
     a, b = web_processes(2)
     headers = {"X-Api-Key": issued["secret"], "X-Target-Api": "orders-v1"}
@@ -57,14 +87,90 @@ def test_revocation_reaches_every_web_process_within_a_second(issued, web_proces
     assert set(seen) == {a, b} and max(seen.values()) <= 1.0, seen
 
 
+def test_every_change_reaches_every_web_process_within_a_second(issued, web_processes):
+    """Deleting the consumer or the API, transferring the consumer and changing expiry all
+    drop the key records after commit, as revocation does."""
+    from datetime import UTC, datetime
+
+    from catalog.models import Api
+    from teams.models import Team
+
+    root = issued["root"]
+    api = Api.objects.get(slug="orders-v1")
+    provider = api.provider
+    mobile = services.service_create(actor=root, team=Team.objects.get(slug="beta"), slug="mobile", name="Mobile")
+    batch = services.service_create(actor=root, team=Team.objects.get(slug="beta"), slug="batch", name="Batch")
+    api2 = services.api_create(actor=root, provider=provider, slug="orders-v2", name="Orders v2")
+    keys = {
+        "transfer": (issued["secret"], "orders-v1"),
+        "service_delete": (services.key_issue(actor=root, api=api, consumer=mobile, name="m")[1], "orders-v1"),
+        "api_delete": (services.key_issue(actor=root, api=api2, consumer=batch, name="b2")[1], "orders-v2"),
+    }
+    expiring, expiring_secret = services.key_issue(actor=root, api=api, consumer=batch, name="b")
+    keys["expiry"] = (expiring_secret, "orders-v1")
+    a, b = web_processes(2)
+
+    def answer(url, which):
+        secret, target = keys[which]
+        return raw_get(url, "/gateway/verify", {"X-Api-Key": secret, "X-Target-Api": target})
+
+    for which in keys:
+        for url in (a, b):
+            assert answer(url, which)[0] == 200, which  # every process has the record cached now
+    assert answer(a, "transfer")[1]["X-Consumer-Team"] == "beta"
+
+    services.service_transfer(actor=root, service=issued["key"].consumer, team=Team.objects.get(slug="alpha"))
+    within_a_second((a, b), lambda url: answer(url, "transfer")[1].get("X-Consumer-Team") == "alpha")
+    services.service_delete(actor=root, service=mobile)
+    within_a_second((a, b), lambda url: answer(url, "service_delete")[0] == 401)
+    services.api_delete(actor=root, api=api2)
+    within_a_second((a, b), lambda url: answer(url, "api_delete")[0] == 401)
+    services.key_expiry_set(actor=root, key=expiring, expires_at=datetime(2000, 1, 1, tzinfo=UTC))
+    within_a_second((a, b), lambda url: answer(url, "expiry")[1].get("X-Auth-Error") == "key_expired")
+
+
+def test_envoy_paths_are_read_raw_from_gunicorn(issued, web_processes):
+    """Envoy appends the original path; gunicorn's RAW_URI keeps %2F and %2e as sent."""
+    from catalog.models import Api
+
+    root = issued["root"]
+    _, secret = services.key_issue(
+        actor=root,
+        api=Api.objects.get(slug="orders-v1"),
+        consumer=issued["key"].consumer,
+        name="s",
+        scopes=["GET /orders/"],
+    )
+    (url,) = web_processes(1)
+    headers = {"X-Api-Key": secret, "X-Target-Api": "orders-v1", "X-Original-URI": "/orders/1"}
+    assert raw_get(url, "/gateway/verify/orders/7?q=1", headers)[0] == 200
+    for bypass in ("/orders/../admin", "/orders/%2e%2e/admin", "/orders/..%2fadmin", "/orders/./../admin"):
+        code, answer = raw_get(url, "/gateway/verify" + bypass, headers)
+        assert code == 403 and answer["X-Auth-Error"] in ("path_invalid", "scope_denied"), bypass
+    # a client's X-Original-URI is not read in envoy mode
+    assert raw_get(url, "/gateway/verify/admin", headers)[1]["X-Auth-Error"] == "scope_denied"
+
+
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="Debian nginx is not installed")
-def test_nginx_auth_request_round_trip(issued, web_processes, tmp_path):
+def test_nginx_auth_request_round_trip(issued, web_processes, tmp_path, monkeypatch):
+    from catalog.models import Api
+
+    _, scoped = services.key_issue(
+        actor=issued["root"],
+        api=Api.objects.get(slug="orders-v1"),
+        consumer=issued["key"].consumer,
+        name="items only",
+        scopes=["GET /orders/items"],
+    )
+    monkeypatch.setenv("GATEWAY_MODE", "nginx")  # the gunicorn behind nginx reads X-Original-*
     (switchboard,) = web_processes(1)
     seen_headers = {}
+    seen_paths = []
 
     class Upstream(BaseHTTPRequestHandler):
         def do_GET(self):
             seen_headers.update(self.headers)
+            seen_paths.append(self.path)
             body = b"orders!"
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
@@ -101,6 +207,16 @@ fastcgi_temp_path {tmp_path}/tmp; uwsgi_temp_path {tmp_path}/tmp; scgi_temp_path
         assert status(url, {}) == 401
         secret = issued["secret"]
         assert status(url, {"X-Api-Key": secret[:-1] + ("x" if secret[-1] != "x" else "y")}) == 401
+        # A key scoped to /orders/items: nginx routes these to the /orders/ location and
+        # would pass them upstream as sent; Switchboard refuses them first.
+        base = f"http://127.0.0.1:{listen}"
+        seen_paths.clear()
+        assert raw_get(base, "/orders/items/7", {"X-Api-Key": scoped})[0] == 200
+        for bypass in ("/orders/items/../secret", "/orders/items/%2e%2e/secret", "/orders/items/..%2fsecret"):
+            code, answer = raw_get(base, bypass, {"X-Api-Key": scoped})
+            assert code == 403, (bypass, code)
+        assert raw_get(base, "/orders/itemsXYZ", {"X-Api-Key": scoped})[0] == 403
+        assert seen_paths == ["/orders/items/7"]
     finally:
         nginx.terminate()
         nginx.wait(10)

@@ -6,6 +6,8 @@ import pytest
 from catalog.gateway_path import PathInvalid, normalise_method, normalise_path, scope_allows
 from config.clientip import client_ip
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
