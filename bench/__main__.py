@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench.sqlite3'}")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# The simulated fleet is on loopback, which the production default allow-list leaves out.
+os.environ.setdefault("DISCOVERY_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16")
 sys.path.insert(0, str(ROOT))
 
 BENCHES = ["crawl", "graph_ingest", "graph_queries", "gateway", "pages", "explorer"]

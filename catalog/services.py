@@ -40,12 +40,61 @@ def _require_assets(actor, team: Team) -> None:
     )
 
 
+def _alias_key(value: str) -> str:
+    return value.strip().lower().replace("[", "").replace("]", "")
+
+
+def aliases_check(service: Service, *, previous=()) -> None:
+    """An alias may not be another service's slug, alias or base-URL host:port (409
+    ``alias_taken``): otherwise a team could take over the traffic observed for another
+    team's service. Aliases the service already had (``previous``) are not re-checked, so
+    an edit is not refused for a name someone took later (a slug outranks an alias in
+    matching anyway). Runs inside the writing transaction, under a lock on PostgreSQL."""
+    from django.db import connection
+
+    from graph.discovery.matching import base_url_hostport
+
+    aliases = service.aliases
+    if not aliases or not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        return  # nothing to check, or full_clean reports the shape
+    if connection.vendor == "postgresql":  # SQLite's IMMEDIATE transactions already serialise writers
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ALIAS_LOCK_ID])
+    kept = {_alias_key(a) for a in previous or () if isinstance(a, str)}
+    wanted = {_alias_key(a): a for a in aliases if _alias_key(a) not in kept}
+    if not wanted:
+        return
+    others = Service.objects.exclude(pk=service.pk) if service.pk else Service.objects.all()
+    for slug, other_aliases, base_url in others.values_list("slug", "aliases", "base_url").iterator(chunk_size=2000):
+        taken = {slug: "slug"}
+        hostport = base_url_hostport(base_url)
+        if hostport:
+            taken[_alias_key(hostport)] = "base URL"
+        for other in other_aliases or ():
+            if isinstance(other, str):
+                taken.setdefault(_alias_key(other), "alias")
+        for key, alias in wanted.items():
+            if key in taken:
+                raise Conflict(
+                    f"Alias '{alias[:80]}' is already the {taken[key]} of service '{slug}'.",
+                    code="alias_taken",
+                    fields={"aliases": [f"'{alias[:80]}' is taken by service '{slug}'."]},
+                    alias=alias[:255],
+                    service=slug,
+                )
+
+
+# Any constant key for pg_advisory_xact_lock: alias checks and writes take turns.
+ALIAS_LOCK_ID = 0x5B_A11A5
+
+
 def service_create(*, actor, team: Team, slug: str, name: str, **fields) -> Service:
     _require_assets(actor, team)
     service = Service(slug=slug, name=name, **{k: v for k, v in fields.items() if k in SERVICE_FIELDS})
     with transaction.atomic():
         service.team = team_lock(team)
         team_check_limit(service.team, limit="services")
+        aliases_check(service)
         validated_save(service)
         audit_record(actor=actor, action="service.create", obj=service, after=snapshot(service))
     projection_schedule("service", service.slug)
@@ -60,6 +109,8 @@ def service_update(*, actor, service: Service, **fields) -> Service:
         for key, value in fields.items():
             if key in SERVICE_FIELDS:
                 setattr(service, key, value)
+        if "aliases" in fields:
+            aliases_check(service, previous=before.get("aliases") or ())
         validated_save(service)
         audit_record(actor=actor, action="service.update", obj=service, before=before, after=snapshot(service))
     projection_schedule("service", service.slug)

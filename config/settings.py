@@ -144,10 +144,13 @@ NEO4J_PASSWORD = os.environ.get("NEO4J_PASSWORD", "switchboard-dev")
 NEO4J_DATABASE = os.environ.get("NEO4J_DATABASE", "neo4j")
 
 # --- Discovery ----------------------------------------------------------------------
+# Production default: RFC 1918 only. Loopback is added by default only with DJANGO_DEBUG on;
+# `make run` (scripts/run) and the tests set it explicitly.
+_RFC1918 = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
 DISCOVERY_ALLOWED_NETWORKS = [
     ipaddress.ip_network(n.strip())
     for n in os.environ.get(
-        "DISCOVERY_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+        "DISCOVERY_ALLOWED_NETWORKS", f"127.0.0.0/8,::1/128,{_RFC1918}" if DEBUG else _RFC1918
     ).split(",")
     if n.strip()
 ]

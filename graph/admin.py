@@ -1,12 +1,19 @@
 from django.contrib import admin
 
-from config.admin import ReadOnlyAdmin
+from config.admin import ReadOnlyAdmin, ServiceLayerAdmin
+from graph import services
 from graph.models import CrawlResult, CrawlRun, TracingSource
 
 
 @admin.register(TracingSource)
-class TracingSourceAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "base_url", "lookback_minutes", "enabled"]
+class TracingSourceAdmin(ServiceLayerAdmin):
+    list_display = ["name", "kind", "base_url", "lookback_minutes", "enabled", "aggregator"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if request.user.is_superuser else ["aggregator"]
+
+    def save_model(self, request, obj, form, change):
+        services.tracing_source_save(actor=request.user, source=obj, changed=form.changed_data)
 
 
 class CrawlResultInline(admin.TabularInline):

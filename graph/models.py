@@ -13,6 +13,11 @@ class TracingSource(models.Model):
     base_url = models.CharField(max_length=500, validators=[validate_http_url])
     lookback_minutes = models.PositiveIntegerField(default=15)
     enabled = models.BooleanField(default=True)
+    aggregator = models.BooleanField(
+        default=False,
+        help_text="Trusted to report calls between any services. Only superusers set it; until then the "
+        "source's links are skipped (and counted in its crawl result).",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -61,6 +66,8 @@ class CrawlResult(models.Model):
     latency_ms = models.FloatField(null=True, blank=True)
     edges = models.PositiveIntegerField(default=0)
     skipped_series = models.PositiveIntegerField(default=0)
+    # Of the skipped series: those naming another caller from a source that is no aggregator.
+    foreign_callers = models.PositiveIntegerField(default=0)
     error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

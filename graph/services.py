@@ -297,9 +297,21 @@ def _crawl_run_create(*, trigger: str, actor=None) -> CrawlRun:
     return run
 
 
+SYSTEM_TRIGGERS = ("schedule", "cli")
+
+
 def crawl_start(*, trigger: str, actor=None) -> CrawlRun:
-    """Queue a run now unless one is going."""
+    """Queue a run now unless one is going. People (REST, GraphQL, portal) need
+    ``permissions.can_start_crawl``; beat and the command line start runs as the system."""
     from graph.tasks import crawl_run_task
+    from teams import permissions
+
+    if actor is not None or trigger not in SYSTEM_TRIGGERS:
+        permissions.require(
+            permissions.can_start_crawl(actor),
+            actor,
+            "Only superusers, org admins and members of a team start crawls.",
+        )
 
     down = ServiceUnavailable("The task queue (Redis) is down; the crawl was not started.", code="queue_unavailable")
     try:
@@ -385,7 +397,7 @@ def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -
     slug_to_id = {s.slug: s.pk for s in rows}
     sources = (
         [
-            TracingTarget(t.name, t.kind, t.base_url, t.lookback_minutes)
+            TracingTarget(t.name, t.kind, t.base_url, t.lookback_minutes, t.aggregator)
             for t in TracingSource.objects.filter(enabled=True)
         ]
         if tracing
@@ -418,6 +430,7 @@ def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -
             latency_ms=r.latency_ms,
             edges=len(r.edges),
             skipped_series=r.skipped,
+            foreign_callers=r.foreign_callers,
             error=(graph_error or r.error)[:500],
         )
         for r in results
@@ -426,7 +439,16 @@ def crawl_chunk(run_id: int, service_ids: list[int], *, tracing: bool = False) -
         rows,
         update_conflicts=True,
         unique_fields=["run", "target"],
-        update_fields=["ok", "health", "status_code", "latency_ms", "edges", "skipped_series", "error"],
+        update_fields=[
+            "ok",
+            "health",
+            "status_code",
+            "latency_ms",
+            "edges",
+            "skipped_series",
+            "foreign_callers",
+            "error",
+        ],
     )
     with transaction.atomic():
         run = CrawlRun.objects.select_for_update().get(pk=run_id)
@@ -482,6 +504,28 @@ def crawl_finish(run_id: int) -> CrawlRun:
     run.save()
     crawl_lock_release(run_id)
     return run
+
+
+def tracing_source_save(*, actor, source: TracingSource, changed: list[str] | tuple = ()) -> TracingSource:
+    """Save a tracing source (admin). Only superusers register aggregators: anyone else's
+    change clears the flag when it sets it or moves the source to another address."""
+    from catalog.audit import audit_record, snapshot
+    from teams import permissions
+
+    permissions.require(bool(actor and actor.is_staff), actor, "Only staff register tracing sources.")
+    if (
+        not actor.is_superuser
+        and source.aggregator
+        and (source.pk is None or {"aggregator", "base_url"} & set(changed))
+    ):
+        source.aggregator = False
+    from teams.services import validated_save
+
+    with transaction.atomic():
+        before = snapshot(TracingSource.objects.filter(pk=source.pk).first()) if source.pk else None
+        validated_save(source)
+        audit_record(actor=actor, action="tracing_source.save", obj=source, before=before, after=snapshot(source))
+    return source
 
 
 def crawl_schedule_set(*, actor, every_minutes: int, enabled: bool) -> None:

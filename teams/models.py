@@ -61,13 +61,14 @@ class Team(models.Model):
 
         return reverse("teams:team_detail", args=[self.slug])
 
+    # A team's own limit only lowers the org's maximum (even one lowered after it was set).
     @property
     def effective_max_members(self) -> int:
-        return self.max_members or self.org.max_members_per_team
+        return min(self.max_members or self.org.max_members_per_team, self.org.max_members_per_team)
 
     @property
     def effective_max_services(self) -> int:
-        return self.max_services or self.org.max_services_per_team
+        return min(self.max_services or self.org.max_services_per_team, self.org.max_services_per_team)
 
 
 class Membership(models.Model):

@@ -31,6 +31,19 @@ def can_manage_assets(user, team) -> bool:
     return is_org_admin(user, team.org) or team_role(user, team) is not None
 
 
+def can_start_crawl(user) -> bool:
+    """Superusers, org admins, and members (lead or member) of any team. A signed-in user
+    with neither a team nor an org to administer only reads."""
+    if not user or not user.is_authenticated:
+        return False
+    return user.is_superuser or user.administered_orgs.exists() or user.memberships.exists()
+
+
+def can_set_org_maxima(user) -> bool:
+    """The per-team maxima of an org (max_members_per_team, max_services_per_team)."""
+    return bool(user and user.is_authenticated and user.is_superuser)
+
+
 def require(allowed: bool, user, message: str) -> None:
     if allowed:
         return

@@ -17,6 +17,7 @@ from teams.models import Membership, Org, Team
 User = get_user_model()
 
 ORG_FIELDS = {"name", "description", "max_members_per_team", "max_services_per_team"}
+ORG_MAXIMA = {"max_members_per_team", "max_services_per_team"}
 TEAM_FIELDS = {"name", "description", "chat_channel", "oncall_contact"}
 TEAM_LIMIT_FIELDS = {"max_members", "max_services"}
 
@@ -47,6 +48,23 @@ def team_check_limit(team: Team, *, limit: str) -> None:
         raise TeamLimitExceeded(team=team, limit=limit, maximum=maximum, current=current)
 
 
+def team_check_limits_within_org(team: Team) -> None:
+    """A team's own limits may lower the org's per-team maxima, never exceed them."""
+    for field, org_field, noun in (
+        ("max_members", "max_members_per_team", "members"),
+        ("max_services", "max_services_per_team", "services"),
+    ):
+        value, maximum = getattr(team, field), getattr(team.org, org_field)
+        if isinstance(value, int) and value > maximum:
+            raise InvalidInput(
+                f"Team '{team.slug}' may have at most {maximum} {noun}: that is org '{team.org.slug}''s maximum.",
+                code="limit_above_org_maximum",
+                fields={field: [f"At most {maximum} (the org's maximum)."]},
+                limit=noun,
+                max=maximum,
+            )
+
+
 def org_create(*, actor, slug: str, name: str, **fields) -> Org:
     permissions.require(bool(actor and actor.is_superuser), actor, "Only superusers create orgs.")
     org = Org(slug=slug, name=name, **{k: v for k, v in fields.items() if k in ORG_FIELDS})
@@ -60,6 +78,10 @@ def org_create(*, actor, slug: str, name: str, **fields) -> Org:
 def org_update(*, actor, org: Org, **fields) -> Org:
     """Lowering a default limit deletes nothing: teams above it show as over and refuse more."""
     permissions.require(permissions.can_manage_org(actor, org), actor, "Only the org's admins change it.")
+    if any(k in ORG_MAXIMA and fields[k] != getattr(org, k) for k in fields):
+        permissions.require(
+            permissions.can_set_org_maxima(actor), actor, "Only superusers change an org's per-team maxima."
+        )
     with transaction.atomic():
         org = Org.objects.select_for_update().get(pk=org.pk)
         before = snapshot(org)
@@ -85,6 +107,7 @@ def team_create(*, actor, org: Org, slug: str, name: str, **fields) -> Team:
     permissions.require(permissions.can_manage_org(actor, org), actor, "Only the org's admins create teams.")
     allowed = TEAM_FIELDS | TEAM_LIMIT_FIELDS
     team = Team(org=org, slug=slug, name=name, **{k: v for k, v in fields.items() if k in allowed})
+    team_check_limits_within_org(team)
     with transaction.atomic():
         validated_save(team)
         audit_record(actor=actor, action="team.create", obj=team, after=snapshot(team))
@@ -104,6 +127,7 @@ def team_update(*, actor, team: Team, **fields) -> Team:
         for key, value in fields.items():
             if key in TEAM_FIELDS | TEAM_LIMIT_FIELDS:
                 setattr(team, key, value)
+        team_check_limits_within_org(team)
         validated_save(team)
         audit_record(actor=actor, action="team.update", obj=team, before=before, after=snapshot(team))
         if before.get("name") != team.name:
@@ -137,8 +161,16 @@ def team_delete(*, actor, team: Team) -> None:
     projection_schedule("team", slug)
 
 
+def no_such_active_user(username: str) -> InvalidInput:
+    """The refusal for an unknown or inactive user, the same from REST, GraphQL and forms."""
+    message = f"Object with username={username[:150]} does not exist."
+    return InvalidInput(f"username: {message}", fields={"username": [message]})
+
+
 def member_add(*, actor, team: Team, user, role: str = ROLE_MEMBER) -> Membership:
     permissions.require(permissions.can_manage_members(actor, team), actor, "Only the team's leads add members.")
+    if user is None or not user.is_active:
+        raise no_such_active_user(getattr(user, "username", ""))
     if role not in dict(ROLE_CHOICES):
         raise InvalidInput(f"Unknown role '{role}'.", fields={"role": ["Use 'lead' or 'member'."]})
     with transaction.atomic():

@@ -25,6 +25,18 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+# The fleets and listeners of the tests are on loopback, which the production default
+# allow-list (RFC 1918 only) leaves out: the tests allow it explicitly, as `make run` does.
+TEST_ALLOWED_NETWORKS = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+
+
+@pytest.fixture(autouse=True)
+def _discovery_allows_loopback(settings):
+    import ipaddress
+
+    settings.DISCOVERY_ALLOWED_NETWORKS = [ipaddress.ip_network(n) for n in TEST_ALLOWED_NETWORKS.split(",")]
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     from django.core.cache import cache
@@ -111,6 +123,7 @@ def _worker_env() -> dict:
     env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
     env["SWITCHBOARD_CACHE_PREFIX"] = settings.CACHES["default"]["KEY_PREFIX"]
     env["CELERY_TASK_ALWAYS_EAGER"] = "0"
+    env["DISCOVERY_ALLOWED_NETWORKS"] = ",".join(str(n) for n in settings.DISCOVERY_ALLOWED_NETWORKS)
     env["LOG_LEVEL"] = "WARNING"
     return env
 

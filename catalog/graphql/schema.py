@@ -4,7 +4,7 @@ from graphene_django.filter import DjangoFilterConnectionField
 from catalog import selectors, services
 from catalog.filtersets import ApiFilterSet, ServiceFilterSet
 from catalog.graphql.types import ApiKeyType, ApiType, ServiceType
-from catalog.models import Api, ApiKey, Service
+from catalog.models import Api, Service
 from config.graphql import ServicePageConnectionField, domain_errors
 from teams.graphql.schema import _get
 from teams.models import Team
@@ -168,7 +168,10 @@ class RevokeKey(graphene.Mutation):
 
     @domain_errors
     def mutate(root, info, key_id, reason):
-        key = _get(ApiKey.objects.select_related("api__provider__team", "consumer"), "key", key_id=key_id)
+        # Looked up among the keys this user may see, as REST does: a key that exists but is
+        # hidden from them answers exactly as an unknown id (no existence oracle).
+        visible = selectors.key_list_for(user=info.context.user)
+        key = _get(visible, "key", key_id=key_id)
         return RevokeKey(key=services.key_revoke(actor=info.context.user, key=key, reason=reason))
 
 

@@ -71,7 +71,17 @@ class GraphSerializer(serializers.Serializer):
 class CrawlResultSerializer(serializers.ModelSerializer):
     class Meta:
         model = CrawlResult
-        fields = ["target", "ok", "health", "status_code", "latency_ms", "edges", "skipped_series", "error"]
+        fields = [
+            "target",
+            "ok",
+            "health",
+            "status_code",
+            "latency_ms",
+            "edges",
+            "skipped_series",
+            "foreign_callers",
+            "error",
+        ]
 
 
 class CrawlRunSerializer(serializers.ModelSerializer):

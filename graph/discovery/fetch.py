@@ -103,7 +103,8 @@ async def fetch(session, url: str, *, allowed: list, max_bytes: int, timeout: fl
                         location = resp.headers.get("Location", "")
                         nxt = urljoin(url, location)
                         if urlsplit(nxt)[:2] != origin:
-                            raise FetchRefused(f"redirect to another host or scheme ({urlsplit(nxt).netloc[:80]})")
+                            # The Location is the response's content: it is not repeated.
+                            raise FetchRefused("redirect to another host or scheme")
                         url = nxt
                         continue
                     body = bytearray()
@@ -125,10 +126,16 @@ async def fetch(session, url: str, *, allowed: list, max_bytes: int, timeout: fl
     except TimeoutError:
         error = f"timed out after {timeout:g} s"
     except aiohttp.ClientResponseError as exc:
-        error = f"bad response: {exc.message[:120]}"
+        # aiohttp's parser messages quote the bytes it could not read: name the error only.
+        error = f"bad response: {type(exc).__name__}" + (f" (HTTP {exc.status})" if exc.status else "")
+    except aiohttp.ClientPayloadError as exc:
+        error = f"bad response body: {type(exc).__name__}"
     except (aiohttp.ClientError, OSError) as exc:
         cause = exc.__cause__ or exc
-        error = f"connection failed: {type(cause).__name__}: {str(cause)[:160]}"
         if isinstance(cause, FetchRefused):
             error = f"refused: {cause}"
+        else:
+            os_error = cause if isinstance(cause, OSError) else getattr(exc, "os_error", None)
+            reason = getattr(os_error, "strerror", None) or ""
+            error = f"connection failed: {type(cause).__name__}" + (f": {reason[:120]}" if reason else "")
     return FetchResult(ok=False, latency_ms=(time.perf_counter() - started) * 1000, error=error)

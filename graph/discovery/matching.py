@@ -1,5 +1,6 @@
-"""Match a telemetry target to a catalogued service: base_url host:port, then aliases,
-then the service's slug or name. Anything else is an unknown Endpoint."""
+"""Match a telemetry target to a catalogued service. A slug or a base_url host:port always
+outranks an alias (so no service can take over another's traffic by naming itself after
+it), and an alias outranks a display name. Anything else is an unknown Endpoint."""
 
 from __future__ import annotations
 
@@ -27,24 +28,39 @@ class Target:
     port: int | None = None
 
 
+def base_url_hostport(base_url: str) -> str | None:
+    """``host:port`` of a base URL (the scheme's default port when none is given), lowercased."""
+    if not base_url:
+        return None
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:
+        return None
+    if not parts.hostname or port is None:
+        return None
+    return f"{parts.hostname.lower()}:{port}"
+
+
 class CatalogIndex:
     def __init__(self, services: list[ServiceRef]):
         self.by_hostport: dict[str, str] = {}
         self.by_name: dict[str, str] = {}
+        # Ranked passes, each only filling what the ones before left: slugs and base URLs,
+        # then aliases, then display names.
         for s in services:
-            if s.base_url:
-                parts = urlsplit(s.base_url)
-                if parts.hostname:
-                    port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
-                    self.by_hostport.setdefault(f"{parts.hostname.lower()}:{port}", s.slug)
+            self.by_name.setdefault(s.slug, s.slug)
+            hostport = base_url_hostport(s.base_url)
+            if hostport:
+                self.by_hostport.setdefault(hostport, s.slug)
+        for s in services:
             for alias in s.aliases:
                 alias = alias.lower()
                 if ":" in alias and alias.rsplit(":", 1)[1].isdigit():
                     self.by_hostport.setdefault(alias, s.slug)
                 else:
                     self.by_name.setdefault(alias, s.slug)
-        for s in services:  # names rank below explicit aliases
-            self.by_name.setdefault(s.slug, s.slug)
+        for s in services:
             self.by_name.setdefault(s.name.lower(), s.slug)
 
     def service_for_name(self, name: str | None) -> str | None:

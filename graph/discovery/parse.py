@@ -74,7 +74,8 @@ def parse_exposition(text: str, rules: list[dict], *, max_series: int) -> ParseO
         raise ParseError("body is binary, not a text exposition")
     bad = _BAD_LINE.search(text)
     if bad:
-        raise ParseError(f"invalid exposition line: {bad.group(0)[:80]!r}")
+        # The line number only: a body may carry anything, and crawl results are read by everyone.
+        raise ParseError(f"invalid exposition at line {text.count(chr(10), 0, bad.start()) + 1}")
     if text.count("\n") > max_series:
         raise ParseError(f"too many series (more than {max_series})")
     wanted = {r["sample"]: r for r in rules}
@@ -86,7 +87,7 @@ def parse_exposition(text: str, rules: list[dict], *, max_series: int) -> ParseO
     try:
         families = list(text_string_to_metric_families("\n".join(lines) + "\n"))
     except (ValueError, IndexError, TypeError) as exc:
-        raise ParseError(f"invalid exposition: {str(exc)[:120]}") from exc
+        raise ParseError(f"invalid exposition in a call series ({type(exc).__name__})") from exc
 
     per_rule: dict[str, dict[tuple, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
     skipped = 0
@@ -160,20 +161,26 @@ def _dependency_links(links) -> ParseOutcome:
     return ParseOutcome(calls=out, skipped=skipped)
 
 
+def _json(body: bytes):
+    """Decode JSON; an error names where it failed, never what the body said."""
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"not JSON: not UTF-8 text (byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"not JSON (line {exc.lineno}, column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise ParseError("not JSON: nested too deeply") from exc
+
+
 def parse_zipkin(body: bytes) -> ParseOutcome:
     """Zipkin ``/api/v2/dependencies``: ``[{"parent","child","callCount","errorCount"}]``."""
-    try:
-        return _dependency_links(json.loads(body))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(f"not JSON: {str(exc)[:100]}") from exc
+    return _dependency_links(_json(body))
 
 
 def parse_jaeger(body: bytes) -> ParseOutcome:
     """Jaeger ``/api/dependencies``: ``{"data": [{"parent","child","callCount"}]}``."""
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(f"not JSON: {str(exc)[:100]}") from exc
+    data = _json(body)
     if not isinstance(data, dict):
         raise ParseError("dependencies response is not an object")
     return _dependency_links(data.get("data") or [])

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ class TracingTarget:
     kind: str  # zipkin | jaeger
     base_url: str
     lookback_minutes: int
+    # Registered by a superuser as an aggregator: may report calls between any services.
+    aggregator: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,10 @@ class TargetResult:
     status_code: int | None = None
     latency_ms: float | None = None
     health: str = ""
-    skipped: int = 0
+    skipped: int = 0  # includes foreign_callers
+    # Series naming a caller other than the crawled service, from a source that is not a
+    # registered aggregator: skipped, so no one can forge another service's calls.
+    foreign_callers: int = 0
     window_seconds: float | None = None  # None: counters are cumulative
     edges: list[ObservedEdge] = field(default_factory=list)
 
@@ -65,13 +71,27 @@ def _join(base: str, path: str) -> str:
     return base.rstrip("/") + path
 
 
+_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")
+
+
+def _body_facts(got) -> str:
+    """What an error may say about a body: its media type (parameters dropped) and size.
+    Never its content: crawl results are read by every signed-in user."""
+    media = got.content_type.split(";", 1)[0].strip().lower()
+    media = media if _MEDIA_TYPE.match(media) else ("no content type" if not media else "unrecognised content type")
+    return f"{media}, {len(got.body)} bytes"
+
+
 class PrometheusSource:
-    """The service's own metrics endpoint; the crawled service is the caller."""
+    """The service's own metrics endpoint; the crawled service is the caller. Series that
+    name another caller (Istio's ``source_workload``, Tempo's ``client``) count only when
+    the source is an aggregator (none today: a service's own /metrics never is)."""
 
     name = "prometheus"
 
-    def __init__(self, rules: list[dict]):
+    def __init__(self, rules: list[dict], *, aggregator: bool = False):
         self.rules = rules
+        self.aggregator = aggregator
 
     async def observe(self, session, svc: ServiceTarget, index: CatalogIndex, limits: FetchLimits) -> TargetResult:
         result = TargetResult(target=svc.slug, source=self.name, service_slug=svc.slug)
@@ -89,15 +109,19 @@ class PrometheusSource:
         try:
             text = got.body.decode("utf-8")
             outcome = parse_exposition(text, self.rules, max_series=limits.max_series)
-        except UnicodeDecodeError:
-            result.error = "metrics: body is not UTF-8 text"
+        except UnicodeDecodeError as exc:
+            result.error = f"metrics: body is not UTF-8 text at byte {exc.start} ({_body_facts(got)})"
             return result
         except ParseError as exc:
-            result.error = f"metrics: {exc}"
+            result.error = f"metrics: {exc} ({_body_facts(got)})"
             return result
         result.ok, result.skipped = True, outcome.skipped
         for call in outcome.calls:
             src = svc.slug if call.caller is None else index.service_for_name(call.caller)
+            if src != svc.slug and not self.aggregator:
+                result.skipped += 1
+                result.foreign_callers += 1
+                continue
             if src is None:
                 result.skipped += 1
                 continue
@@ -141,10 +165,14 @@ class TracingDependencySource:
         try:
             outcome = self.parsers[src.kind](got.body)
         except ParseError as exc:
-            result.error = str(exc)
+            result.error = f"{exc} ({_body_facts(got)})"
             return result
         result.ok, result.skipped = True, outcome.skipped
         for call in outcome.calls:
+            if not src.aggregator:  # only a superuser's registered aggregator reports others' calls
+                result.skipped += 1
+                result.foreign_callers += 1
+                continue
             caller = index.service_for_name(call.caller)
             if caller is None:
                 result.skipped += 1

@@ -65,12 +65,11 @@ class AddMember(graphene.Mutation):
 
     @domain_errors
     def mutate(root, info, team, username, role):
-        membership = services.member_add(
-            actor=info.context.user,
-            team=_get(selectors.team_list(), "team", slug=team),
-            user=_get(get_user_model().objects, "user", username=username),
-            role=role,
-        )
+        team = _get(selectors.team_list(), "team", slug=team)
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:  # as REST: unknown and inactive users get the same 400 'invalid'
+            raise services.no_such_active_user(username)
+        membership = services.member_add(actor=info.context.user, team=team, user=user, role=role)
         return AddMember(member=membership)
 
 

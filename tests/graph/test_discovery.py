@@ -204,8 +204,9 @@ def test_zipkin_and_jaeger_sources_add_edges_with_window_rates(graph, root):
             service_create(actor=root, team=team, slug=slug, name=slug, crawl_enabled=False)
         services.graph_sync()
         url = f"http://127.0.0.1:{server.server_port}"
-        TracingSource.objects.create(name="z", kind="zipkin", base_url=url, lookback_minutes=10)
-        TracingSource.objects.create(name="j", kind="jaeger", base_url=url, lookback_minutes=10)
+        # Registered by a superuser as aggregators: they may report calls between any services.
+        TracingSource.objects.create(name="z", kind="zipkin", base_url=url, lookback_minutes=10, aggregator=True)
+        TracingSource.objects.create(name="j", kind="jaeger", base_url=url, lookback_minutes=10, aggregator=True)
         run = services.crawl_inline()
     finally:
         server.shutdown()
