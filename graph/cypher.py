@@ -236,7 +236,8 @@ WHERE ($org IS NULL OR s.org = $org OR t.org = $org) AND ($team IS NULL OR s.tea
 RETURN s.slug AS source, coalesce(t.slug, t.key) AS target,
        CASE WHEN t:Service THEN 'service' ELSE 'endpoint' END AS target_kind, t.team AS target_team,
        t.name AS target_name, t.tier AS target_tier,
-       r.rate_per_min AS rate_per_min, r.error_rate AS error_rate, r.calls AS calls, r.errors AS errors,
+       toFloat(r.rate_per_min) AS rate_per_min, toFloat(r.error_rate) AS error_rate,
+       toFloat(r.calls) AS calls, toFloat(r.errors) AS errors,
        r.stale AS stale, r.first_seen AS first_seen, r.last_seen AS last_seen, r.sources AS sources
 """
 UNKNOWN_ENDPOINTS = """

@@ -1,5 +1,6 @@
 """Reads of the dependency graph (Neo4j) and of crawl runs (Django). Each public
-function runs one Cypher query, whatever the size of its answer."""
+function runs one Cypher query, whatever the size of its answer. Their answers are the
+types of ``graph/results.py``, which the REST serializers and GraphQL types describe."""
 
 from __future__ import annotations
 
@@ -8,6 +9,18 @@ from django.db.models import QuerySet
 from config.errors import DomainError, InvalidInput
 from graph import cypher, db
 from graph.models import CrawlRun
+from graph.results import (
+    BlastRadius,
+    CallEdge,
+    Coupling,
+    Dependency,
+    Drift,
+    Graph,
+    GraphCounts,
+    GraphNode,
+    NewestEdge,
+    UnknownEndpoint,
+)
 
 
 def _depth(depth) -> int:
@@ -22,22 +35,22 @@ def _depth(depth) -> int:
     return depth
 
 
-def dependencies_many(*, slugs: list[str], direction: str = "down", depth=1) -> dict[str, list[dict]]:
+def dependencies_many(*, slugs: list[str], direction: str = "down", depth=1) -> dict[str, list[Dependency]]:
     """For each service, the services (and unknown endpoints) it calls (``down``) or that
     call it (``up``), each with its shortest distance. One query for the whole list."""
     if direction not in ("down", "up"):
         raise InvalidInput("direction must be 'down' or 'up'.", fields={"direction": ["Use down or up."]})
-    out: dict[str, list[dict]] = {slug: [] for slug in slugs}
+    out: dict[str, list[Dependency]] = {slug: [] for slug in slugs}
     for r in db.read(cypher.DEPENDENCIES[(direction, _depth(depth))], slugs=list(slugs)):
         out[r["root"]].append({**r["node"], "distance": r["distance"]})
     return out
 
 
-def dependencies(*, slug: str, direction: str = "down", depth=1) -> list[dict]:
+def dependencies(*, slug: str, direction: str = "down", depth=1) -> list[Dependency]:
     return dependencies_many(slugs=[slug], direction=direction, depth=depth)[slug]
 
 
-def callees_and_callers(*, slug: str, depth=1) -> dict:
+def callees_and_callers(*, slug: str, depth=1) -> dict[str, list[Dependency]]:
     """What a service calls (``down``) and what calls it (``up``), to ``depth`` hops."""
     return {
         "down": dependencies(slug=slug, direction="down", depth=depth),
@@ -54,7 +67,7 @@ def graph_read(call, default):
         return default, exc.detail
 
 
-def blast_radius(*, slug: str) -> dict:
+def blast_radius(*, slug: str) -> BlastRadius:
     """Every service that transitively depends on this one, grouped by owning team with
     the team's on-call contact and the worst (lowest) tier affected. One graph query."""
     rows = db.read(cypher.BLAST_RADIUS, slug=slug)
@@ -90,11 +103,11 @@ def cycles(*, team: str | None = None, limit: int = 100) -> list[list[str]]:
     return [r["cycle"] for r in db.read(cypher.CYCLES, team=team, limit=limit)]
 
 
-def team_coupling(*, team: str | None = None) -> list[dict]:
+def team_coupling(*, team: str | None = None) -> list[Coupling]:
     return db.read(cypher.TEAM_COUPLING, team=team)
 
 
-def drift(*, slug: str) -> dict:
+def drift(*, slug: str) -> Drift:
     """Declared but never observed, and observed but not declared (providers with APIs).
     A service not projected yet has neither."""
     rows = db.read(cypher.DRIFT, slug=slug)
@@ -106,10 +119,10 @@ def drift(*, slug: str) -> dict:
     }
 
 
-def graph(*, org: str | None = None, team: str | None = None) -> dict:
+def graph(*, org: str | None = None, team: str | None = None) -> Graph:
     """Nodes and observed call edges, whole or filtered by org/team (edges touching it)."""
-    nodes = {r["id"]: r for r in db.read(cypher.GRAPH_NODES, org=org, team=team)}
-    edges = []
+    nodes: dict[str, GraphNode] = {r["id"]: r for r in db.read(cypher.GRAPH_NODES, org=org, team=team)}
+    edges: list[CallEdge] = []
     for r in db.read(cypher.GRAPH_EDGES, org=org, team=team):
         if r["target"] not in nodes:
             nodes[r["target"]] = {
@@ -121,35 +134,19 @@ def graph(*, org: str | None = None, team: str | None = None) -> dict:
             }
         if r["source"] not in nodes:
             nodes[r["source"]] = {"id": r["source"], "name": r["source"], "team": None, "tier": None, "kind": "service"}
-        edges.append(
-            {
-                k: r[k]
-                for k in (
-                    "source",
-                    "target",
-                    "rate_per_min",
-                    "error_rate",
-                    "calls",
-                    "errors",
-                    "stale",
-                    "first_seen",
-                    "last_seen",
-                    "sources",
-                )
-            }
-        )
+        edges.append({k: r[k] for k in CallEdge.__annotations__})
     return {"nodes": list(nodes.values()), "edges": edges}
 
 
-def unknown_endpoints(*, limit: int = 200) -> list[dict]:
+def unknown_endpoints(*, limit: int = 200) -> list[UnknownEndpoint]:
     return db.read(cypher.UNKNOWN_ENDPOINTS, limit=limit)
 
 
-def newest_edges(*, limit: int = 10) -> list[dict]:
+def newest_edges(*, limit: int = 10) -> list[NewestEdge]:
     return db.read(cypher.NEWEST_EDGES, limit=limit)
 
 
-def graph_counts() -> dict:
+def graph_counts() -> GraphCounts:
     return db.read(cypher.COUNTS)[0]
 
 

@@ -67,7 +67,7 @@ class ServiceViewSet(viewsets.ModelViewSet):
         ],
         responses=DependencySerializer(many=True),
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)  # the whole list: documented unpaginated
     def dependencies(self, request, slug=None):
         service = self.get_object()
         rows = graph_selectors.dependencies(

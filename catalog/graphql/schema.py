@@ -5,7 +5,8 @@ from catalog import selectors, services
 from catalog.filtersets import ApiFilterSet, ServiceFilterSet
 from catalog.graphql.types import ApiKeyType, ApiType, ServiceType
 from catalog.models import Api, Service
-from config.graphql import ServicePageConnectionField, domain_errors
+from config.graphql import domain_errors
+from config.loaders import HintingConnectionField
 from teams.graphql.schema import _get
 from teams.models import Team
 
@@ -22,7 +23,9 @@ def _service_queryset():
 
 
 class Query(graphene.ObjectType):
-    services = ServicePageConnectionField(ServiceType, filterset_class=ServiceFilterSet)
+    services = HintingConnectionField(
+        ServiceType, filterset_class=ServiceFilterSet, hint_kind="service", hint_key=lambda service: service.slug
+    )
     service = graphene.Field(ServiceType, slug=graphene.String(required=True))
     apis = DjangoFilterConnectionField(ApiType, filterset_class=ApiFilterSet)
     api = graphene.Field(ApiType, slug=graphene.String(required=True))

@@ -4,40 +4,9 @@ from graphene_django import DjangoObjectType
 
 from catalog.models import Api, ApiKey, Service
 from config.graphql import domain_errors
+from config.loaders import load
 from graph import selectors as graph_selectors
-
-
-class DependencyType(graphene.ObjectType):
-    kind = graphene.String(required=True, description="service | endpoint")
-    slug = graphene.String(required=True)
-    name = graphene.String(required=True)
-    team = graphene.String()
-    tier = graphene.Int()
-    distance = graphene.Int(required=True)
-
-
-class AffectedServiceType(graphene.ObjectType):
-    slug = graphene.String(required=True)
-    tier = graphene.Int()
-
-
-class AffectedTeamType(graphene.ObjectType):
-    team = graphene.String(required=True)
-    team_name = graphene.String(required=True)
-    oncall = graphene.String()
-    chat = graphene.String()
-    worst_tier = graphene.Int()
-    services = graphene.List(graphene.NonNull(AffectedServiceType), required=True)
-
-
-class BlastRadiusType(graphene.ObjectType):
-    affected_services = graphene.Int(required=True)
-    teams = graphene.List(graphene.NonNull(AffectedTeamType), required=True)
-
-
-class DriftType(graphene.ObjectType):
-    declared_not_seen = graphene.List(graphene.NonNull(graphene.String), required=True)
-    seen_not_declared = graphene.List(graphene.NonNull(graphene.String), required=True)
+from graph.graphql.types import BlastRadiusType, DependencyType, DriftType
 
 
 class Direction(graphene.Enum):
@@ -73,10 +42,6 @@ class ServiceType(DjangoObjectType):
     path_to = graphene.List(graphene.NonNull(graphene.String), required=True, slug=graphene.String(required=True))
     drift = graphene.Field(DriftType, required=True)
 
-    state = graphene.String(
-        required=True, description="pending, active, expired, revoked or rejected: whether the key is usable now"
-    )
-
     class Meta:
         model = Service
         interfaces = (relay.Node,)
@@ -102,15 +67,13 @@ class ServiceType(DjangoObjectType):
 
     @domain_errors
     def resolve_dependencies(self, info, direction="down", depth=1):
-        """Batched: the first service of a page asks for every service on that page."""
+        """Batched: the first service of a page (or of a team) asks for every service on it."""
         direction = getattr(direction, "value", direction)
-        cache = info.context.__dict__.setdefault("_sb_dependencies", {})
-        answers = cache.setdefault((direction, depth), {})
-        if self.slug not in answers:
-            page = info.context.__dict__.get("_sb_service_page") or []
-            slugs = sorted({self.slug, *page} - answers.keys())
-            answers.update(graph_selectors.dependencies_many(slugs=slugs, direction=direction, depth=depth))
-        return answers[self.slug]
+
+        def batch(slugs):
+            return graph_selectors.dependencies_many(slugs=slugs, direction=direction, depth=depth)
+
+        return load(info, "service", ("dependencies", direction, depth), batch, self.slug)
 
     @domain_errors
     def resolve_blast_radius(self, info):
@@ -127,6 +90,10 @@ class ServiceType(DjangoObjectType):
 
 class ApiKeyType(DjangoObjectType):
     """Metadata only: the secret is never stored, its hash is never exposed."""
+
+    state = graphene.String(
+        required=True, description="pending, active, expired, revoked or rejected: whether the key is usable now"
+    )
 
     class Meta:
         model = ApiKey

@@ -1,3 +1,6 @@
+"""REST shapes of graph results. Each plain serializer describes one type of
+``graph/results.py``; ``graph.results.mismatches`` (tests/graph/test_results.py) keeps them equal."""
+
 from rest_framework import serializers
 
 from graph.models import CrawlResult, CrawlRun
@@ -66,6 +69,36 @@ class GraphEdgeSerializer(serializers.Serializer):
 class GraphSerializer(serializers.Serializer):
     nodes = GraphNodeSerializer(many=True)
     edges = GraphEdgeSerializer(many=True)
+
+
+class CouplingSerializer(serializers.Serializer):
+    caller_team = serializers.CharField()
+    callee_team = serializers.CharField()
+    edges = serializers.IntegerField()
+    rate_per_min = serializers.FloatField()
+
+
+class CouplingListSerializer(serializers.Serializer):
+    coupling = CouplingSerializer(many=True)
+
+
+class CyclesSerializer(serializers.Serializer):
+    cycles = serializers.ListField(
+        child=serializers.ListField(child=serializers.CharField()), help_text="each cycle's service slugs, in order"
+    )
+
+
+class UnknownEndpointSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    host = serializers.CharField(allow_null=True)
+    port = serializers.IntegerField(allow_null=True)
+    first_seen = serializers.IntegerField(allow_null=True, help_text="epoch milliseconds")
+    last_seen = serializers.IntegerField(allow_null=True, help_text="epoch milliseconds")
+    callers = serializers.ListField(child=serializers.CharField())
+
+
+class UnknownEndpointListSerializer(serializers.Serializer):
+    endpoints = UnknownEndpointSerializer(many=True)
 
 
 class CrawlResultSerializer(serializers.ModelSerializer):

@@ -4,7 +4,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from graph import selectors, services
-from graph.api.serializers import CrawlRunDetailSerializer, CrawlRunSerializer, GraphSerializer
+from graph.api.serializers import (
+    CouplingListSerializer,
+    CrawlRunDetailSerializer,
+    CrawlRunSerializer,
+    CyclesSerializer,
+    GraphSerializer,
+    UnknownEndpointListSerializer,
+)
 
 
 class CrawlViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -26,24 +33,27 @@ class CrawlViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 class GraphView(APIView):
     @extend_schema(parameters=[OpenApiParameter("org", str), OpenApiParameter("team", str)], responses=GraphSerializer)
     def get(self, request):
-        return Response(
-            selectors.graph(org=request.query_params.get("org") or None, team=request.query_params.get("team") or None)
+        graph = selectors.graph(
+            org=request.query_params.get("org") or None, team=request.query_params.get("team") or None
         )
+        return Response(graph)  # already the documented shape (graph/results.py): no per-field serializer pass
 
 
 class CyclesView(APIView):
-    @extend_schema(parameters=[OpenApiParameter("team", str)], responses={200: {"type": "array"}})
+    @extend_schema(parameters=[OpenApiParameter("team", str)], responses=CyclesSerializer)
     def get(self, request):
-        return Response({"cycles": selectors.cycles(team=request.query_params.get("team") or None)})
+        cycles = selectors.cycles(team=request.query_params.get("team") or None)
+        return Response({"cycles": cycles})
 
 
 class CouplingView(APIView):
-    @extend_schema(parameters=[OpenApiParameter("team", str)], responses={200: {"type": "array"}})
+    @extend_schema(parameters=[OpenApiParameter("team", str)], responses=CouplingListSerializer)
     def get(self, request):
-        return Response({"coupling": selectors.team_coupling(team=request.query_params.get("team") or None)})
+        coupling = selectors.team_coupling(team=request.query_params.get("team") or None)
+        return Response({"coupling": coupling})
 
 
 class UnknownEndpointsView(APIView):
-    @extend_schema(responses={200: {"type": "array"}})
+    @extend_schema(responses=UnknownEndpointListSerializer)
     def get(self, request):
         return Response({"endpoints": selectors.unknown_endpoints()})

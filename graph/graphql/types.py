@@ -1,3 +1,6 @@
+"""GraphQL shapes of graph results. Each plain ObjectType describes one type of
+``graph/results.py``; ``graph.results.mismatches`` (tests/graph/test_results.py) keeps them equal."""
+
 import graphene
 from graphene import relay
 from graphene_django import DjangoObjectType
@@ -52,8 +55,8 @@ class CallEdgeType(graphene.ObjectType):
     calls = graphene.Float()
     errors = graphene.Float()
     stale = graphene.Boolean()
-    first_seen = graphene.Float(description="epoch milliseconds")
-    last_seen = graphene.Float(description="epoch milliseconds")
+    first_seen = graphene.BigInt(description="epoch milliseconds")
+    last_seen = graphene.BigInt(description="epoch milliseconds")
     sources = graphene.List(graphene.NonNull(graphene.String))
 
 
@@ -66,6 +69,47 @@ class EndpointType(graphene.ObjectType):
     key = graphene.String(required=True)
     host = graphene.String()
     port = graphene.Int()
-    first_seen = graphene.Float()
-    last_seen = graphene.Float()
+    first_seen = graphene.BigInt(description="epoch milliseconds")
+    last_seen = graphene.BigInt(description="epoch milliseconds")
     callers = graphene.List(graphene.NonNull(graphene.String), required=True)
+
+
+class DependencyType(graphene.ObjectType):
+    kind = graphene.String(required=True, description="service | endpoint")
+    slug = graphene.String(required=True)
+    name = graphene.String(required=True)
+    team = graphene.String()
+    tier = graphene.Int()
+    distance = graphene.Int(required=True)
+
+
+class AffectedServiceType(graphene.ObjectType):
+    slug = graphene.String(required=True)
+    tier = graphene.Int()
+
+
+class AffectedTeamType(graphene.ObjectType):
+    team = graphene.String(required=True)
+    team_name = graphene.String(required=True)
+    oncall = graphene.String(required=True)
+    chat = graphene.String(required=True)
+    worst_tier = graphene.Int()
+    services = graphene.List(graphene.NonNull(AffectedServiceType), required=True)
+
+
+class BlastRadiusType(graphene.ObjectType):
+    service = graphene.String(required=True)
+    affected_services = graphene.Int(required=True)
+    teams = graphene.List(graphene.NonNull(AffectedTeamType), required=True)
+
+
+class DriftType(graphene.ObjectType):
+    declared_not_seen = graphene.List(graphene.NonNull(graphene.String), required=True)
+    seen_not_declared = graphene.List(graphene.NonNull(graphene.String), required=True)
+
+
+class CouplingType(graphene.ObjectType):
+    caller_team = graphene.String(required=True)
+    callee_team = graphene.String(required=True)
+    edges = graphene.Int(required=True)
+    rate_per_min = graphene.Float(required=True)

@@ -2,6 +2,8 @@ import graphene
 from graphene import relay
 from graphene_django import DjangoObjectType
 
+from config.loaders import hint
+from graph.graphql.types import CouplingType
 from teams.models import Membership, Org, Team
 from teams.selectors import team_usage
 
@@ -36,13 +38,6 @@ class MemberType(DjangoObjectType):
 
     def resolve_username(self, info):
         return self.user.username
-
-
-class CouplingType(graphene.ObjectType):
-    caller_team = graphene.String(required=True)
-    callee_team = graphene.String(required=True)
-    edges = graphene.Int(required=True)
-    rate_per_min = graphene.Float()
 
 
 class TeamType(DjangoObjectType):
@@ -80,7 +75,9 @@ class TeamType(DjangoObjectType):
         return self.memberships.all()
 
     def resolve_services(self, info):
-        return self.services.all()
+        services = self.services.all()
+        hint(info, "service", (s.slug for s in services))  # their graph fields load together
+        return services
 
     def resolve_team_dependencies(self, info):
         from config.graphql import domain_errors
