@@ -83,7 +83,9 @@ def test_run_a_crawl_and_watch_progress_reach_100(sign_in, page, celery_workers,
 
     # A team page draws the team-to-team graph from the observed calls.
     page.goto("/teams/fleet-team-000/")
-    page.wait_for_function("document.getElementById('team-graph') && document.getElementById('team-graph')._cyreg")
+    page.wait_for_function(
+        "() => !!(document.getElementById('team-graph') && document.getElementById('team-graph')._cyreg)"
+    )
     assert page.evaluate("document.getElementById('team-graph')._cyreg.cy.nodes().length") >= 2
 
     # The explorer lays the crawled graph out; clicking a node loads its side panel.
