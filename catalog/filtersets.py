@@ -1,8 +1,9 @@
 import django_filters
-from django.db.models import Q
 
 from catalog import constants
 from catalog.models import Api, AuditEvent, Service
+from catalog.selectors import SERVICE_SEARCH_FIELDS
+from config.search import contains
 
 
 class ServiceFilterSet(django_filters.FilterSet):
@@ -19,7 +20,7 @@ class ServiceFilterSet(django_filters.FilterSet):
         fields = ["org", "team", "tier", "lifecycle", "q"]
 
     def search(self, queryset, name, value):
-        return queryset.filter(Q(slug__icontains=value) | Q(name__icontains=value) | Q(description__icontains=value))
+        return contains(queryset, value, SERVICE_SEARCH_FIELDS)
 
 
 class ApiFilterSet(django_filters.FilterSet):
@@ -34,7 +35,7 @@ class ApiFilterSet(django_filters.FilterSet):
         fields = ["provider", "team", "kind", "lifecycle", "q"]
 
     def search(self, queryset, name, value):
-        return queryset.filter(Q(slug__icontains=value) | Q(name__icontains=value))
+        return contains(queryset, value)
 
 
 class AuditEventFilterSet(django_filters.FilterSet):

@@ -4,13 +4,14 @@ with page size."""
 from django.db.models import Count, Q, QuerySet
 
 from catalog.models import Api, AuditEvent, Service
+from config.search import SLUG_OR_NAME, contains
+
+SERVICE_SEARCH_FIELDS = (*SLUG_OR_NAME, "description")  # the service list's ``q`` also reads descriptions
 
 
 def service_list(*, q: str = "") -> QuerySet[Service]:
     qs = Service.objects.select_related("team", "team__org").annotate(api_count=Count("apis", distinct=True))
-    if q:
-        qs = qs.filter(Q(slug__icontains=q) | Q(name__icontains=q) | Q(description__icontains=q))
-    return qs
+    return contains(qs, q, SERVICE_SEARCH_FIELDS)
 
 
 def service_get(*, slug: str) -> Service:
@@ -19,9 +20,7 @@ def service_get(*, slug: str) -> Service:
 
 def api_list(*, q: str = "") -> QuerySet[Api]:
     qs = Api.objects.select_related("provider", "provider__team", "provider__team__org")
-    if q:
-        qs = qs.filter(Q(slug__icontains=q) | Q(name__icontains=q))
-    return qs
+    return contains(qs, q)
 
 
 def api_get(*, slug: str) -> Api:
@@ -94,9 +93,9 @@ def catalog_search(*, q: str, limit: int = 8) -> list[dict]:
         return []
     hits = []
     for kind, qs in (
-        ("team", Team.objects.filter(Q(slug__icontains=q) | Q(name__icontains=q))),
-        ("service", Service.objects.filter(Q(slug__icontains=q) | Q(name__icontains=q))),
-        ("api", Api.objects.filter(Q(slug__icontains=q) | Q(name__icontains=q))),
+        ("team", contains(Team.objects.all(), q)),
+        ("service", contains(Service.objects.all(), q)),
+        ("api", contains(Api.objects.all(), q)),
     ):
         hits += [
             {"kind": kind, "slug": o.slug, "name": o.name, "url": o.get_absolute_url()}

@@ -1,6 +1,6 @@
 import django_filters
-from django.db.models import Q
 
+from config.search import contains
 from teams.models import Team
 
 
@@ -15,4 +15,4 @@ class TeamFilterSet(django_filters.FilterSet):
         fields = ["org", "q"]
 
     def search(self, queryset, name, value):
-        return queryset.filter(Q(slug__icontains=value) | Q(name__icontains=value))
+        return contains(queryset, value)

@@ -1,7 +1,8 @@
 """Reads of orgs, teams and members. Annotated counts keep list queries constant."""
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 
+from config.search import contains
 from teams.constants import NEAR_LIMIT_RATIO
 from teams.models import Membership, Org, Team
 
@@ -19,9 +20,7 @@ def team_list(*, q: str = "") -> QuerySet[Team]:
     qs = Team.objects.select_related("org").annotate(
         member_count=Count("memberships", distinct=True), service_count=Count("services", distinct=True)
     )
-    if q:
-        qs = qs.filter(Q(slug__icontains=q) | Q(name__icontains=q))
-    return qs
+    return contains(qs, q)
 
 
 def team_get(*, slug: str) -> Team:
