@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from catalog import services
+from catalog.forms import SpecField
 from catalog.models import Api, ApiKey, AuditEvent, Service
 from config.admin import ReadOnlyAdmin, ServiceLayerAdmin
 
@@ -41,6 +42,11 @@ class ApiAdmin(ServiceLayerAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["slug", "provider"] if obj else []
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "spec":  # the portal's field: bounded JSON parsing (JSON_MAX_DEPTH)
+            return SpecField(required=False, help_text="OpenAPI (JSON) is validated")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
         data = {f: form.cleaned_data[f] for f in services.API_FIELDS if f in form.cleaned_data}

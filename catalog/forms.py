@@ -4,6 +4,7 @@ from django import forms
 
 from catalog.models import Api, Service
 from catalog.validators import validate_scopes
+from config import jsonlimits
 
 
 class AliasesField(forms.CharField):
@@ -54,7 +55,9 @@ class SpecField(forms.CharField):
         if not value or not value.strip():
             return None
         try:
-            return json.loads(value)
+            return jsonlimits.loads(value)
+        except jsonlimits.JsonTooDeep as exc:
+            raise forms.ValidationError(exc.detail, code=exc.code) from None
         except ValueError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc}") from exc
 

@@ -7,12 +7,12 @@ import json
 
 from django.db import transaction
 from django.db.models import Sum
-from openapi_spec_validator import validate as openapi_validate
-from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError, ValidatorDetectError
 
-from catalog import constants
+from catalog import constants, validators
 from catalog.audit import audit_record, snapshot
 from catalog.models import Api, ApiKey, Service
+from config import jsonlimits
 from config.errors import Conflict, InvalidInput, ServiceUnavailable
 from graph.services import projection_schedule
 from teams import permissions
@@ -166,23 +166,57 @@ def service_consumes_set(*, actor, service: Service, apis: list[Api]) -> Service
     return service
 
 
+def _spec_invalid(message: str, *, code: str = "invalid", **extra) -> InvalidInput:
+    return InvalidInput(message, code=code, fields={"spec": [message]}, **extra)
+
+
+def _spec_external_ref(pointer: str, ref: str) -> InvalidInput:
+    shown = ref if len(ref) <= 200 else ref[:200] + "…"
+    where = f" at {pointer}" if pointer else ""
+    return _spec_invalid(
+        f"The spec may only use local references ('#/…'); '{shown}'{where} is refused.",
+        code="spec_external_ref",
+        ref=shown,
+        pointer=pointer,
+    )
+
+
 def spec_validate(*, kind: str, spec) -> None:
-    """OpenAPI documents are validated with openapi-spec-validator; others need only be objects."""
+    """The one check every entry point (REST, GraphQL, portal, admin) runs on a spec: a JSON
+    object, nested at most JSON_MAX_DEPTH deep, at most MAX_SPEC_BYTES, with local references
+    only (400 ``spec_external_ref``: no file is opened, no URL fetched); OpenAPI documents are
+    then validated by openapi-spec-validator, whose resolver refuses anything non-local too.
+    Errors name the JSON pointer and the rule, never the document's content."""
     if spec in (None, "", {}):
         return
     if not isinstance(spec, dict):
-        raise InvalidInput("The spec must be a JSON object.", fields={"spec": ["Must be a JSON object."]})
+        raise _spec_invalid("The spec must be a JSON object.")
+    try:
+        jsonlimits.check_depth(spec)
+    except jsonlimits.JsonTooDeep as exc:
+        raise _spec_invalid(exc.detail, code=exc.code, **exc.extra) from None
     if len(json.dumps(spec)) > constants.MAX_SPEC_BYTES:
-        raise InvalidInput("The spec is larger than 2 MiB.", fields={"spec": ["Larger than 2 MiB."]})
-    if kind == "openapi":
-        try:
-            openapi_validate(spec)
-        except OpenAPIValidationError as exc:
-            message = f"Not a valid OpenAPI document: {str(exc).splitlines()[0][:300]}"
-            raise InvalidInput(message, fields={"spec": [message]}) from exc
-        except Exception as exc:  # the validator raises assorted errors on malformed documents
-            message = f"Not a valid OpenAPI document: {type(exc).__name__}"
-            raise InvalidInput(message, fields={"spec": [message]}) from exc
+        raise _spec_invalid("The spec is larger than 2 MiB.")
+    external = validators.spec_external_ref(spec)
+    if external is not None:
+        raise _spec_external_ref(*external)
+    if kind != "openapi":
+        return
+    try:
+        validators.openapi_validate_local(spec)
+    except Exception as exc:  # the validator raises assorted errors on malformed documents
+        refused = validators.refused_uri(exc)
+        if refused is not None:
+            raise _spec_external_ref("", refused) from exc
+        if isinstance(exc, OpenAPIValidationError):
+            raise _spec_invalid(f"Not a valid OpenAPI document: {validators.openapi_error_summary(exc)}.") from exc
+        if isinstance(exc, ValidatorDetectError):
+            raise _spec_invalid("Not a valid OpenAPI document: no supported 'openapi' or 'swagger' version.") from exc
+        pointer = getattr(exc, "ref", None)  # referencing's PointerToNowhere & co. name the local reference
+        if isinstance(pointer, str) and pointer[:1] in ("#", "/") and len(pointer) <= 200:
+            pointer = pointer if pointer.startswith("#") else "#" + pointer
+            raise _spec_invalid(f"Not a valid OpenAPI document: the reference '{pointer}' cannot be resolved.") from exc
+        raise _spec_invalid(f"Not a valid OpenAPI document: {type(exc).__name__}.") from exc
 
 
 def api_create(*, actor, provider: Service, slug: str, name: str, **fields) -> Api:

@@ -1,13 +1,15 @@
-"""DRF glue shared by every app's API: error shape and pagination."""
+"""DRF glue shared by every app's API: error shape, the bounded JSON parser and pagination."""
 
 import logging
 
+from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, pagination, status
+from rest_framework import exceptions, pagination, parsers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config import jsonlimits
 from config.errors import DomainError, InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,11 @@ def exception_handler(exc, context):
     """Every error leaves the API as ``{"code", "detail", ...}`` with a proper status."""
     if isinstance(exc, DjangoValidationError):
         exc = InvalidInput.from_django(exc)
+    if isinstance(exc, RecursionError):
+        # Only input nested past the interpreter's stack gets here (anything else that parses
+        # JSON is bounded by JSON_MAX_DEPTH first): bad input, not a server error.
+        logger.warning("RecursionError while handling %s", context.get("request") and context["request"].path)
+        exc = jsonlimits.JsonTooDeep(jsonlimits.max_depth())
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.status)
     if isinstance(exc, Http404):
@@ -55,8 +62,53 @@ def exception_handler(exc, context):
     return drf_exception_handler(exc, context)
 
 
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, refusing documents nested deeper than JSON_MAX_DEPTH (400 json_too_deep)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise jsonlimits.JsonTooDeep(jsonlimits.max_depth()) from None
+        jsonlimits.check_depth(data)
+        return data
+
+
+class CursorInvalid(InvalidInput):
+    code = "cursor_invalid"
+
+
 class CursorPagination(pagination.CursorPagination):
     page_size = 50
     max_page_size = 500
     page_size_query_param = "page_size"
     ordering = "-id"
+    invalid_cursor_message = "The cursor is not one this list handed out; start again without it."
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self._model = queryset.model
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request):
+        """A cursor is opaque but comes from the client: anything this list did not hand out
+        (undecodable, or a position that is not a value of the ordering field) is a 400
+        ``cursor_invalid``, never a database error."""
+        try:
+            cursor = super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise CursorInvalid(self.invalid_cursor_message) from None
+        if cursor is None or cursor.position is None:
+            return cursor
+        try:
+            field = self._ordering_field()
+            field.run_validators(field.to_python(cursor.position))
+        except (DjangoValidationError, FieldDoesNotExist, TypeError, ValueError, OverflowError):
+            raise CursorInvalid(self.invalid_cursor_message) from None
+        return cursor
+
+    def _ordering_field(self):
+        model = self._model
+        names = self.ordering[0].lstrip("-").split("__")
+        for name in names[:-1]:
+            model = model._meta.get_field(name).related_model
+        return model._meta.get_field(names[-1])

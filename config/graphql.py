@@ -1,12 +1,13 @@
 """The /graphql endpoint: authentication (session with CSRF, or token), abuse limits
-(depth, cost, aliases, root mutations), and errors that always carry a code."""
+(document bytes and tokens before parsing; depth, cost, aliases, root mutations after),
+bounded JSON (body, variables, JSONString arguments), and errors that always carry a code."""
 
 from __future__ import annotations
 
 import functools
-import json
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import method_decorator
@@ -14,12 +15,22 @@ from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 from graphene.validation import depth_limit_validator
 from graphene_django.filter import DjangoFilterConnectionField
 from graphene_django.views import GraphQLView
-from graphql import GraphQLError, ValidationRule, specified_rules
-from graphql.language import FieldNode, FragmentSpreadNode, InlineFragmentNode, OperationDefinitionNode
+from graphql import GraphQLError, Undefined, ValidationRule, specified_rules
+from graphql.language import (
+    FieldNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    Lexer,
+    OperationDefinitionNode,
+    Source,
+    StringValueNode,
+    TokenKind,
+)
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from config.errors import DomainError
+from config import jsonlimits
+from config.errors import DomainError, InvalidInput
 
 # Fields whose resolution runs a graph query: they cost more than a column.
 GRAPH_FIELD_COST = {
@@ -132,6 +143,68 @@ def _error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status=status)
 
 
+class QueryTooLarge(DomainError):
+    code = "query_too_large"
+    status = 413
+
+
+class QueryTooManyTokens(InvalidInput):
+    code = "query_too_many_tokens"
+
+
+def document_check(query) -> None:
+    """Refuse a document too big to be worth parsing, at a cost bounded by the limits
+    themselves: its UTF-8 size against GRAPHQL_MAX_BYTES, then a lexer pass that stops at
+    GRAPHQL_MAX_TOKENS + 1 tokens. Syntax errors are left to the parser to report."""
+    if not isinstance(query, str):
+        return
+    max_bytes, max_tokens = settings.GRAPHQL_MAX_BYTES, settings.GRAPHQL_MAX_TOKENS
+    if len(query) > max_bytes or len(query.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise QueryTooLarge(f"The query document is larger than {max_bytes} bytes.", max_bytes=max_bytes)
+    lexer = Lexer(Source(query))
+    count = 0
+    try:
+        while lexer.advance().kind is not TokenKind.EOF:
+            count += 1
+            if count > max_tokens:
+                raise QueryTooManyTokens(
+                    f"The query document has more than {max_tokens} tokens.", max_tokens=max_tokens
+                )
+    except GraphQLError:
+        return
+
+
+def _json_too_deep_error(exc: jsonlimits.JsonTooDeep) -> GraphQLError:
+    return GraphQLError(exc.detail, extensions=exc.as_dict())
+
+
+def _json_string_literal(node, _variables=None):
+    if isinstance(node, StringValueNode):
+        try:
+            return jsonlimits.loads(node.value)
+        except jsonlimits.JsonTooDeep as exc:
+            raise _json_too_deep_error(exc) from None
+        except ValueError as exc:
+            raise ValueError(f"Badly formed JSONString: {exc}") from None
+    return Undefined
+
+
+def _json_string_value(value):
+    try:
+        return jsonlimits.loads(value)
+    except jsonlimits.JsonTooDeep as exc:
+        raise _json_too_deep_error(exc) from None
+
+
+def bound_json_scalars(schema) -> None:
+    """Every JSONString argument or variable is parsed within JSON_MAX_DEPTH. graphene keeps
+    one scalar per name in the schema, so setting it here covers every field using it."""
+    scalar = schema.type_map.get("JSONString")
+    if scalar is not None:
+        scalar.parse_value = _json_string_value
+        scalar.parse_literal = _json_string_literal
+
+
 @method_decorator(csrf_exempt, name="dispatch")  # CSRF is enforced below for session-authenticated requests
 @method_decorator(ensure_csrf_cookie, name="dispatch")
 class SwitchboardGraphQLView(GraphQLView):
@@ -145,6 +218,7 @@ class SwitchboardGraphQLView(GraphQLView):
             depth_limit_validator(max_depth=settings.GRAPHQL_MAX_DEPTH),
             CostLimitRule,
         )
+        bound_json_scalars(self.schema.graphql_schema)
 
     def dispatch(self, request, *args, **kwargs):
         token_user = None
@@ -164,17 +238,51 @@ class SwitchboardGraphQLView(GraphQLView):
                 return _error(403, "csrf_failed", "CSRF check failed: send the X-CSRFToken header.")
         if request.method == "POST" and request.content_type == "application/json":
             try:
-                body = json.loads(request.body or b"{}")
+                body = jsonlimits.loads(request.body or b"{}")
+            except RequestDataTooBig:
+                return _error(
+                    413, "body_too_large", f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+                )
+            except jsonlimits.JsonTooDeep as exc:
+                return _error(exc.status, exc.code, exc.detail)
             except ValueError:
                 return _error(400, "invalid_json", "The body is not valid JSON.")
             if isinstance(body, list):
                 return _error(400, "batch_not_supported", "Send one operation per request.")
+            request._sb_graphql_body = body  # parse_body hands this to graphene-django: parsed once
         try:
             return super().dispatch(request, *args, **kwargs)
+        except DomainError as exc:  # a limit refused the request before anything ran
+            return _error(exc.status, exc.code, exc.detail)
+        except GraphQLError as exc:  # raised by validation (e.g. a too-deep JSONString literal)
+            code = (exc.extensions or {}).get("code", "invalid")
+            return _error(400, code, exc.message)
+        except RequestDataTooBig:
+            return _error(
+                413, "body_too_large", f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+            )
         except Exception as exc:  # graphene-django lets some malformed documents raise: answer, don't 500
             if isinstance(exc, HttpResponse):
                 raise
             return _error(400, "invalid", f"The query could not be executed: {type(exc).__name__}.")
+
+    def parse_body(self, request):
+        body = getattr(request, "_sb_graphql_body", None)
+        return body if isinstance(body, dict) else super().parse_body(request)
+
+    @staticmethod
+    def get_graphql_params(request, data):
+        variables = request.GET.get("variables") or data.get("variables")
+        if isinstance(variables, str) and variables:
+            try:
+                jsonlimits.loads(variables)  # graphene-django parses it again, within the bound
+            except ValueError:
+                pass  # graphene-django answers "Variables are invalid JSON."
+        return GraphQLView.get_graphql_params(request, data)
+
+    def execute_graphql_request(self, request, data, query, variables, operation_name, show_graphiql=False):
+        document_check(query)
+        return super().execute_graphql_request(request, data, query, variables, operation_name, show_graphiql)
 
 
 class ServicePageConnectionField(DjangoFilterConnectionField):

@@ -192,6 +192,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "config.api.CursorPagination",
+    # JSON bodies go through config.api.JSONParser, which bounds their nesting (JSON_MAX_DEPTH).
+    "DEFAULT_PARSER_CLASSES": [
+        "config.api.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
@@ -225,6 +231,11 @@ GRAPHENE = {
 GRAPHQL_MAX_DEPTH = env_int("GRAPHQL_MAX_DEPTH", 10)
 GRAPHQL_MAX_COST = env_int("GRAPHQL_MAX_COST", 3000)
 GRAPHQL_MAX_ALIASES = env_int("GRAPHQL_MAX_ALIASES", 20)
+# Documents are refused before parsing above these sizes (413 query_too_large, 400 query_too_many_tokens).
+GRAPHQL_MAX_BYTES = env_int("GRAPHQL_MAX_BYTES", 65536)
+GRAPHQL_MAX_TOKENS = env_int("GRAPHQL_MAX_TOKENS", 5000)
+# Deepest nesting of arrays/objects accepted in any JSON input (REST, GraphQL, specs): 400 json_too_deep.
+JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 64)
 
 # --- Auth, static, i18n -------------------------------------------------------------
 LOGIN_URL = "login"
