@@ -243,3 +243,37 @@ def test_https_and_public_docs_settings_in_a_real_server(web_processes):
     with urllib.request.urlopen(request, timeout=20) as response:
         assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
         assert "secure" in response.headers["Set-Cookie"].lower()
+
+
+# --- Deployment files ---------------------------------------------------------------
+
+
+def test_the_compose_file_has_no_demo_data_and_no_default_passwords():
+    import yaml
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    compose = yaml.safe_load(text)
+    assert "seed_demo" not in text and "switchboard-dev" not in text
+    for name, service in compose["services"].items():
+        for key, value in (service.get("environment") or {}).items():
+            if "PASSWORD" in key or "SECRET" in key or key == "NEO4J_AUTH" or key == "DATABASE_URL":
+                assert ":?" in str(value), (name, key, value)  # required from the environment, no default
+        command = service.get("command") or ""
+        assert "gunicorn" not in command or "-c config/gunicorn.py" in command
+    assert compose["services"]["web"].get("ports") is None  # only nginx is published
+    assert compose["services"]["nginx"]["ports"]
+
+
+def test_the_nginx_config_is_valid(tmp_path):
+    import shutil
+
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    conf = (
+        (ROOT / "scripts" / "nginx" / "switchboard.conf").read_text().replace("server web:8000;", "server 127.0.0.1:9;")
+    )
+    (tmp_path / "site.conf").write_text(conf)
+    (tmp_path / "main.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\nhttp {{ include {tmp_path}/site.conf; }}\n"
+    )
+    result = subprocess.run([nginx, "-t", "-c", str(tmp_path / "main.conf")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
