@@ -15,8 +15,8 @@ class ApiKeySerializer(serializers.ModelSerializer):
     consumer = serializers.CharField(source="consumer.slug")
     created_by = serializers.CharField(source="created_by.username", default=None)
     revoked_by = serializers.CharField(source="revoked_by.username", default=None)
-    state = serializers.ChoiceField(
-        choices=ApiKey.STATES, read_only=True, help_text="whether the key is usable now (active) and if not, why"
+    state = serializers.CharField(
+        read_only=True, help_text="pending, active, expired, revoked or rejected: usable now only when active"
     )
 
     class Meta:
