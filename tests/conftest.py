@@ -37,8 +37,35 @@ def _discovery_allows_loopback(settings):
     settings.DISCOVERY_ALLOWED_NETWORKS = [ipaddress.ip_network(n) for n in TEST_ALLOWED_NETWORKS.split(",")]
 
 
+# Fixtures that need a server or a database; a test marked `unit` may use none of them.
+SERVER_FIXTURES = {
+    "db",
+    "transactional_db",
+    "django_db_setup",
+    "live_server",
+    "graph",
+    "celery_workers",
+    "web_processes",
+    "run_fleet",
+    "hostile_fleet",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("unit") is None:
+            continue
+        used = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if used or item.get_closest_marker("django_db"):
+            raise pytest.UsageError(f"{item.nodeid} is marked unit but needs a server: {sorted(used) or 'django_db'}")
+
+
 @pytest.fixture(autouse=True)
-def _fresh_cache():
+def _fresh_cache(request):
+    """Every test but a `unit` one starts with an empty Redis cache and empty gateway caches."""
+    if request.node.get_closest_marker("unit"):
+        yield
+        return
     from django.core.cache import cache
 
     from catalog import gateway
@@ -215,7 +242,7 @@ def web_processes(transactional_db):
     """Start real gunicorn web processes on the test database; returns their base URLs."""
     procs: list[subprocess.Popen] = []
 
-    def start(count: int = 1, workers: int = 1, **extra_env) -> list[str]:
+    def start(count: int = 1, workers: int = 1) -> list[str]:
         urls = []
         for _ in range(count):
             port = free_port()
@@ -224,8 +251,6 @@ def web_processes(transactional_db):
                 subprocess.Popen(
                     [
                         str(Path(sys.executable).parent / "gunicorn"),
-                        "-c",
-                        "config/gunicorn.py",  # the production settings (gthread), bind and workers overridden
                         "config.wsgi",
                         "--bind",
                         f"127.0.0.1:{port}",
@@ -235,7 +260,7 @@ def web_processes(transactional_db):
                         "warning",
                     ],
                     cwd=ROOT,
-                    env={**_worker_env(), **extra_env},
+                    env=_worker_env(),
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,

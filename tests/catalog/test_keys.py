@@ -31,6 +31,7 @@ def issue(setup, **kw):
     return services.key_issue(actor=setup["lead"], api=setup["api"], consumer=setup["consumer"], name="k", **kw)
 
 
+@pytest.mark.unit
 def test_format_has_prefix_id_and_checksum():
     full, key_id, secret_hash = keys.generate()
     assert full.startswith(f"swb_{key_id}_") and len(full) == 4 + 8 + 1 + 40

@@ -25,6 +25,7 @@ def hostile(kind):
     return f"http://127.0.0.1:{HOSTILE_PORT_BASE + HOSTILE.index(kind)}/metrics"
 
 
+@pytest.mark.unit
 def test_link_local_is_refused_even_inside_a_wide_allowed_network():
     assert not address_allowed("169.254.169.254", [ipaddress.ip_network("0.0.0.0/0")])
     assert address_allowed("169.254.169.254", [ipaddress.ip_network("169.254.169.0/24")])
@@ -32,6 +33,7 @@ def test_link_local_is_refused_even_inside_a_wide_allowed_network():
     assert address_allowed("::ffff:127.0.0.1", LOOPBACK)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "url,reason",
     [
@@ -47,6 +49,7 @@ def test_targets_outside_the_rules_are_refused_before_connecting(url, reason):
     assert not result.ok and reason in result.error
 
 
+@pytest.mark.unit
 def test_names_are_checked_after_resolution():
     result = get("http://localhost:9/", allowed=[ipaddress.ip_network("10.0.0.0/8")])
     assert not result.ok and "outside DISCOVERY_ALLOWED_NETWORKS" in result.error

@@ -6,6 +6,8 @@ from graph.discovery.matching import CatalogIndex, ServiceRef
 from graph.discovery.parse import ParseError, RawCall, parse_exposition, parse_jaeger, parse_zipkin
 from graph.discovery.rules import METRIC_RULES
 
+pytestmark = pytest.mark.unit  # parsers and matching: pure
+
 # A real exposition from the OpenTelemetry Python SDK (shared/samples), kept byte for byte.
 SAMPLE = Path(__file__).resolve().parent / "samples" / "otel-python-semconv-dup.prom"
 
