@@ -242,7 +242,7 @@ def web_processes(transactional_db):
     """Start real gunicorn web processes on the test database; returns their base URLs."""
     procs: list[subprocess.Popen] = []
 
-    def start(count: int = 1, workers: int = 1) -> list[str]:
+    def start(count: int = 1, workers: int = 1, **extra_env) -> list[str]:
         urls = []
         for _ in range(count):
             port = free_port()
@@ -251,6 +251,8 @@ def web_processes(transactional_db):
                 subprocess.Popen(
                     [
                         str(Path(sys.executable).parent / "gunicorn"),
+                        "-c",
+                        "config/gunicorn.py",  # the production settings (gthread), bind and workers overridden
                         "config.wsgi",
                         "--bind",
                         f"127.0.0.1:{port}",
@@ -260,7 +262,7 @@ def web_processes(transactional_db):
                         "warning",
                     ],
                     cwd=ROOT,
-                    env=_worker_env(),
+                    env={**_worker_env(), **extra_env},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
