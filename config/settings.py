@@ -233,7 +233,7 @@ GRAPHQL_MAX_COST = env_int("GRAPHQL_MAX_COST", 3000)
 GRAPHQL_MAX_ALIASES = env_int("GRAPHQL_MAX_ALIASES", 20)
 # Documents are refused before parsing above these sizes (413 query_too_large, 400 query_too_many_tokens).
 GRAPHQL_MAX_BYTES = env_int("GRAPHQL_MAX_BYTES", 65536)
-GRAPHQL_MAX_TOKENS = env_int("GRAPHQL_MAX_TOKENS", 5000)
+GRAPHQL_MAX_TOKENS = env_int("GRAPHQL_MAX_TOKENS", 2000)
 # Deepest nesting of arrays/objects accepted in any JSON input (REST, GraphQL, specs): 400 json_too_deep.
 JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 64)
 

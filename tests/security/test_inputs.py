@@ -321,6 +321,26 @@ def test_documents_within_the_caps_still_run(reader_token, settings):
     assert response.status_code == 400 and "Syntax Error" in response.json()["errors"][0]["message"]
 
 
+def test_token_count_agrees_with_graphql_cores_lexer():
+    """The pre-parse count is graphql-core's token count (comments count as tokens too)."""
+    from graphql import get_introspection_query
+    from graphql.language import Lexer, Source, TokenKind
+
+    from config.graphql import _TOKEN
+
+    documents = [
+        get_introspection_query(descriptions=True),
+        'query Q($a: [Int!]! = [1, -2.5e3], $b: String = "x\\"#y") { ...F s(q: """bl\\"""o"ck""") @skip(if: false) }'
+        " fragment F on Query { __typename }",
+        '{ a(q: "' + "x" * 5000 + '") b(q: """' + 'line\n"q" x' * 500 + '""") }',
+    ]
+    for document in documents:
+        lexer, expected = Lexer(Source(document)), 0
+        while lexer.advance().kind is not TokenKind.EOF:
+            expected += 1
+        assert sum(1 for _ in _TOKEN.finditer(document)) == expected, document[:80]
+
+
 def test_graphiql_introspection_query_fits(reader_token):
     from graphql import get_introspection_query
 
