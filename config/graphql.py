@@ -15,7 +15,6 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 from graphene.validation import depth_limit_validator
-from graphene_django.filter import DjangoFilterConnectionField
 from graphene_django.views import GraphQLView
 from graphql import GraphQLError, Undefined, ValidationRule, specified_rules
 from graphql.language import (
@@ -288,18 +287,3 @@ class SwitchboardGraphQLView(GraphQLView):
     def execute_graphql_request(self, request, data, query, variables, operation_name, show_graphiql=False):
         document_check(query)
         return super().execute_graphql_request(request, data, query, variables, operation_name, show_graphiql)
-
-
-class ServicePageConnectionField(DjangoFilterConnectionField):
-    """The services connection: remembers which services are on the page, so graph
-    fields of those services are fetched in one query (see ServiceType)."""
-
-    def wrap_resolve(self, parent_resolver):
-        inner = super().wrap_resolve(parent_resolver)
-
-        def resolve(root, info, **args):
-            connection = inner(root, info, **args)
-            info.context._sb_service_page = [edge.node.slug for edge in connection.edges]
-            return connection
-
-        return resolve
