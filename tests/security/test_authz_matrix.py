@@ -219,6 +219,13 @@ def _audit_list_scoped(response, w, role):
         assert w["a_events"] <= ids
 
 
+def _keys_list_scoped(response, w, role):
+    """Key metadata: the provider's and consumer's teams and orgs, superusers; a reader none."""
+    ids = {k["id"] for k in response.json()["results"]}
+    visible = {w["key"].pk, w["pending"].pk}
+    assert ids == (set() if role == READER else visible), f"{role} lists keys {sorted(ids)}"
+
+
 ALPHA = {"slug": "alpha"}
 ORDERS = {"slug": "orders"}
 SPARE = {"slug": "spare"}
@@ -271,7 +278,7 @@ REST: dict[tuple[str, str], dict[str, Case]] = {
     ("GET", "/api/v1/apis/{slug}/"): {"": Case(SIGNED_IN, params={"slug": "orders-v1"})},
     ("PATCH", "/api/v1/apis/{slug}/"): {"": Case(ASSETS, params={"slug": "orders-v1"}, body={"version": "2"})},
     ("DELETE", "/api/v1/apis/{slug}/"): {"": Case(ASSETS, params={"slug": "orders-v1"})},
-    ("GET", "/api/v1/keys/"): {"": READ},
+    ("GET", "/api/v1/keys/"): {"": Case(SIGNED_IN, check=_keys_list_scoped)},
     ("POST", "/api/v1/keys/"): {"": Case(ASSETS, body={"api": "orders-v1", "consumer": "shop", "name": "k2"})},
     # Key metadata: the provider's and the consumer's teams and orgs (shop is org B's).
     ("GET", "/api/v1/keys/{id}/"): {"": Case(SIGNED_IN - {READER}, params={"id": _key})},
