@@ -4,12 +4,15 @@ Lookups are served from a per-process cache whose entries live at most
 KEY_LOCAL_CACHE_SECONDS; behind it, Redis holds each key's record, and the database is
 read only on a Redis miss. A revocation, rotation or approval deletes the Redis entry
 after commit, so every web process sees it within KEY_LOCAL_CACHE_SECONDS (0.5 s by
-default); expiry is compared with the clock on every check. Usage is counted in process
+default); expiry is compared with the clock on every check. Each key also has a
+generation counter that every invalidation bumps: a process that read the database
+before an invalidation cannot write its stale record back after it. Usage is counted in process
 memory and added to Redis every few seconds, never written to the database per request.
 Failed attempts are counted per client address in Redis."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -49,18 +52,50 @@ class Verdict:
 
 
 def _record_key(key_id: str) -> str:
-    return f"gateway:key:{key_id}"
+    return redis_key(f"gateway:key:{key_id}")
+
+
+def _generation_key(key_id: str) -> str:
+    return redis_key(f"gateway:keygen:{key_id}")
+
+
+# Store the record only if no invalidation bumped the generation since it was read.
+_SET_IF_SAME_GENERATION = """
+if (redis.call('GET', KEYS[2]) or '') == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+  return 1
+end
+return 0
+"""
+
+
+def _store_if_unchanged(key_id: str, generation: str, record: dict) -> bool:
+    try:
+        stored = redis_client().eval(
+            _SET_IF_SAME_GENERATION,
+            2,
+            _record_key(key_id),
+            _generation_key(key_id),
+            generation,
+            json.dumps(record),
+            REDIS_RECORD_SECONDS,
+        )
+    except RedisError:
+        return False
+    return bool(stored)
 
 
 def _load(key_id: str) -> dict | None:
     """The key's verification record from Redis, else the database (then cached). With
     Redis down every lookup goes to the database: slower, still correct."""
+    generation = None
     try:
-        record = cache.get(_record_key(key_id))
+        raw, gen = redis_client().mget(_record_key(key_id), _generation_key(key_id))
+        if raw is not None:
+            return json.loads(raw) or None
+        generation = gen.decode() if gen is not None else ""
     except RedisError:
-        record = None
-    if record is not None:
-        return record or None
+        pass
     key = ApiKey.objects.filter(key_id=key_id).select_related("api", "consumer__team").first()
     if key is None:
         record = {}
@@ -75,10 +110,8 @@ def _load(key_id: str) -> dict | None:
             "expires": key.expires_at.timestamp() if key.expires_at else None,
             "scopes": key.scopes,
         }
-    try:
-        cache.set(_record_key(key_id), record, REDIS_RECORD_SECONDS)
-    except RedisError:
-        pass
+    if generation is not None:
+        _store_if_unchanged(key_id, generation, record)
     return record or None
 
 
@@ -103,7 +136,12 @@ def key_cache_forget(*key_ids: str) -> None:
     for key_id in key_ids:
         _local.pop(key_id, None)
     try:
-        cache.delete_many([_record_key(k) for k in key_ids])
+        pipe = redis_client().pipeline()
+        for key_id in key_ids:
+            pipe.incr(_generation_key(key_id))
+            pipe.expire(_generation_key(key_id), 2 * REDIS_RECORD_SECONDS)
+            pipe.delete(_record_key(key_id))
+        pipe.execute()
     except RedisError:
         # Redis is down, so no process can read the stale copy from it either; when it
         # comes back its copy may be up to REDIS_RECORD_SECONDS old. Say so loudly.

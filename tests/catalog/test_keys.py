@@ -352,11 +352,29 @@ def no_local_cache(settings):
 
 
 def _redis_record(key):
-    from django.core.cache import cache
-
     from catalog.gateway import _record_key
+    from config.redis import client
 
-    return cache.get(_record_key(key.key_id))
+    raw = client().get(_record_key(key.key_id))
+    return None if raw is None else json.loads(raw)
+
+
+def test_a_record_read_before_an_invalidation_is_not_written_back_after_it(setup, no_local_cache):
+    """The race a revocation must win: a process reads the key from the database, the key
+    is revoked and its record dropped, then that process tries to cache what it read."""
+    from catalog import gateway
+    from config.redis import client
+
+    key, secret = issue(setup)
+    generation = (client().get(gateway._generation_key(key.key_id)) or b"").decode()
+    stale = {"hash": key.secret_hash, "status": "active", "revoked": False}
+    gateway.key_cache_forget(key.key_id)  # the revocation's after-commit step
+    assert gateway._store_if_unchanged(key.key_id, generation, stale) is False
+    assert _redis_record(key) is None
+    # A read after the invalidation caches normally.
+    fresh = (client().get(gateway._generation_key(key.key_id)) or b"").decode()
+    assert gateway._store_if_unchanged(key.key_id, fresh, stale) is True
+    assert _redis_record(key) == stale
 
 
 def test_deleting_the_consumer_service_stops_its_keys(
