@@ -8,7 +8,9 @@ from catalog import constants
 
 _http_url = URLValidator(schemes=["http", "https"])
 # host, host:port, [v6]:port or a bare telemetry name (letters, digits, dot, dash, underscore).
-_ALIAS = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?$")
+# fullmatch, not match with "$": "$" also matches before a trailing newline.
+_ALIAS = re.compile(r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?")
+_SCOPE = re.compile(r"(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|\*) /[\x21-\x7e]*")
 
 
 def validate_http_url(value: str) -> None:
@@ -24,7 +26,7 @@ def validate_aliases(value) -> None:
     if len(value) > constants.MAX_ALIASES:
         raise ValidationError(f"At most {constants.MAX_ALIASES} aliases.")
     for alias in value:
-        match = _ALIAS.match(alias)
+        match = _ALIAS.fullmatch(alias)
         port = alias.rsplit(":", 1)[1] if match and ":" in alias and not alias.endswith("]") else None
         if not match or (port is not None and not 0 < int(port) < 65536):
             raise ValidationError(f"'{alias[:80]}' is not a host, host:port or name.")
@@ -39,9 +41,7 @@ def validate_scopes(value) -> None:
     if not isinstance(value, list):
         raise ValidationError("Scopes must be a list.")
     for scope in value:
-        if not isinstance(scope, str) or not re.match(
-            r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|\*) /[\x21-\x7e]*$", scope
-        ):
+        if not isinstance(scope, str) or not _SCOPE.fullmatch(scope):
             raise ValidationError(f"'{str(scope)[:80]}' is not a scope such as 'GET /orders'.")
 
 

@@ -5,7 +5,7 @@ from django.db import models
 from teams import constants
 
 slug_validator = RegexValidator(
-    r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
+    r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z",  # \Z: "$" would accept a trailing newline
     "Use 1-64 lowercase letters, digits and hyphens, not starting or ending with a hyphen.",
 )
 
