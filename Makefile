@@ -56,7 +56,9 @@ postgres:
 	@scripts/prereqs postgres
 	@scripts/postgres
 
-bench: venv services
+bench:
+	@scripts/prereqs bench
+	@$(MAKE) -s --no-print-directory venv services
 	@REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/2} SWITCHBOARD_CACHE_PREFIX=swb-bench \
 		$(PY) -m bench $(BENCH_ARGS)
 
