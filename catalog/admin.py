@@ -3,7 +3,7 @@ from django.contrib import admin
 from catalog import services
 from catalog.forms import SpecField
 from catalog.models import Api, ApiKey, AuditEvent, Service
-from config.admin import ReadOnlyAdmin, ServiceLayerAdmin
+from core.admin import ReadOnlyAdmin, ServiceLayerAdmin
 
 
 @admin.register(Service)

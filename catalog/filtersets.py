@@ -3,7 +3,7 @@ import django_filters
 from catalog import constants
 from catalog.models import Api, AuditEvent, Service
 from catalog.selectors import SERVICE_SEARCH_FIELDS
-from config.search import contains
+from core.search import contains
 
 
 class ServiceFilterSet(django_filters.FilterSet):

@@ -4,7 +4,7 @@ from django import forms
 
 from catalog.models import Api, Service
 from catalog.validators import validate_scopes
-from config import jsonlimits
+from core import jsonlimits
 
 
 class AliasesField(forms.CharField):

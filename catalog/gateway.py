@@ -27,8 +27,8 @@ from redis.exceptions import RedisError
 from catalog import keys
 from catalog.gateway_path import PathInvalid, normalise_method, normalise_path, scope_allows
 from catalog.models import ApiKey
-from config.redis import client as redis_client
-from config.redis import key as redis_key
+from core.redis import client as redis_client
+from core.redis import key as redis_key
 
 logger = logging.getLogger(__name__)
 _local: dict[str, tuple[float, dict | None]] = {}

@@ -4,7 +4,7 @@ with page size."""
 from django.db.models import Count, Q, QuerySet
 
 from catalog.models import Api, AuditEvent, Service
-from config.search import SLUG_OR_NAME, contains
+from core.search import SLUG_OR_NAME, contains
 
 SERVICE_SEARCH_FIELDS = (*SLUG_OR_NAME, "description")  # the service list's ``q`` also reads descriptions
 
@@ -66,7 +66,7 @@ def key_list_for(*, user) -> QuerySet:
 def key_revoke_impact(*, key) -> dict:
     """Who breaks if this key goes: its consumer, how recently it used the key, and the
     observed traffic from the consumer to the provider (if the graph is reachable)."""
-    from config.errors import ServiceUnavailable
+    from core.errors import ServiceUnavailable
     from graph import selectors as graph_selectors
 
     observed = None

@@ -12,8 +12,8 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError,
 from catalog import constants, validators
 from catalog.audit import audit_record, snapshot
 from catalog.models import Api, ApiKey, Service
-from config import jsonlimits
-from config.errors import Conflict, InvalidInput, ServiceUnavailable
+from core import jsonlimits
+from core.errors import Conflict, InvalidInput, ServiceUnavailable
 from graph.services import projection_schedule
 from teams import permissions
 from teams.models import Team
@@ -433,7 +433,9 @@ def key_expiry_set(*, actor, key: ApiKey, expires_at) -> ApiKey:
     with transaction.atomic():
         key = ApiKey.objects.select_for_update().select_related("api__provider__team", "consumer").get(pk=key.pk)
         if key.status != ApiKey.STATUS_ACTIVE or key.revoked_at is not None:
-            raise Conflict(f"Key {key.key_id or key.pk} is {key.state}; only active keys change expiry.", code="not_active")
+            raise Conflict(
+                f"Key {key.key_id or key.pk} is {key.state}; only active keys change expiry.", code="not_active"
+            )
         before = snapshot(key)
         key.expires_at = expires_at
         key.save(update_fields=["expires_at"])

@@ -15,9 +15,9 @@ from catalog.forms import (
     ServiceForm,
 )
 from catalog.models import ApiKey
-from config.errors import DomainError
-from config.forms import form_page, form_submit
-from config.htmx import render_page
+from core.errors import DomainError
+from core.forms import form_page, form_submit
+from core.htmx import render_page
 from graph import selectors as graph_selectors
 from teams import permissions
 from teams.selectors import teams_near_limits

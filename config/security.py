@@ -12,7 +12,7 @@ from django.utils.cache import patch_cache_control
 from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import exceptions
 
-from config.clientip import client_ip
+from core.clientip import client_ip
 
 LOCKED_OUT_CODE = "login_throttled"
 

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "csp",
+    "core",
     "teams",
     "catalog",
     "graph",
@@ -181,7 +182,7 @@ GATEWAY_MODE = os.environ.get("GATEWAY_MODE", "envoy").strip().lower()
 if GATEWAY_MODE not in ("envoy", "nginx"):
     raise ImproperlyConfigured("GATEWAY_MODE must be 'envoy' or 'nginx'.")
 # Proxies (IPs or CIDR networks, comma-separated) whose X-Forwarded-For is believed when
-# finding a client's address (config/clientip.py); default: none, the peer address counts.
+# finding a client's address (core/clientip.py); default: none, the peer address counts.
 TRUSTED_PROXIES = [p.strip() for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p.strip()]
 
 # --- REST / GraphQL -----------------------------------------------------------------
@@ -191,10 +192,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "config.api.CursorPagination",
-    # JSON bodies go through config.api.JSONParser, which bounds their nesting (JSON_MAX_DEPTH).
+    "DEFAULT_PAGINATION_CLASS": "core.api.CursorPagination",
+    # JSON bodies go through core.api.JSONParser, which bounds their nesting (JSON_MAX_DEPTH).
     "DEFAULT_PARSER_CLASSES": [
-        "config.api.JSONParser",
+        "core.api.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -204,7 +205,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", False)
@@ -262,7 +263,7 @@ X_FRAME_OPTIONS = "DENY"
 # django-axes counts failed sign-ins in Redis (the default cache) per client address and,
 # separately, per username; at the limit its authentication backend refuses before any
 # password is hashed, and the sign-in pages answer 429 until LOGIN_LOCKOUT_SECONDS have passed
-# since the last attempt. The client address comes from config/clientip.py (TRUSTED_PROXIES).
+# since the last attempt. The client address comes from core/clientip.py (TRUSTED_PROXIES).
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)
 AUTHENTICATION_BACKENDS = [

@@ -10,8 +10,8 @@ from rest_framework.routers import DefaultRouter
 from catalog.api.gateway import gateway_verify
 from catalog.api.keys import ApiKeyViewSet
 from catalog.api.views import ApiViewSet, AuditEventViewSet, ServiceViewSet
-from config.graphql import SwitchboardGraphQLView
 from config.security import ApiDocsView
+from core.graphql import SwitchboardGraphQLView
 from graph.api.views import CouplingView, CrawlViewSet, CyclesView, GraphView, UnknownEndpointsView
 from teams.api.views import MemberViewSet, OrgViewSet, TeamViewSet
 

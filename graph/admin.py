@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from config.admin import ReadOnlyAdmin, ServiceLayerAdmin
+from core.admin import ReadOnlyAdmin, ServiceLayerAdmin
 from graph import services
 from graph.models import CrawlResult, CrawlRun, TracingSource
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from neo4j import GraphDatabase, RoutingControl
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from config.errors import ServiceUnavailable as DomainUnavailable
+from core.errors import ServiceUnavailable as DomainUnavailable
 
 _lock = threading.Lock()
 _driver: neo4j.Driver | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from config.errors import DomainError, InvalidInput
+from core.errors import DomainError, InvalidInput
 from graph import cypher, db
 from graph.models import CrawlRun
 from graph.results import (

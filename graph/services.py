@@ -14,10 +14,10 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from config.celery import enqueue
-from config.errors import Conflict, ServiceUnavailable
-from config.redis import client as redis_client
-from config.redis import compare_and_set
-from config.redis import key as redis_key
+from core.errors import Conflict, ServiceUnavailable
+from core.redis import client as redis_client
+from core.redis import compare_and_set
+from core.redis import key as redis_key
 from graph import cypher, db
 from graph.discovery.matching import CatalogIndex, ServiceRef
 from graph.discovery.rules import metric_rules

@@ -4,7 +4,7 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from config.errors import DomainError, ServiceUnavailable
+from core.errors import DomainError, ServiceUnavailable
 from graph import selectors, services
 from graph.forms import ScheduleForm
 from graph.models import CrawlRun

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from config.admin import ServiceLayerAdmin
+from core.admin import ServiceLayerAdmin
 from teams import services
 from teams.models import Membership, Org, Team
 

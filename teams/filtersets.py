@@ -1,6 +1,6 @@
 import django_filters
 
-from config.search import contains
+from core.search import contains
 from teams.models import Team
 
 

@@ -1,6 +1,6 @@
 """Who may do what, decided once. Services call ``require``; views only display."""
 
-from config.errors import NotAuthenticated, PermissionDenied
+from core.errors import NotAuthenticated, PermissionDenied
 from teams.constants import ROLE_LEAD
 
 

@@ -2,7 +2,7 @@
 
 from django.db.models import Count, QuerySet
 
-from config.search import contains
+from core.search import contains
 from teams.constants import NEAR_LIMIT_RATIO
 from teams.models import Membership, Org, Team
 

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from catalog.audit import audit_record, snapshot
-from config.errors import Conflict, InvalidInput, TeamLimitExceeded
+from core.errors import Conflict, InvalidInput, TeamLimitExceeded
 from graph.services import projection_schedule
 from teams import permissions
 from teams.constants import ROLE_CHOICES, ROLE_MEMBER

@@ -6,9 +6,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
-from config.errors import DomainError
-from config.forms import form_page, form_submit
-from config.htmx import render_page
+from core.errors import DomainError
+from core.forms import form_page, form_submit
+from core.htmx import render_page
 from teams import permissions, selectors, services
 from teams.forms import MemberAddForm, OrgLimitsForm, TeamEditForm, TeamForm, TeamLimitsForm
 from teams.models import Org

@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from catalog.gateway import key_verify
-from config.clientip import client_ip
+from core.clientip import client_ip
 
 
 def _raw_key(request) -> str:

@@ -13,7 +13,7 @@ from catalog.api.serializers import (
     ServiceTransferSerializer,
 )
 from catalog.filtersets import ApiFilterSet, AuditEventFilterSet, ServiceFilterSet
-from config.errors import InvalidInput
+from core.errors import InvalidInput
 from graph import selectors as graph_selectors
 from graph.api.serializers import BlastRadiusSerializer, DependencySerializer, DriftSerializer, PathSerializer
 

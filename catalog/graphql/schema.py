@@ -5,8 +5,8 @@ from catalog import selectors, services
 from catalog.filtersets import ApiFilterSet, ServiceFilterSet
 from catalog.graphql.types import ApiKeyType, ApiType, ServiceType
 from catalog.models import Api, Service
-from config.graphql import domain_errors
-from config.loaders import HintingConnectionField
+from core.graphql import domain_errors
+from core.loaders import HintingConnectionField
 from teams.graphql.schema import _get
 from teams.models import Team
 

@@ -3,8 +3,8 @@ from graphene import relay
 from graphene_django import DjangoObjectType
 
 from catalog.models import Api, ApiKey, Service
-from config.graphql import domain_errors
-from config.loaders import load
+from core.graphql import domain_errors
+from core.loaders import load
 from graph import selectors as graph_selectors
 from graph.graphql.types import BlastRadiusType, DependencyType, DriftType
 

@@ -1,7 +1,7 @@
 import graphene
 from graphene_django.filter import DjangoFilterConnectionField
 
-from config.graphql import domain_errors
+from core.graphql import domain_errors
 from graph import selectors, services
 from graph.graphql.types import CrawlRunType, EndpointType, GraphType
 

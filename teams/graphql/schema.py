@@ -2,8 +2,8 @@ import graphene
 from django.contrib.auth import get_user_model
 from graphene_django.filter import DjangoFilterConnectionField
 
-from config.errors import NotFound
-from config.graphql import domain_errors
+from core.errors import NotFound
+from core.graphql import domain_errors
 from teams import selectors, services
 from teams.filtersets import TeamFilterSet
 from teams.graphql.types import MemberType, OrgType, TeamType

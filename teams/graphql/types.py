@@ -2,7 +2,7 @@ import graphene
 from graphene import relay
 from graphene_django import DjangoObjectType
 
-from config.loaders import hint
+from core.loaders import hint
 from graph.graphql.types import CouplingType
 from teams.models import Membership, Org, Team
 from teams.selectors import team_usage
@@ -80,7 +80,7 @@ class TeamType(DjangoObjectType):
         return services
 
     def resolve_team_dependencies(self, info):
-        from config.graphql import domain_errors
+        from core.graphql import domain_errors
         from graph.selectors import team_coupling
 
         return domain_errors(team_coupling)(team=self.slug)

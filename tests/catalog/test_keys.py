@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from catalog import keys, services
 from catalog.models import ApiKey, AuditEvent
-from config.errors import Conflict, PermissionDenied
+from core.errors import Conflict, PermissionDenied
 
 
 @pytest.fixture
@@ -353,7 +353,7 @@ def no_local_cache(settings):
 
 def _redis_record(key):
     from catalog.gateway import _record_key
-    from config.redis import client
+    from core.redis import client
 
     raw = client().get(_record_key(key.key_id))
     return None if raw is None else json.loads(raw)
@@ -363,7 +363,7 @@ def test_a_record_read_before_an_invalidation_is_not_written_back_after_it(setup
     """The race a revocation must win: a process reads the key from the database, the key
     is revoked and its record dropped, then that process tries to cache what it read."""
     from catalog import gateway
-    from config.redis import client
+    from core.redis import client
 
     key, secret = issue(setup)
     generation = (client().get(gateway._generation_key(key.key_id)) or b"").decode()

@@ -84,7 +84,7 @@ def test_hostile_targets_each_fail_with_a_reason_and_the_run_completes(celery_wo
 
 @pytest.mark.django_db
 def test_overlapping_starts_do_not_double_run(root):
-    from config.errors import Conflict
+    from core.errors import Conflict
     from graph.tasks import crawl_scheduled_task
 
     first = services.crawl_start(trigger="schedule")

@@ -97,7 +97,7 @@ def test_dependencies_both_ways_with_depth(chain):
 
 @pytest.mark.parametrize("depth", [0, 7, "x"])
 def test_depth_out_of_range_is_invalid(chain, depth):
-    from config.errors import InvalidInput
+    from core.errors import InvalidInput
 
     with pytest.raises(InvalidInput):
         selectors.dependencies(slug="web", depth=depth)

@@ -12,7 +12,7 @@ from rest_framework.authtoken.models import Token
 
 from catalog import services as catalog_services
 from catalog.models import ApiKey, AuditEvent, Service
-from config.errors import Conflict, PermissionDenied
+from core.errors import Conflict, PermissionDenied
 from graph import db
 from graph import services as graph_services
 from graph.discovery.matching import CatalogIndex, ServiceRef

@@ -164,7 +164,7 @@ def state() -> dict:
     length of the Celery queue."""
     from django.db import connection
 
-    from config.redis import client, key
+    from core.redis import client, key
     from graph.services import CRAWL_LOCK_KEY
 
     snap: dict[str, Any] = {}

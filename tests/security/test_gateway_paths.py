@@ -4,7 +4,7 @@ with no server, no database and no Redis."""
 import pytest
 
 from catalog.gateway_path import PathInvalid, normalise_method, normalise_path, scope_allows
-from config.clientip import client_ip
+from core.clientip import client_ip
 
 pytestmark = pytest.mark.unit
 

@@ -326,7 +326,7 @@ def test_token_count_agrees_with_graphql_cores_lexer():
     from graphql import get_introspection_query
     from graphql.language import Lexer, Source, TokenKind
 
-    from config.graphql import _TOKEN
+    from core.graphql import _TOKEN
 
     documents = [
         get_introspection_query(descriptions=True),

@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from catalog.validators import validate_scopes
-from config.errors import InvalidInput
+from core.errors import InvalidInput
 from teams.models import Org, Team
 from teams.services import team_check_limits_within_org
 

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from catalog.models import AuditEvent
-from config.errors import Conflict, InvalidInput, PermissionDenied, TeamLimitExceeded
+from core.errors import Conflict, InvalidInput, PermissionDenied, TeamLimitExceeded
 from teams import services
 from teams.models import Membership, Team
 

@@ -3,7 +3,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from config.errors import DomainError
+from core.errors import DomainError
 from graph import selectors, services
 from graph.models import CrawlRun
 

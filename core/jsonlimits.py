@@ -9,7 +9,7 @@ import json
 
 from django.conf import settings
 
-from config.errors import InvalidInput
+from core.errors import InvalidInput
 
 
 class JsonTooDeep(InvalidInput):

@@ -9,8 +9,8 @@ from rest_framework import exceptions, pagination, parsers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from config import jsonlimits
-from config.errors import DomainError, InvalidInput
+from core import jsonlimits
+from core.errors import DomainError, InvalidInput
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from django.shortcuts import render
 
-from config.errors import DomainError
+from core.errors import DomainError
 
 
 def add_domain_error(form, exc: DomainError) -> None:

@@ -4,7 +4,7 @@
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 
-from config.errors import DomainError
+from core.errors import DomainError
 
 
 class ServiceLayerAdmin(admin.ModelAdmin):

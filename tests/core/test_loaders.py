@@ -1,4 +1,4 @@
-"""GraphQL batching through config/loaders.py: one graph query per field for a page of
+"""GraphQL batching through core/loaders.py: one graph query per field for a page of
 services or a team's services, and nothing kept past the request (real Neo4j)."""
 
 import json
@@ -7,7 +7,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 from catalog import services as catalog_services
-from config.loaders import Loader, RequestLoaders
+from core.loaders import Loader, RequestLoaders
 from graph import db
 from graph import services as graph_services
 from tests.graph.test_graph import result

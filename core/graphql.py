@@ -27,8 +27,8 @@ from graphql.language import (
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from config import jsonlimits
-from config.errors import DomainError, InvalidInput
+from core import jsonlimits
+from core.errors import DomainError, InvalidInput
 
 # Fields whose resolution runs a graph query: they cost more than a column.
 GRAPH_FIELD_COST = {

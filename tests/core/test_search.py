@@ -1,4 +1,4 @@
-"""The catalog's text search is one rule (config/search.py): slug or name contains the text,
+"""The catalog's text search is one rule (core/search.py): slug or name contains the text,
 ignoring case (service lists also read descriptions), the same in REST, GraphQL and the portal."""
 
 import json
@@ -7,7 +7,7 @@ from rest_framework.authtoken.models import Token
 
 from catalog import selectors
 from catalog import services as catalog_services
-from config.search import contains
+from core.search import contains
 from teams.models import Team
 
 
