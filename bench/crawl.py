@@ -24,7 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.common import ROOT_DIR, Row, peak_rss_mb
 from catalog.models import Service
 from catalog.services import service_update
-from graph import db, fleet, services
+from devtools import fleet
+from graph import db, services
 from graph.models import CrawlRun
 
 N, PORT_BASE = 1000, 23000

@@ -1,7 +1,7 @@
 """Reads of services and APIs. Every list is built so its SQL query count does not grow
 with page size."""
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 
 from catalog.models import Api, AuditEvent, Service
 from core.search import SLUG_OR_NAME, contains
@@ -102,3 +102,88 @@ def catalog_search(*, q: str, limit: int = 8) -> list[dict]:
             for o in qs.order_by("slug")[:limit]
         ]
     return hits
+
+
+# --- Reads for the graph (its projection and discovery), as plain rows -------------------
+def _projection_queryset():
+    from django.db.models import Prefetch
+
+    from catalog.models import ApiKey
+
+    return Service.objects.select_related("team", "team__org").prefetch_related(
+        "consumes", Prefetch("keys", queryset=ApiKey.objects.select_related("api"))
+    )
+
+
+def _projection_rows(services: list[Service]) -> dict[str, list[dict]]:
+    """Services, the APIs they provide and what they consume (explicit declarations plus
+    every API the service holds a usable key for)."""
+    from django.utils import timezone
+
+    at = timezone.now()
+    apis = Api.objects.filter(provider__in=services).select_related("provider")
+    consumes = []
+    for s in services:
+        slugs = {a.slug for a in s.consumes.all()} | {k.api.slug for k in s.keys.all() if key_is_usable(k, at=at)}
+        consumes.append({"slug": s.slug, "apis": sorted(slugs)})
+    return {
+        "services": [
+            {
+                "slug": s.slug,
+                "name": s.name,
+                "tier": s.tier,
+                "lifecycle": s.lifecycle,
+                "team": s.team.slug,
+                "org": s.team.org.slug,
+            }
+            for s in services
+        ],
+        "apis": [{"slug": a.slug, "name": a.name, "kind": a.kind, "provider": a.provider.slug} for a in apis],
+        "consumes": consumes,
+    }
+
+
+def service_projection(*, slug: str | None = None, api: str | None = None) -> dict[str, list[dict]] | None:
+    """The projection rows of one service (by its slug, or by one of the APIs it provides);
+    ``None`` when there is no such service or API."""
+    qs = _projection_queryset()
+    services = list(qs.filter(slug=slug) if api is None else qs.filter(apis__slug=api))
+    return _projection_rows(services) if services else None
+
+
+def service_projection_batches(*, batch: int = 2000):
+    """Every service's projection rows, ``batch`` services at a time: yields (rows, total)."""
+    qs = _projection_queryset().order_by("pk")
+    total = qs.count()
+    for start in range(0, total, batch):
+        yield _projection_rows(list(qs[start : start + batch])), total
+
+
+def crawl_targets() -> list[dict]:
+    """The services discovery crawls: enabled, with a base URL."""
+    return list(
+        Service.objects.filter(crawl_enabled=True)
+        .exclude(base_url="")
+        .order_by("pk")
+        .values("id", "slug", "base_url", "metrics_path", "health_path")
+    )
+
+
+def service_match_rows() -> list[tuple]:
+    """What discovery matches observed names and addresses against: (slug, name, base URL, aliases)."""
+    return list(Service.objects.values_list("slug", "name", "base_url", "aliases"))
+
+
+def key_usage_totals(*, used_since=None) -> list[tuple[str, str, int]]:
+    """Gateway uses flushed into API keys, summed per (consumer slug, provider slug) over all
+    the pair's keys; only pairs with a key used since ``used_since`` (if given)."""
+    from catalog.models import ApiKey
+
+    totals = ApiKey.objects.values("consumer__slug", "api__provider__slug").annotate(calls=Sum("usage_count"))
+    rows = [(t["consumer__slug"], t["api__provider__slug"], int(t["calls"])) for t in totals if t["calls"]]
+    if used_since is None:
+        return rows
+    recent = set(
+        ApiKey.objects.filter(last_used_at__gte=used_since).values_list("consumer__slug", "api__provider__slug")
+    )
+    return [row for row in rows if row[:2] in recent]

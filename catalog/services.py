@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 
 from django.db import transaction
-from django.db.models import Sum
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError, ValidatorDetectError
 
 from catalog import constants, validators
 from catalog.audit import audit_record, snapshot
 from catalog.models import Api, ApiKey, Service
 from core import jsonlimits
-from core.errors import Conflict, InvalidInput, ServiceUnavailable
+from core.errors import Conflict, InvalidInput
 from graph.services import projection_schedule
 from teams import permissions
 from teams.models import Team
@@ -446,16 +445,14 @@ def key_expiry_set(*, actor, key: ApiKey, expires_at) -> ApiKey:
 
 def key_usage_flush() -> int:
     """Move usage counted in Redis by the gateway into the database (one UPDATE per key
-    used since the last flush), and into the graph as observed evidence."""
+    used since the last flush). Discovery's gateway source reads the totals from there
+    (``catalog.selectors.key_usage_totals``) as evidence of calls."""
     from catalog.gateway import usage_drain
-    from graph.discovery.matching import Target
-    from graph.discovery.sources import ObservedEdge, TargetResult
-    from graph.services import edges_merge
 
     drained = usage_drain()
     if not drained:
         return 0
-    keys = {k.key_id: k for k in ApiKey.objects.filter(key_id__in=drained).select_related("consumer", "api__provider")}
+    keys = {k.key_id: k for k in ApiKey.objects.filter(key_id__in=drained)}
     with transaction.atomic():
         for key_id, (count, last_used) in drained.items():
             key = keys.get(key_id)
@@ -464,25 +461,4 @@ def key_usage_flush() -> int:
             key.usage_count += count
             key.last_used_at = max(filter(None, [key.last_used_at, last_used]))
             key.save(update_fields=["usage_count", "last_used_at"])
-    # Cumulative uses per consumer->provider pair over all their keys: rates come from deltas.
-    consumers = {k.consumer_id for k in keys.values()}
-    totals = (
-        ApiKey.objects.filter(consumer_id__in=consumers)
-        .values("consumer__slug", "api__provider__slug")
-        .annotate(calls=Sum("usage_count"))
-    )
-    result = TargetResult(
-        target="gateway",
-        source="gateway",
-        ok=True,
-        edges=[
-            ObservedEdge(t["consumer__slug"], Target("service", t["api__provider__slug"]), float(t["calls"]), 0.0)
-            for t in totals
-            if t["calls"] and t["consumer__slug"] != t["api__provider__slug"]
-        ],
-    )
-    try:
-        edges_merge([result], crawl_id=0)
-    except ServiceUnavailable:
-        pass  # the counts are in the database; the next flush carries the evidence
     return len(drained)

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "teams",
     "catalog",
     "graph",
+    "devtools",  # the simulated fleet's `manage.py fleet` (make run, tests, benchmarks); no models
 ]
 
 MIDDLEWARE = [
@@ -171,6 +172,15 @@ DISCOVERY_CHUNK_SIZE = env_int("DISCOVERY_CHUNK_SIZE", 250)
 DISCOVERY_SCHEDULE_MINUTES = env_int("DISCOVERY_SCHEDULE_MINUTES", 5)
 # Metric rules: extend by appending dicts of the same shape (see graph/discovery/rules.py).
 DISCOVERY_EXTRA_METRIC_RULES: list[dict] = []
+# The discovery sources, in the order a target's sources observe it (README: "Adding a
+# discovery source"). Each is one class following graph/discovery/sources/base.py's Source.
+DISCOVERY_SOURCES = [
+    "graph.discovery.sources.prometheus.PrometheusSource",
+    "graph.discovery.sources.health.HealthSource",
+    "graph.discovery.sources.tracing.ZipkinSource",
+    "graph.discovery.sources.tracing.JaegerSource",
+    "graph.discovery.sources.gateway.GatewayUsageSource",
+]
 
 # --- API keys -----------------------------------------------------------------------
 KEY_LOCAL_CACHE_SECONDS = float(os.environ.get("KEY_LOCAL_CACHE_SECONDS", 0.5))

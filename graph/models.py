@@ -55,10 +55,13 @@ class CrawlRun(models.Model):
 
 
 class CrawlResult(models.Model):
-    """What one target (a service's metrics/health, or a tracing source) gave in one run."""
+    """What one target of a discovery source (a service's metrics and health, a tracing
+    source, the gateway's usage) gave in one run."""
 
     run = models.ForeignKey(CrawlRun, on_delete=models.CASCADE, related_name="results")
-    target = models.CharField(max_length=200)  # service slug or "zipkin:name"
+    target = models.CharField(max_length=200)  # the label: a service slug, "zipkin:name", "gateway"
+    source = models.CharField(max_length=64, blank=True, default="")  # the registered source's name
+    target_key = models.CharField(max_length=200, blank=True, default="")  # the target within its source
     service = models.ForeignKey("catalog.Service", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     ok = models.BooleanField(default=False)
     health = models.CharField(max_length=16, blank=True)  # up | down | unknown

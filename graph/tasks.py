@@ -2,6 +2,7 @@
 
 from celery import group, shared_task
 
+from core.errors import Conflict, ServiceUnavailable
 from graph import services
 
 
@@ -9,7 +10,7 @@ from graph import services
 def graph_project_task(self, kind: str, key: str) -> None:
     try:
         services.project(kind, key)
-    except services.ServiceUnavailable as exc:
+    except ServiceUnavailable as exc:
         raise self.retry(exc=exc) from exc
 
 
@@ -23,18 +24,18 @@ def crawl_scheduled_task() -> int | None:
     """Beat's entry point. An overlapping tick finds the lock held and does nothing."""
     try:
         return services.crawl_start(trigger="schedule").pk
-    except services.Conflict:
+    except Conflict:
         return None
 
 
 @shared_task(acks_late=True)
 def crawl_run_task(run_id: int) -> None:
-    chunks = services.crawl_plan(run_id)
-    group(
-        [crawl_chunk_task.s(run_id, ids) for ids in chunks] + [crawl_chunk_task.s(run_id, [], tracing=True)]
-    ).apply_async()
+    chunks = services.crawl_plan(run_id)  # a run with nothing to observe is finished by now
+    if chunks:
+        group([crawl_chunk_task.s(run_id, chunk) for chunk in chunks]).apply_async()
 
 
 @shared_task(acks_late=True, max_retries=3, default_retry_delay=5, soft_time_limit=300, time_limit=330)
-def crawl_chunk_task(run_id: int, service_ids: list[int], tracing: bool = False) -> None:
-    services.crawl_chunk(run_id, service_ids, tracing=tracing)
+def crawl_chunk_task(run_id: int, chunk: list[list[dict]]) -> None:
+    """``chunk``: target groups as ``crawl_plan`` cut them (JSON)."""
+    services.crawl_chunk(run_id, chunk)

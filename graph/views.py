@@ -4,11 +4,12 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from catalog import selectors as catalog_selectors
 from core.errors import DomainError, ServiceUnavailable
 from graph import selectors, services
 from graph.forms import ScheduleForm
 from graph.models import CrawlRun
-from teams.models import Org, Team
+from teams import selectors as teams_selectors
 
 
 @login_required
@@ -17,8 +18,8 @@ def explorer(request):
         request,
         "graph/explorer.html",
         {
-            "orgs": Org.objects.order_by("slug"),
-            "teams": Team.objects.order_by("slug"),
+            "orgs": teams_selectors.org_list(),
+            "teams": teams_selectors.team_list().order_by("slug"),
             "org": request.GET.get("org", ""),
             "team": request.GET.get("team", ""),
             "focus": request.GET.get("focus", ""),
@@ -45,9 +46,7 @@ def graph_data(request):
 @login_required
 def node_panel(request, slug):
     """The explorer's side panel for one node (htmx)."""
-    from catalog.models import Service
-
-    service = Service.objects.select_related("team").filter(slug=slug).first()
+    service = catalog_selectors.service_list().filter(slug=slug).first()
     both, error = (
         selectors.graph_read(lambda: selectors.callees_and_callers(slug=slug), {"down": [], "up": []})
         if service

@@ -23,6 +23,21 @@ def team_list(*, q: str = "") -> QuerySet[Team]:
     return contains(qs, q)
 
 
+def team_count() -> int:
+    return Team.objects.count()
+
+
+def token_get(*, user):
+    """The user's REST API token, or None."""
+    from rest_framework.authtoken.models import Token
+
+    return Token.objects.filter(user=user).first()
+
+
+def memberships_of(*, user) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("team")
+
+
 def team_get(*, slug: str) -> Team:
     return team_list().get(slug=slug)
 
@@ -62,3 +77,17 @@ def team_usage(team: Team) -> dict:
 def teams_near_limits(*, limit: int = 20) -> list[tuple[Team, dict]]:
     rows = [(t, team_usage(t)) for t in team_list().order_by("slug")]
     return [(t, u) for t, u in rows if {u["members"]["state"], u["services"]["state"]} & {"near", "at", "over"}][:limit]
+
+
+# --- Reads for the graph's projection, as plain rows --------------------------------------
+def org_projection_rows(*, slug: str | None = None) -> list[dict]:
+    orgs = Org.objects.all() if slug is None else Org.objects.filter(slug=slug)
+    return [{"slug": o.slug, "name": o.name} for o in orgs]
+
+
+def team_projection_rows(*, slug: str | None = None) -> list[dict]:
+    teams = Team.objects.select_related("org") if slug is None else Team.objects.filter(slug=slug).select_related("org")
+    return [
+        {"slug": t.slug, "name": t.name, "org": t.org.slug, "oncall": t.oncall_contact, "chat": t.chat_channel}
+        for t in teams
+    ]

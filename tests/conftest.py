@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from graph import fleet as fleet_module
+from devtools import fleet as fleet_module
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -65,7 +65,8 @@ def test_register_a_service_with_inline_errors(sign_in, page):
 
 @pytest.mark.worker
 def test_run_a_crawl_and_watch_progress_reach_100(sign_in, page, celery_workers, graph, run_fleet, settings):
-    from graph import fleet, services
+    from devtools import fleet
+    from graph import services
 
     settings.DISCOVERY_CHUNK_SIZE = 10
     sign_in()

@@ -219,8 +219,12 @@ def test_usage_is_counted_without_a_write_per_request_and_flushed(setup, client,
     assert services.key_usage_flush() == 1
     key.refresh_from_db()
     assert key.usage_count == 21 and key.last_used_at is not None
+    # The next discovery run's gateway source turns the flushed counts into evidence.
     from graph import db
+    from graph.services import crawl_inline
 
+    gateway = crawl_inline().results.get(source="gateway")
+    assert (gateway.target_key, gateway.ok, gateway.edges) == ("gateway", True, 1)
     edge = db.read("MATCH (:Service {slug:'web'})-[r:CALLS]->(:Service {slug:'orders'}) RETURN r.sources AS s")
     assert edge == [{"s": ["gateway"]}]
 

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from graph import db, fleet, services
+from devtools import fleet
+from graph import db, services
 from graph.models import CrawlRun
 
 pytestmark = [pytest.mark.worker]

@@ -20,7 +20,7 @@ def get(url, *, allowed=LOOPBACK, max_bytes=10 * 1024 * 1024, timeout=2.0):
 
 
 def hostile(kind):
-    from graph.fleet import HOSTILE
+    from devtools.fleet import HOSTILE
 
     return f"http://127.0.0.1:{HOSTILE_PORT_BASE + HOSTILE.index(kind)}/metrics"
 

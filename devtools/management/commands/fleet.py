@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from graph import fleet
+from devtools import fleet
 
 
 class Command(BaseCommand):

@@ -1,0 +1,94 @@
+"""Edge arithmetic: observations become CALLS edges (counters into rates), and edges age."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from django.conf import settings
+
+from graph import cypher, db
+from graph.discovery.sources import Observation, ObservedEdge
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _edge_props(edge: ObservedEdge, source: str, window: float | None, prev: dict | None, now: int) -> dict:
+    """Turn one observation into edge properties. Cumulative counters become rates from the
+    delta to the previous crawl (a smaller value is a restart: the new value is the delta);
+    windowed counts (tracing) are rates over their window."""
+    props = {f"c:{source}": edge.calls, f"e:{source}": edge.errors, f"t:{source}": now}
+    rate = error_rate = None
+    if window:
+        rate = edge.calls / window * 60.0
+        error_rate = edge.errors / edge.calls if edge.calls else 0.0
+    elif prev and f"c:{source}" in prev and prev.get(f"t:{source}"):
+        dt = (now - prev[f"t:{source}"]) / 1000.0
+        last_calls, last_errors = prev[f"c:{source}"], prev.get(f"e:{source}", 0.0)
+        reset = edge.calls < last_calls or edge.errors < last_errors
+        d_calls = edge.calls if reset else edge.calls - last_calls
+        d_errors = edge.errors if reset else edge.errors - last_errors
+        if dt >= 1.0:
+            rate = d_calls / dt * 60.0
+            error_rate = d_errors / d_calls if d_calls else 0.0
+    else:
+        error_rate = edge.errors / edge.calls if edge.calls else 0.0
+    props["calls"], props["errors"] = edge.calls, edge.errors
+    if rate is not None:
+        props["rate_per_min"] = round(rate, 4)
+    if error_rate is not None:
+        props["error_rate"] = round(error_rate, 4)
+    return props
+
+
+def edges_merge(results: Iterable[Observation], *, crawl_id: int, now: int | None = None) -> dict:
+    """Merge observed edges into Neo4j in batches; returns counts of merged and new edges."""
+    now = now or now_ms()
+    results = [r for r in results if r.ok and r.edges]
+    pairs = [{"src": e.src, "dst": e.target.key} for r in results for e in r.edges]
+    previous = {}
+    for batch in db.chunks(pairs, db.BATCH_SIZE):
+        for row in db.read(cypher.EDGE_STATE, pairs=batch):
+            previous[(row["src"], row["dst"])] = row["props"]
+    service_rows, endpoint_rows = [], []
+    for r in results:
+        for e in r.edges:
+            row = {
+                "src": e.src,
+                "dst": e.target.key,
+                "source": r.source,
+                "props": _edge_props(e, r.source, r.window_seconds, previous.get((e.src, e.target.key)), now),
+            }
+            if e.target.kind == "service":
+                service_rows.append(row)
+            else:
+                endpoint_rows.append({**row, "host": e.target.host, "port": e.target.port})
+    stats = {"merged": 0, "created": 0}
+    for query, rows in ((cypher.MERGE_SERVICE_EDGES, service_rows), (cypher.MERGE_ENDPOINT_EDGES, endpoint_rows)):
+        for out in db.write_batches(query, rows, now=now, crawl_id=crawl_id):
+            stats["merged"] += out["merged"]
+            stats["created"] += out["created"]
+    return stats
+
+
+def edges_age(*, ok_services: list[str], ok_sources: list[str], now: int | None = None) -> dict:
+    """Mark stale, then remove, edges unseen for long, among those whose evidence was
+    fetched successfully (``ok_services``: every edge of these callers; ``ok_sources``:
+    edges these evidence names support)."""
+    now = now or now_ms()
+    stale = db.write(
+        cypher.MARK_STALE,
+        stale_before=now - settings.DISCOVERY_EDGE_TTL * 1000,
+        ok_services=ok_services,
+        ok_sources=ok_sources,
+    )[0]["stale"]
+    removed = db.write(
+        cypher.REMOVE_EXPIRED,
+        remove_before=now - settings.DISCOVERY_EDGE_REMOVE_AFTER * 1000,
+        ok_services=ok_services,
+        ok_sources=ok_sources,
+    )[0]["removed"]
+    db.write(cypher.REMOVE_ORPHAN_ENDPOINTS)
+    return {"stale": stale, "removed": removed}
