@@ -2,8 +2,9 @@ from django.contrib import admin
 
 from catalog import services
 from catalog.forms import SpecField
-from catalog.models import Api, ApiKey, AuditEvent, Service
+from catalog.models import Api, ApiKey, Service
 from core.admin import ReadOnlyAdmin, ServiceLayerAdmin
+from core.models import AuditEvent
 
 
 @admin.register(Service)

@@ -1,8 +1,9 @@
 import django_filters
 
 from catalog import constants
-from catalog.models import Api, AuditEvent, Service
+from catalog.models import Api, Service
 from catalog.selectors import SERVICE_SEARCH_FIELDS
+from core.models import AuditEvent
 from core.search import contains
 
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from catalog import constants
 from catalog.validators import validate_aliases, validate_http_url, validate_path, validate_scopes
-from teams.models import Team, slug_validator
+from teams.models import Team, org_of_team, slug_validator
 
 
 class Service(models.Model):
@@ -40,6 +40,10 @@ class Service(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("catalog:service_detail", args=[self.slug])
 
+    @property
+    def audit_org_id(self) -> int | None:
+        return org_of_team(self.team_id)
+
 
 class Api(models.Model):
     """An HTTP (or other) interface a service provides; the unit API keys are issued for."""
@@ -71,6 +75,10 @@ class Api(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("catalog:api_detail", args=[self.slug])
+
+    @property
+    def audit_org_id(self) -> int | None:
+        return org_of_team(self.provider.team_id)
 
 
 class ApiKey(models.Model):
@@ -116,6 +124,10 @@ class ApiKey(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.key_id or 'pending'})"
 
+    @property
+    def audit_org_id(self) -> int | None:
+        return org_of_team(self.api.provider.team_id)
+
     @staticmethod
     def state_of(*, status: str, revoked: bool, expires_epoch: float | None, now_epoch: float) -> str:
         """The one rule: pending and rejected requests are what they are; an active key is
@@ -144,28 +156,3 @@ class ApiKey(models.Model):
     @property
     def usable(self) -> bool:
         return self.state == self.STATE_ACTIVE
-
-
-class AuditEvent(models.Model):
-    """One write: who, what, to which object, and the object before and after. No secrets."""
-
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    actor_repr = models.CharField(max_length=150, blank=True)
-    action = models.CharField(max_length=64)
-    object_type = models.CharField(max_length=64)
-    object_id = models.CharField(max_length=64)
-    object_repr = models.CharField(max_length=200)
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
-    # The org whose admins may read the event (None: superusers only, e.g. the crawl schedule).
-    org = models.ForeignKey(
-        "teams.Org", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=True
-    )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        ordering = ["-id"]
-        indexes = [models.Index(fields=["object_type", "object_id"])]
-
-    def __str__(self) -> str:
-        return f"{self.actor_repr} {self.action} {self.object_type}:{self.object_repr}"

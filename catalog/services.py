@@ -9,14 +9,15 @@ from django.db import transaction
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError, ValidatorDetectError
 
 from catalog import constants, validators
-from catalog.audit import audit_record, snapshot
 from catalog.models import Api, ApiKey, Service
 from core import jsonlimits
+from core.audit import audit_record, snapshot
 from core.errors import Conflict, InvalidInput
-from graph.services import projection_schedule
+from core.events import announce
+from core.persistence import validated_save
 from teams import permissions
 from teams.models import Team
-from teams.services import team_check_limit, team_lock, validated_save
+from teams.services import team_check_limit, team_lock
 
 SERVICE_FIELDS = {
     "name",
@@ -51,7 +52,7 @@ def aliases_check(service: Service, *, previous=()) -> None:
     matching anyway). Runs inside the writing transaction, under a lock on PostgreSQL."""
     from django.db import connection
 
-    from graph.discovery.matching import base_url_hostport
+    from core.hostport import base_url_hostport
 
     aliases = service.aliases
     if not aliases or not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
@@ -96,7 +97,7 @@ def service_create(*, actor, team: Team, slug: str, name: str, **fields) -> Serv
         aliases_check(service)
         validated_save(service)
         audit_record(actor=actor, action="service.create", obj=service, after=snapshot(service))
-    projection_schedule("service", service.slug)
+    announce("service", service.slug)
     return service
 
 
@@ -112,7 +113,7 @@ def service_update(*, actor, service: Service, **fields) -> Service:
             aliases_check(service, previous=before.get("aliases") or ())
         validated_save(service)
         audit_record(actor=actor, action="service.update", obj=service, before=before, after=snapshot(service))
-    projection_schedule("service", service.slug)
+    announce("service", service.slug)
     return service
 
 
@@ -132,7 +133,7 @@ def service_transfer(*, actor, service: Service, team: Team) -> Service:
         service.save(update_fields=["team", "updated_at"])
         _keys_forget_on_commit(ApiKey.objects.filter(consumer=service))  # X-Consumer-Team follows at once
         audit_record(actor=actor, action="service.transfer", obj=service, before=before, after=snapshot(service))
-    projection_schedule("service", service.slug)
+    announce("service", service.slug)
     return service
 
 
@@ -145,7 +146,7 @@ def service_delete(*, actor, service: Service) -> None:
         audit_record(actor=actor, action="service.delete", obj=service, before=snapshot(service))
         _keys_forget_on_commit(ApiKey.objects.filter(consumer=service))  # deleted with it (cascade)
         service.delete()
-    projection_schedule("service", service.slug)
+    announce("service", service.slug)
 
 
 def service_consumes_set(*, actor, service: Service, apis: list[Api]) -> Service:
@@ -161,7 +162,7 @@ def service_consumes_set(*, actor, service: Service, apis: list[Api]) -> Service
             before={"consumes": before},
             after={"consumes": sorted(a.slug for a in apis)},
         )
-    projection_schedule("service", service.slug)
+    announce("service", service.slug)
     return service
 
 
@@ -225,7 +226,7 @@ def api_create(*, actor, provider: Service, slug: str, name: str, **fields) -> A
     with transaction.atomic():
         validated_save(api)
         audit_record(actor=actor, action="api.create", obj=api, after=snapshot(api))
-    projection_schedule("service", provider.slug)
+    announce("service", provider.slug)
     return api
 
 
@@ -240,7 +241,7 @@ def api_update(*, actor, api: Api, **fields) -> Api:
         spec_validate(kind=api.kind, spec=api.spec)
         validated_save(api)
         audit_record(actor=actor, action="api.update", obj=api, before=before, after=snapshot(api))
-    projection_schedule("service", api.provider.slug)
+    announce("service", api.provider.slug)
     return api
 
 
@@ -251,8 +252,8 @@ def api_delete(*, actor, api: Api) -> None:
         audit_record(actor=actor, action="api.delete", obj=api, before=snapshot(api))
         _keys_forget_on_commit(ApiKey.objects.filter(api=api))  # deleted with it (cascade)
         api.delete()
-    projection_schedule("api", api.slug)
-    projection_schedule("service", provider_slug)
+    announce("api", api.slug)
+    announce("service", provider_slug)
 
 
 # --- API keys -----------------------------------------------------------------------------
@@ -272,7 +273,7 @@ def _key_changed(key: ApiKey) -> None:
 
     if key.key_id:
         transaction.on_commit(lambda: key_cache_forget(key.key_id))
-    projection_schedule("service", key.consumer.slug)
+    announce("service", key.consumer.slug)
 
 
 def _keys_forget_on_commit(keys) -> None:

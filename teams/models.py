@@ -10,6 +10,13 @@ slug_validator = RegexValidator(
 )
 
 
+def org_of_team(team_id: int | None) -> int | None:
+    """The org of a team by id, in one query (audit events carry it)."""
+    if team_id is None:
+        return None
+    return Team.objects.filter(pk=team_id).values_list("org_id", flat=True).first()
+
+
 class Org(models.Model):
     """A company division holding teams; sets the default ownership limits for them."""
 
@@ -30,6 +37,11 @@ class Org(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    @property
+    def audit_org_id(self) -> int | None:
+        """The org whose admins may read audit events about this object (core.audit)."""
+        return self.pk
 
 
 class Team(models.Model):
@@ -61,6 +73,10 @@ class Team(models.Model):
 
         return reverse("teams:team_detail", args=[self.slug])
 
+    @property
+    def audit_org_id(self) -> int | None:
+        return self.org_id
+
     # A team's own limit only lowers the org's maximum (even one lowered after it was set).
     @property
     def effective_max_members(self) -> int:
@@ -85,3 +101,7 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.team} ({self.role})"
+
+    @property
+    def audit_org_id(self) -> int | None:
+        return org_of_team(self.team_id)

@@ -4,12 +4,12 @@ REST, GraphQL, portal forms, admin and commands all share them."""
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
-from catalog.audit import audit_record, snapshot
+from core.audit import audit_record, snapshot
 from core.errors import Conflict, InvalidInput, TeamLimitExceeded
-from graph.services import projection_schedule
+from core.events import announce
+from core.persistence import locked, validated_save
 from teams import permissions
 from teams.constants import ROLE_CHOICES, ROLE_MEMBER
 from teams.models import Membership, Org, Team
@@ -22,20 +22,9 @@ TEAM_FIELDS = {"name", "description", "chat_channel", "oncall_contact"}
 TEAM_LIMIT_FIELDS = {"max_members", "max_services"}
 
 
-def validated_save(obj) -> None:
-    """full_clean then save; a racing duplicate becomes the same 400 a sequential one gets."""
-    try:
-        obj.full_clean()
-        obj.save()
-    except ValidationError as exc:
-        raise InvalidInput.from_django(exc) from exc
-    except IntegrityError as exc:
-        raise Conflict("That object already exists.", code="duplicate") from exc
-
-
 def team_lock(team: Team) -> Team:
     """Re-read the team under a row lock (PostgreSQL); SQLite runs IMMEDIATE transactions."""
-    return Team.objects.select_for_update().select_related("org").get(pk=team.pk)
+    return locked(Team.objects.select_related("org"), team.pk)
 
 
 def team_check_limit(team: Team, *, limit: str) -> None:
@@ -71,7 +60,7 @@ def org_create(*, actor, slug: str, name: str, **fields) -> Org:
     with transaction.atomic():
         validated_save(org)
         audit_record(actor=actor, action="org.create", obj=org, after=snapshot(org))
-    projection_schedule("org", org.slug)
+    announce("org", org.slug)
     return org
 
 
@@ -90,7 +79,7 @@ def org_update(*, actor, org: Org, **fields) -> Org:
                 setattr(org, key, value)
         validated_save(org)
         audit_record(actor=actor, action="org.update", obj=org, before=before, after=snapshot(org))
-    projection_schedule("org", org.slug)
+    announce("org", org.slug)
     return org
 
 
@@ -111,7 +100,7 @@ def team_create(*, actor, org: Org, slug: str, name: str, **fields) -> Team:
     with transaction.atomic():
         validated_save(team)
         audit_record(actor=actor, action="team.create", obj=team, after=snapshot(team))
-    projection_schedule("team", team.slug)
+    announce("team", team.slug)
     return team
 
 
@@ -130,19 +119,8 @@ def team_update(*, actor, team: Team, **fields) -> Team:
         team_check_limits_within_org(team)
         validated_save(team)
         audit_record(actor=actor, action="team.update", obj=team, before=before, after=snapshot(team))
-        if before.get("name") != team.name:
-            _team_keys_forget_on_commit(team)
-    projection_schedule("team", team.slug)
+    announce("team", team.slug)  # catalog re-reads the gateway records of its keys (a rename changes them)
     return team
-
-
-def _team_keys_forget_on_commit(team: Team) -> None:
-    """A renamed team: the gateway records of its services' keys are re-read after commit."""
-    from catalog.gateway import key_records_forget_on_commit
-    from catalog.models import ApiKey
-
-    key_ids = ApiKey.objects.filter(consumer__team=team).exclude(key_id=None).values_list("key_id", flat=True)
-    key_records_forget_on_commit(list(key_ids))
 
 
 def team_delete(*, actor, team: Team) -> None:
@@ -158,7 +136,7 @@ def team_delete(*, actor, team: Team) -> None:
         before, slug = snapshot(team), team.slug
         audit_record(actor=actor, action="team.delete", obj=team, before=before)
         team.delete()
-    projection_schedule("team", slug)
+    announce("team", slug)
 
 
 def no_such_active_user(username: str) -> InvalidInput:
@@ -192,3 +170,27 @@ def member_remove(*, actor, team: Team, user) -> None:
         if not deleted:
             raise InvalidInput(f"{user.username} is not on team '{team.slug}'.", code="not_member")
         audit_record(actor=actor, action="member.remove", obj=team, before={"user": user.username})
+
+
+def token_create(*, actor, user) -> str:
+    """Issue ``user``'s REST API token, replacing any old one; the key is returned to be shown once.
+    ``actor`` is who asked (the user in the portal, None for ``manage.py api_token``). The audit
+    event names the user, never the key (a token's primary key is its secret)."""
+    from rest_framework.authtoken.models import Token
+
+    with transaction.atomic():
+        Token.objects.filter(user=user).delete()
+        token = Token.objects.create(user=user)
+        audit_record(actor=actor, action="token.create", obj=user)
+    return token.key
+
+
+def token_revoke(*, actor, user) -> bool:
+    """Delete ``user``'s REST API token; False if there was none."""
+    from rest_framework.authtoken.models import Token
+
+    with transaction.atomic():
+        deleted, _ = Token.objects.filter(user=user).delete()
+        if deleted:
+            audit_record(actor=actor, action="token.revoke", obj=user)
+    return bool(deleted)

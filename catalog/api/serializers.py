@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
-from catalog.models import Api, AuditEvent, Service
+from catalog.models import Api, Service
+from core.models import AuditEvent
 from teams.models import Team
 
 

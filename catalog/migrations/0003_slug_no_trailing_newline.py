@@ -5,20 +5,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0002_auditevent_org'),
+        ("catalog", "0002_auditevent_org"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='api',
-            name='slug',
-            field=models.CharField(max_length=64, unique=True, validators=[django.core.validators.RegexValidator('^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\\Z', 'Use 1-64 lowercase letters, digits and hyphens, not starting or ending with a hyphen.')]),
+            model_name="api",
+            name="slug",
+            field=models.CharField(
+                max_length=64,
+                unique=True,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\\Z",
+                        "Use 1-64 lowercase letters, digits and hyphens, not starting or ending with a hyphen.",
+                    )
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='service',
-            name='slug',
-            field=models.CharField(max_length=64, unique=True, validators=[django.core.validators.RegexValidator('^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\\Z', 'Use 1-64 lowercase letters, digits and hyphens, not starting or ending with a hyphen.')]),
+            model_name="service",
+            name="slug",
+            field=models.CharField(
+                max_length=64,
+                unique=True,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\\Z",
+                        "Use 1-64 lowercase letters, digits and hyphens, not starting or ending with a hyphen.",
+                    )
+                ],
+            ),
         ),
     ]

@@ -5,11 +5,9 @@ it), and an alias outranks a display name. Anything else is an unknown Endpoint.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
+from core.hostport import base_url_hostport
 from graph.discovery.parse import RawCall
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -26,20 +24,6 @@ class Target:
     key: str  # service slug or endpoint key
     host: str = ""
     port: int | None = None
-
-
-def base_url_hostport(base_url: str) -> str | None:
-    """``host:port`` of a base URL (the scheme's default port when none is given), lowercased."""
-    if not base_url:
-        return None
-    try:
-        parts = urlsplit(base_url)
-        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
-    except ValueError:
-        return None
-    if not parts.hostname or port is None:
-        return None
-    return f"{parts.hostname.lower()}:{port}"
 
 
 class CatalogIndex:

@@ -5,20 +5,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('teams', '0001_initial'),
+        ("teams", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='org',
-            name='slug',
-            field=models.CharField(max_length=64, unique=True, validators=[django.core.validators.RegexValidator('^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\\Z', 'Use 1-64 lowercase letters, digits and hyphens, not starting or ending with a hyphen.')]),
+            model_name="org",
+            name="slug",
+            field=models.CharField(
+                max_length=64,
+                unique=True,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\\Z",
+                        "Use 1-64 lowercase letters, digits and hyphens, not starting or ending with a hyphen.",
+                    )
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='team',
-            name='slug',
-            field=models.CharField(max_length=64, unique=True, validators=[django.core.validators.RegexValidator('^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\\Z', 'Use 1-64 lowercase letters, digits and hyphens, not starting or ending with a hyphen.')]),
+            model_name="team",
+            name="slug",
+            field=models.CharField(
+                max_length=64,
+                unique=True,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\\Z",
+                        "Use 1-64 lowercase letters, digits and hyphens, not starting or ending with a hyphen.",
+                    )
+                ],
+            ),
         ),
     ]

@@ -6,7 +6,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from catalog.models import Api, AuditEvent, Service
+from catalog.models import Api, Service
+from core.models import AuditEvent
 from teams.models import Membership, Org, Team
 
 ROLES = ["anonymous", "reader", "member", "lead", "orgadmin"]

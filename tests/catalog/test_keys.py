@@ -7,8 +7,9 @@ import pytest
 from django.utils import timezone
 
 from catalog import keys, services
-from catalog.models import ApiKey, AuditEvent
+from catalog.models import ApiKey
 from core.errors import Conflict, PermissionDenied
+from core.models import AuditEvent
 
 
 @pytest.fixture

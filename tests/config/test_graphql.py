@@ -126,7 +126,7 @@ def test_team_graph_search_crawls_and_endpoints(chain, client, tokens):
 
 
 def test_mutations_share_limits_permissions_and_audit(world, client, tokens, make_user):
-    from catalog.models import AuditEvent
+    from core.models import AuditEvent
 
     make_user("newbie")
     world["org"].max_members_per_team = 2

@@ -11,8 +11,9 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
 from catalog import services as catalog_services
-from catalog.models import ApiKey, AuditEvent, Service
+from catalog.models import ApiKey, Service
 from core.errors import Conflict, PermissionDenied
+from core.models import AuditEvent
 from graph import db
 from graph import services as graph_services
 from graph.discovery.matching import CatalogIndex, ServiceRef

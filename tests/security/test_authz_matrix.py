@@ -89,7 +89,7 @@ def build_world() -> dict:
     from django.contrib.auth import get_user_model
 
     from catalog import services as catalog
-    from catalog.models import AuditEvent
+    from core.models import AuditEvent
     from graph.models import CrawlRun
     from teams import services as teams
 
@@ -185,7 +185,7 @@ def changed(before: dict, after: dict) -> list[str]:
 
 
 def audit_count() -> int:
-    from catalog.models import AuditEvent
+    from core.models import AuditEvent
 
     return AuditEvent.objects.count()
 

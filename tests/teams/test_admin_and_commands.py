@@ -3,7 +3,7 @@
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
-from catalog.models import AuditEvent
+from core.models import AuditEvent
 from teams.models import Membership
 
 

@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from catalog.models import AuditEvent
 from core.errors import Conflict, InvalidInput, PermissionDenied, TeamLimitExceeded
+from core.models import AuditEvent
 from teams import services
 from teams.models import Membership, Team
 

@@ -2,7 +2,7 @@
 
 from django.forms.models import model_to_dict
 
-from catalog.models import AuditEvent
+from core.models import AuditEvent
 
 # Never copied into an audit snapshot, whatever model they appear on.
 _SECRET_FIELDS = {"secret_hash", "password"}
@@ -23,25 +23,10 @@ def snapshot(obj) -> dict | None:
 
 
 def audit_org_id(obj) -> int | None:
-    """The org whose admins may read events about ``obj``: the org itself, a team's org,
-    a service's team's org, an API's provider's, a key's API provider's. Anything else
-    (the crawl schedule, ...) has none and is read by superusers only."""
-    from teams.models import Org, Team
-
-    kind = obj._meta.model_name
-    if isinstance(obj, Org):
-        return obj.pk
-    if isinstance(obj, Team):
-        return obj.org_id
-    team_id = {
-        "service": lambda: obj.team_id,
-        "api": lambda: obj.provider.team_id,
-        "apikey": lambda: obj.api.provider.team_id,
-        "membership": lambda: obj.team_id,
-    }.get(kind, lambda: None)()
-    if team_id is None:
-        return None
-    return Team.objects.filter(pk=team_id).values_list("org_id", flat=True).first()
+    """The org whose admins may read events about ``obj``: each model says so through an
+    ``audit_org_id`` property (an org, a team, a service, an API, a key, a membership).
+    Anything without one (the crawl schedule, ...) has none and is read by superusers only."""
+    return getattr(obj, "audit_org_id", None)
 
 
 def audit_record(*, actor, action: str, obj, before: dict | None = None, after: dict | None = None) -> AuditEvent:

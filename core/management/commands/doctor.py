@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from graph.health import checks
+from core.health import checks
 
 
 class Command(BaseCommand):

@@ -1,0 +1,32 @@
+"""Writes announce what changed; whoever cares listens. So an app never calls the layers above it
+(the graph projection listens to teams and catalog, which do not know it exists).
+
+A service calls ``announce(kind, key)`` inside its transaction; once the transaction commits,
+``changed`` is sent with one ``Change``. Nothing is sent for a write that rolls back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from django.db import transaction
+from django.dispatch import Signal
+
+Kind = Literal["org", "team", "service", "api"]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One catalog object (by kind and slug) that was created, updated or deleted."""
+
+    kind: Kind
+    key: str
+
+
+# Sent after commit with ``change=Change(...)``; the sender is the kind.
+changed = Signal()
+
+
+def announce(kind: Kind, key: str) -> None:
+    change = Change(kind, key)
+    transaction.on_commit(lambda: changed.send(sender=kind, change=change))
