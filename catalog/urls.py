@@ -2,19 +2,13 @@ from django.urls import path
 
 from catalog import views
 
-app_name = "catalog"
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
     path("search/", views.search, name="search"),
     path("services/", views.service_list, name="service_list"),
     path("services/new/", views.service_create, name="service_create"),
-    path("services/<slug:slug>/", views.service_detail, name="service_detail"),
     path("services/<slug:slug>/edit/", views.service_edit, name="service_edit"),
-    path("services/<slug:slug>/dependencies/", views.service_dependencies, name="service_dependencies"),
-    path("services/<slug:slug>/impact/", views.service_impact, name="service_impact"),
     path("apis/", views.api_list, name="api_list"),
     path("apis/new/", views.api_create, name="api_create"),
-    path("apis/<slug:slug>/", views.api_detail, name="api_detail"),
     path("keys/", views.key_list, name="key_list"),
     path("keys/issue/", views.key_issue, name="key_issue"),
     path("keys/request/", views.key_request, name="key_request"),

@@ -18,38 +18,6 @@ from catalog.models import ApiKey
 from core.errors import DomainError
 from core.forms import form_page, form_submit
 from core.htmx import render_page
-from graph import selectors as graph_selectors
-from teams import permissions
-from teams.selectors import teams_near_limits
-
-
-@login_required
-def dashboard(request):
-    from catalog.models import Api, Service
-    from teams.models import Team
-
-    counts, graph_error = graph_selectors.graph_read(graph_selectors.graph_counts, {})
-    newest, _ = graph_selectors.graph_read(lambda: graph_selectors.newest_edges(limit=10), [])
-    endpoints, _ = graph_selectors.graph_read(lambda: graph_selectors.unknown_endpoints(limit=10), [])
-    last_run = graph_selectors.crawl_run_list().first()
-    return render(
-        request,
-        "dashboard.html",
-        {
-            "counts": {
-                "teams": Team.objects.count(),
-                "services": Service.objects.count(),
-                "apis": Api.objects.count(),
-                **counts,
-            },
-            "last_run": last_run,
-            "last_progress": graph_selectors.crawl_progress(last_run) if last_run else 0,
-            "near_limits": teams_near_limits(),
-            "newest": newest,
-            "endpoints": endpoints,
-            "graph_error": graph_error,
-        },
-    )
 
 
 @login_required
@@ -70,52 +38,6 @@ def service_list(request):
         "catalog/service_list.html",
         "catalog/htmx/service_rows.html",
         {"filterset": filterset, "services": services_page},
-    )
-
-
-@login_required
-def service_detail(request, slug):
-    """The page renders from the catalog alone; graph panels (dependencies, blast radius,
-    drift) load into it with htmx, so a slow or down graph never holds the page up."""
-    from graph.models import CrawlResult
-
-    service = get_object_or_404(selectors.service_list().prefetch_related("apis", "consumes"), slug=slug)
-    history = CrawlResult.objects.filter(service=service).select_related("run").order_by("-run_id")[:10]
-    return render(
-        request,
-        "catalog/service_detail.html",
-        {
-            "service": service,
-            "history": history,
-            "health": history[0] if history else None,
-            "can_edit": permissions.can_manage_assets(request.user, service.team),
-        },
-    )
-
-
-@login_required
-def service_impact(request, slug):
-    """Blast radius and declared-versus-observed drift (htmx partial)."""
-    service = get_object_or_404(selectors.service_list(), slug=slug)
-    radius, graph_error = graph_selectors.graph_read(lambda: graph_selectors.blast_radius(slug=slug), None)
-    drift, _ = graph_selectors.graph_read(lambda: graph_selectors.drift(slug=slug), None)
-    return render(
-        request,
-        "catalog/htmx/impact.html",
-        {"service": service, "radius": radius, "drift": drift, "graph_error": graph_error},
-    )
-
-
-@login_required
-def service_dependencies(request, slug):
-    """The upstream/downstream lists at a chosen depth (htmx partial)."""
-    service = get_object_or_404(selectors.service_list(), slug=slug)
-    depth = request.GET.get("depth", "1")
-    both, error = graph_selectors.graph_read(
-        lambda: graph_selectors.callees_and_callers(slug=slug, depth=depth), {"down": [], "up": []}
-    )
-    return render(
-        request, "catalog/htmx/dependencies.html", {"service": service, "depth": depth, "error": error, **both}
     )
 
 
@@ -145,27 +67,6 @@ def service_edit(request, slug):
 @login_required
 def api_list(request):
     return render(request, "catalog/api_list.html", {"apis": selectors.api_list().order_by("slug")[:500]})
-
-
-@login_required
-def api_detail(request, slug):
-    api = get_object_or_404(selectors.api_list().prefetch_related("declared_consumers"), slug=slug)
-    observed, graph_error = graph_selectors.graph_read(
-        lambda: graph_selectors.dependencies(slug=api.provider.slug, direction="up", depth=1), []
-    )
-    can_manage = permissions.can_manage_assets(request.user, api.provider.team)
-    keys = selectors.key_list_for(user=request.user).filter(api=api)
-    return render(
-        request,
-        "catalog/api_detail.html",
-        {
-            "api": api,
-            "observed": observed,
-            "graph_error": graph_error,
-            "keys": keys,
-            "can_manage": can_manage,
-        },
-    )
 
 
 @login_required

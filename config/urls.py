@@ -7,12 +7,22 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
+from catalog import urls as catalog_urls
 from catalog.api.gateway import gateway_verify
 from catalog.api.keys import ApiKeyViewSet
 from catalog.api.views import ApiViewSet, AuditEventViewSet, ServiceViewSet
 from config.security import ApiDocsView
 from core.graphql import SwitchboardGraphQLView
-from graph.api.views import CouplingView, CrawlViewSet, CyclesView, GraphView, UnknownEndpointsView
+from graph.api.views import (
+    CouplingView,
+    CrawlViewSet,
+    CyclesView,
+    GraphView,
+    ServiceGraphViewSet,
+    UnknownEndpointsView,
+)
+from portal import urls as portal_urls
+from teams import urls as teams_urls
 from teams.api.views import MemberViewSet, OrgViewSet, TeamViewSet
 
 router = DefaultRouter(trailing_slash="/?")
@@ -24,9 +34,15 @@ router.register("apis", ApiViewSet, basename="api")
 router.register("keys", ApiKeyViewSet, basename="key")
 router.register("audit", AuditEventViewSet, basename="audit")
 router.register("crawls", CrawlViewSet, basename="crawl")
+# graph's views of a service (dependencies, blast radius, drift, path) under /services/{slug}/, with the
+# URL names they always had (api:service-dependencies, ...); a second router since a basename is registered once.
+service_graph_router = DefaultRouter(trailing_slash="/?")
+service_graph_router.include_root_view = False
+service_graph_router.register("services", ServiceGraphViewSet, basename="service")
 
 api_v1 = [
     path("", include(router.urls)),
+    path("", include(service_graph_router.urls)),
     path("graph", GraphView.as_view(), name="graph"),
     path("graph/cycles", CyclesView.as_view(), name="graph-cycles"),
     path("graph/coupling", CouplingView.as_view(), name="graph-coupling"),
@@ -54,7 +70,10 @@ urlpatterns = [
     path("graphql", SwitchboardGraphQLView.as_view(graphiql=True), name="graphql"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", api_docs, name="api-docs"),
-    path("", include("catalog.urls")),
-    path("", include("teams.urls")),
+    # Each app's own pages, then the portal's pages that combine apps, under the app's URL names.
+    path("", include((catalog_urls.urlpatterns + portal_urls.catalog_pages, "catalog"))),
+    path("", include((teams_urls.urlpatterns + portal_urls.teams_pages, "teams"))),
     path("", include("graph.urls")),
 ]
+# Unmatched paths under /api/ answer in the API's JSON error shape (the OpenAPI document says so).
+handler404 = "core.api.not_found"

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from core.errors import DomainError, InvalidInput
 from graph import cypher, db
-from graph.models import CrawlRun
+from graph.models import CrawlResult, CrawlRun
 from graph.results import (
     BlastRadius,
     CallEdge,
@@ -178,3 +178,8 @@ def crawl_schedule() -> dict:
         "enabled": task.enabled,
         "last_run_at": task.last_run_at,
     }
+
+
+def crawl_history(*, service_id: int, limit: int = 10) -> list[CrawlResult]:
+    """A service's latest crawl results, newest run first (the service page's history and health)."""
+    return list(CrawlResult.objects.filter(service_id=service_id).select_related("run").order_by("-run_id")[:limit])

@@ -2,14 +2,10 @@ from django.urls import path
 
 from teams import views
 
-app_name = "teams"
 urlpatterns = [
     path("teams/", views.team_list, name="team_list"),
     path("teams/new/", views.team_create, name="team_create"),
-    path("teams/<slug:slug>/", views.team_detail, name="team_detail"),
     path("teams/<slug:slug>/edit/", views.team_edit, name="team_edit"),
-    path("teams/<slug:slug>/limits/", views.team_limits, name="team_limits"),
-    path("teams/<slug:slug>/members/", views.member_add, name="member_add"),
     path("teams/<slug:slug>/members/<str:username>/remove/", views.member_remove, name="member_remove"),
     path("orgs/<slug:slug>/limits/", views.org_limits, name="org_limits"),
     path("profile/", views.profile, name="profile"),

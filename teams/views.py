@@ -1,17 +1,13 @@
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
-from rest_framework.authtoken.models import Token
 
 from core.errors import DomainError
 from core.forms import form_page, form_submit
-from core.htmx import render_page
-from teams import permissions, selectors, services
-from teams.forms import MemberAddForm, OrgLimitsForm, TeamEditForm, TeamForm, TeamLimitsForm
-from teams.models import Org
+from teams import selectors, services
+from teams.forms import OrgLimitsForm, TeamEditForm, TeamForm
 
 
 @login_required
@@ -24,31 +20,6 @@ def team_list(request):
         "teams/team_list.html",
         {"rows": rows, "orgs": orgs, "can_create": selectors.org_list_manageable(user=request.user).exists()},
     )
-
-
-def _team_context(request, team, **extra):
-    from graph.selectors import graph_read, team_coupling
-
-    coupling, graph_error = graph_read(lambda: team_coupling(team=team.slug), [])
-    return {
-        "team": team,
-        "usage": selectors.team_usage(team),
-        "members": selectors.member_list(team=team),
-        "services": team.services.order_by("slug"),
-        "coupling": coupling,
-        "graph_error": graph_error,
-        "can_manage_members": permissions.can_manage_members(request.user, team),
-        "can_manage_org": permissions.can_manage_org(request.user, team.org),
-        "member_form": MemberAddForm(),
-        "limits_form": TeamLimitsForm(instance=team),
-        **extra,
-    }
-
-
-@login_required
-def team_detail(request, slug):
-    team = get_object_or_404(selectors.team_list(), slug=slug)
-    return render(request, "teams/team_detail.html", _team_context(request, team))
 
 
 @login_required
@@ -73,42 +44,6 @@ def team_edit(request, slug):
 
 @login_required
 @require_POST
-def team_limits(request, slug):
-    team = get_object_or_404(selectors.team_list(), slug=slug)
-    form = TeamLimitsForm(request.POST, instance=selectors.team_get(slug=slug))
-    if form_submit(request, form, lambda data: services.team_update(actor=request.user, team=team, **data)):
-        messages.success(request, "Limits saved. Lowering a limit removes nobody and nothing.")
-        return redirect(team.get_absolute_url())
-    return render(request, "teams/team_detail.html", _team_context(request, team, limits_form=form), status=400)
-
-
-@login_required
-@require_POST
-def member_add(request, slug):
-    team = get_object_or_404(selectors.team_list(), slug=slug)
-    form = MemberAddForm(request.POST)
-    membership = form_submit(
-        request,
-        form,
-        lambda data: services.member_add(actor=request.user, team=team, user=data["username"], role=data["role"]),
-    )
-    if membership:
-        messages.success(request, f"{membership.user.username} joined {team.slug}.")
-        if request.htmx:
-            return HttpResponse(status=204, headers={"HX-Redirect": team.get_absolute_url()})
-        return redirect(team.get_absolute_url())
-    team = selectors.team_get(slug=slug)
-    return render_page(
-        request,
-        "teams/team_detail.html",
-        "teams/htmx/member_form.html",
-        _team_context(request, team, member_form=form),
-        status=400,
-    )
-
-
-@login_required
-@require_POST
 def member_remove(request, slug, username):
     team = get_object_or_404(selectors.team_list(), slug=slug)
     user = get_object_or_404(get_user_model(), username=username)
@@ -122,7 +57,7 @@ def member_remove(request, slug, username):
 
 @login_required
 def org_limits(request, slug):
-    org = get_object_or_404(Org, slug=slug)
+    org = get_object_or_404(selectors.org_list(), slug=slug)
     form = OrgLimitsForm(request.POST or None, instance=org)
     if form_submit(request, form, lambda data: services.org_update(actor=request.user, org=org, **data)):
         return redirect("teams:team_list")
@@ -131,14 +66,13 @@ def org_limits(request, slug):
 
 @login_required
 def profile(request):
-    token = Token.objects.filter(user=request.user).first()
     return render(
         request,
         "teams/profile.html",
         {
-            "token": token,
+            "token": selectors.token_get(user=request.user),
             "new_token": request.session.pop("new_token", None),
-            "memberships": request.user.memberships.select_related("team"),
+            "memberships": selectors.memberships_of(user=request.user),
         },
     )
 
@@ -147,14 +81,13 @@ def profile(request):
 @require_POST
 def token_create(request):
     """A new API token replaces the old one; it is shown once."""
-    Token.objects.filter(user=request.user).delete()
-    request.session["new_token"] = Token.objects.create(user=request.user).key
+    request.session["new_token"] = services.token_create(actor=request.user, user=request.user)
     return redirect("teams:profile")
 
 
 @login_required
 @require_POST
 def token_revoke(request):
-    Token.objects.filter(user=request.user).delete()
+    services.token_revoke(actor=request.user, user=request.user)
     messages.success(request, "API token revoked.")
     return redirect("teams:profile")

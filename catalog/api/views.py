@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -13,9 +13,6 @@ from catalog.api.serializers import (
     ServiceTransferSerializer,
 )
 from catalog.filtersets import ApiFilterSet, AuditEventFilterSet, ServiceFilterSet
-from core.errors import InvalidInput
-from graph import selectors as graph_selectors
-from graph.api.serializers import BlastRadiusSerializer, DependencySerializer, DriftSerializer, PathSerializer
 
 
 class ServiceViewSet(viewsets.ModelViewSet):
@@ -59,41 +56,6 @@ class ServiceViewSet(viewsets.ModelViewSet):
         data.is_valid(raise_exception=True)
         service = services.service_consumes_set(actor=request.user, service=self.get_object(), **data.validated_data)
         return Response(ServiceSerializer(selectors.service_get(slug=service.slug)).data)
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("direction", str, enum=["down", "up"], description="down: what it calls; up: its callers"),
-            OpenApiParameter("depth", int, description="1 to 6"),
-        ],
-        responses=DependencySerializer(many=True),
-    )
-    @action(detail=True, methods=["get"], pagination_class=None)  # the whole list: documented unpaginated
-    def dependencies(self, request, slug=None):
-        service = self.get_object()
-        rows = graph_selectors.dependencies(
-            slug=service.slug,
-            direction=request.query_params.get("direction", "down"),
-            depth=request.query_params.get("depth", 1),
-        )
-        return Response(DependencySerializer(rows, many=True).data)
-
-    @extend_schema(responses=BlastRadiusSerializer)
-    @action(detail=True, methods=["get"], url_path="blast-radius")
-    def blast_radius(self, request, slug=None):
-        return Response(graph_selectors.blast_radius(slug=self.get_object().slug))
-
-    @extend_schema(responses=DriftSerializer)
-    @action(detail=True, methods=["get"])
-    def drift(self, request, slug=None):
-        return Response(graph_selectors.drift(slug=self.get_object().slug))
-
-    @extend_schema(parameters=[OpenApiParameter("to", str, required=True)], responses=PathSerializer)
-    @action(detail=True, methods=["get"])
-    def path(self, request, slug=None):
-        target = selectors.service_list().filter(slug=request.query_params.get("to", "")).first()
-        if target is None:
-            raise InvalidInput("Name an existing service in 'to'.", fields={"to": ["Unknown service."]})
-        return Response({"path": graph_selectors.shortest_path(src=self.get_object().slug, dst=target.slug)})
 
 
 class ApiViewSet(viewsets.ModelViewSet):

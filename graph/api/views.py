@@ -1,15 +1,22 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog import selectors as catalog_selectors
+from core.errors import InvalidInput
 from graph import selectors, services
 from graph.api.serializers import (
+    BlastRadiusSerializer,
     CouplingListSerializer,
     CrawlRunDetailSerializer,
     CrawlRunSerializer,
     CyclesSerializer,
+    DependencySerializer,
+    DriftSerializer,
     GraphSerializer,
+    PathSerializer,
     UnknownEndpointListSerializer,
 )
 
@@ -57,3 +64,49 @@ class UnknownEndpointsView(APIView):
     @extend_schema(responses=UnknownEndpointListSerializer)
     def get(self, request):
         return Response({"endpoints": selectors.unknown_endpoints()})
+
+
+class ServiceGraphViewSet(viewsets.GenericViewSet):
+    """A service's place in the graph, under the service's URL (/services/{slug}/dependencies/, ...).
+    Routed next to catalog's ServiceViewSet with the same URL names (config/urls.py)."""
+
+    lookup_field = "slug"
+    filter_backends = []
+
+    def get_queryset(self):
+        return catalog_selectors.service_list()
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("direction", str, enum=["down", "up"], description="down: what it calls; up: its callers"),
+            OpenApiParameter("depth", int, description="1 to 6"),
+        ],
+        responses=DependencySerializer(many=True),
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)  # the whole list: documented unpaginated
+    def dependencies(self, request, slug=None):
+        service = self.get_object()
+        rows = selectors.dependencies(
+            slug=service.slug,
+            direction=request.query_params.get("direction", "down"),
+            depth=request.query_params.get("depth", 1),
+        )
+        return Response(DependencySerializer(rows, many=True).data)
+
+    @extend_schema(responses=BlastRadiusSerializer)
+    @action(detail=True, methods=["get"], url_path="blast-radius")
+    def blast_radius(self, request, slug=None):
+        return Response(selectors.blast_radius(slug=self.get_object().slug))
+
+    @extend_schema(responses=DriftSerializer)
+    @action(detail=True, methods=["get"])
+    def drift(self, request, slug=None):
+        return Response(selectors.drift(slug=self.get_object().slug))
+
+    @extend_schema(parameters=[OpenApiParameter("to", str, required=True)], responses=PathSerializer)
+    @action(detail=True, methods=["get"])
+    def path(self, request, slug=None):
+        target = catalog_selectors.service_list().filter(slug=request.query_params.get("to", "")).first()
+        if target is None:
+            raise InvalidInput("Name an existing service in 'to'.", fields={"to": ["Unknown service."]})
+        return Response({"path": selectors.shortest_path(src=self.get_object().slug, dst=target.slug)})

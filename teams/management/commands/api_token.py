@@ -1,6 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.authtoken.models import Token
+
+from teams import services
 
 
 class Command(BaseCommand):
@@ -14,8 +15,8 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=options["username"]).first()
         if user is None:
             raise CommandError(f"No user '{options['username']}'.")
-        deleted, _ = Token.objects.filter(user=user).delete()
         if options["revoke"]:
+            deleted = services.token_revoke(actor=None, user=user)
             self.stdout.write(f"api_token: {'revoked' if deleted else 'no token to revoke'} for {user.username}")
             return
-        self.stdout.write(Token.objects.create(user=user).key)
+        self.stdout.write(services.token_create(actor=None, user=user))
