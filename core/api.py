@@ -4,7 +4,8 @@ import logging
 
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, pagination, parsers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -112,3 +113,11 @@ class CursorPagination(pagination.CursorPagination):
         for name in names[:-1]:
             model = model._meta.get_field(name).related_model
         return model._meta.get_field(names[-1])
+
+
+def not_found(request, exception=None):
+    """handler404: a path under /api/ that no route matches answers in the API's error shape
+    (JSON, like every other API error); everything else gets Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "not_found", "detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
