@@ -32,7 +32,8 @@ def test_two_workers_discover_a_200_service_fleet_exactly(celery_workers, graph,
     running = run_fleet(200, seed=11)
     fleet.register(running.services, actor=root)
     services.graph_sync()
-    celery_workers(2, concurrency=2)
+    # The workers plan the run: they are the ones that need the chunk size (8 chunks of 25).
+    celery_workers(2, concurrency=2, DISCOVERY_CHUNK_SIZE="25")
     run = wait_for(services.crawl_start(trigger="api", actor=root).pk)
     assert run.status == "succeeded", run.error
     assert run.total == 200 and run.done == 200 and run.failed == 0
