@@ -2,7 +2,8 @@
 
 import logging
 
-from django.core.exceptions import FieldDoesNotExist
+from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist, RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.views import defaults
@@ -46,6 +47,12 @@ def exception_handler(exc, context):
         # JSON is bounded by JSON_MAX_DEPTH first): bad input, not a server error.
         logger.warning("RecursionError while handling %s", context.get("request") and context["request"].path)
         exc = jsonlimits.JsonTooDeep(jsonlimits.max_depth())
+    if isinstance(exc, RequestDataTooBig):
+        detail = f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+        return Response({"code": "body_too_large", "detail": detail}, status=413)
+    if isinstance(exc, TooManyFieldsSent):
+        detail = f"The body has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields."
+        return Response({"code": "too_many_fields", "detail": detail}, status=400)
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.status)
     if isinstance(exc, Http404):
