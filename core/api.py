@@ -5,6 +5,7 @@ import logging
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, pagination, parsers, status
@@ -53,6 +54,12 @@ def exception_handler(exc, context):
     if isinstance(exc, TooManyFieldsSent):
         detail = f"The body has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields."
         return Response({"code": "too_many_fields", "detail": detail}, status=400)
+    if isinstance(exc, DataError):
+        # A value the database cannot store (a NUL character in a form field or query parameter
+        # the parsers did not see, a number out of range): the client's input, not a server bug.
+        logger.warning("DataError answered as 400: %s", type(exc).__name__)
+        detail = "A value cannot be stored as given (a NUL character or an out-of-range number)."
+        return Response({"code": "invalid_value", "detail": detail}, status=400)
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.status)
     if isinstance(exc, Http404):
@@ -71,7 +78,8 @@ def exception_handler(exc, context):
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, refusing documents nested deeper than JSON_MAX_DEPTH (400 json_too_deep)."""
+    """DRF's JSON parser, refusing documents nested deeper than JSON_MAX_DEPTH (400 json_too_deep)
+    and strings with a NUL character (400 nul_character)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
@@ -79,6 +87,7 @@ class JSONParser(parsers.JSONParser):
         except RecursionError:
             raise jsonlimits.JsonTooDeep(jsonlimits.max_depth()) from None
         jsonlimits.check_depth(data)
+        jsonlimits.check_no_nul(data)
         return data
 
 

@@ -41,6 +41,29 @@ def check_depth(value, limit: int | None = None) -> None:
         stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
+class NulCharacter(InvalidInput):
+    code = "nul_character"
+
+    def __init__(self):
+        super().__init__("Text may not contain a NUL character (U+0000).")
+
+
+def check_no_nul(value) -> None:
+    """Refuse a parsed document with a NUL character in any key or string: no database text
+    column can store one (PostgreSQL refuses it), so it is bad input, not a server error."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                raise NulCharacter()
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
 def loads(text: str | bytes, limit: int | None = None):
     """``json.loads`` that refuses deep nesting with JsonTooDeep. Other malformed input
     raises ValueError, as ``json.loads`` does."""
