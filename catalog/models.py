@@ -5,7 +5,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog import constants
-from catalog.validators import validate_aliases, validate_http_url, validate_path, validate_scopes
+from catalog.validators import validate_aliases, validate_path, validate_scopes
+from core.validators import validate_http_url
 from teams.models import Team, org_of_team, slug_validator
 
 

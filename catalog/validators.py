@@ -1,23 +1,13 @@
 import re
-from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 
 from catalog import constants
 
-_http_url = URLValidator(schemes=["http", "https"])
 # host, host:port, [v6]:port or a bare telemetry name (letters, digits, dot, dash, underscore).
 # fullmatch, not match with "$": "$" also matches before a trailing newline.
 _ALIAS = re.compile(r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?")
 _SCOPE = re.compile(r"(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|\*) /[\x21-\x7e]*")
-
-
-def validate_http_url(value: str) -> None:
-    _http_url(value)
-    parts = urlsplit(value)
-    if parts.username or parts.password:
-        raise ValidationError("Credentials are not allowed in URLs.")
 
 
 def validate_aliases(value) -> None:

@@ -1,6 +1,6 @@
 from django.db import models
 
-from catalog.validators import validate_http_url
+from core.validators import validate_http_url
 
 
 class TracingSource(models.Model):

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 import catalog.validators
+import core.validators
 
 
 class Migration(migrations.Migration):
@@ -137,11 +138,11 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "repository_url",
-                    models.CharField(blank=True, max_length=500, validators=[catalog.validators.validate_http_url]),
+                    models.CharField(blank=True, max_length=500, validators=[core.validators.validate_http_url]),
                 ),
                 (
                     "base_url",
-                    models.CharField(blank=True, max_length=500, validators=[catalog.validators.validate_http_url]),
+                    models.CharField(blank=True, max_length=500, validators=[core.validators.validate_http_url]),
                 ),
                 (
                     "aliases",

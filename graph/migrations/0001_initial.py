@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-import catalog.validators
+import core.validators
 
 
 class Migration(migrations.Migration):
@@ -59,7 +59,7 @@ class Migration(migrations.Migration):
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("name", models.SlugField(max_length=64, unique=True)),
                 ("kind", models.CharField(choices=[("zipkin", "Zipkin"), ("jaeger", "Jaeger")], max_length=16)),
-                ("base_url", models.CharField(max_length=500, validators=[catalog.validators.validate_http_url])),
+                ("base_url", models.CharField(max_length=500, validators=[core.validators.validate_http_url])),
                 ("lookback_minutes", models.PositiveIntegerField(default=15)),
                 ("enabled", models.BooleanField(default=True)),
             ],

@@ -22,3 +22,19 @@ def test_a_trailing_newline_is_refused(validator, good, bad):
     validator(good)
     with pytest.raises(ValidationError):
         validator(bad)
+
+
+@pytest.mark.parametrize(
+    "bad", ["ftp://host/", "http://u:p@host/", "http://u@host/", "javascript:alert(1)", "http://host/\n"]
+)
+def test_http_url_refuses_other_schemes_and_credentials(bad):
+    """core.validators.validate_http_url guards catalog's service URLs and graph's tracing sources."""
+    from catalog.models import Service
+    from core.validators import validate_http_url
+    from graph.models import TracingSource
+
+    validate_http_url("https://tracing.internal:9411/")
+    with pytest.raises(ValidationError):
+        validate_http_url(bad)
+    for model, field in ((TracingSource, "base_url"), (Service, "base_url"), (Service, "repository_url")):
+        assert validate_http_url in model._meta.get_field(field).validators
