@@ -4,6 +4,7 @@ with page size."""
 from django.db.models import Count, Q, QuerySet, Sum
 
 from catalog.models import Api, Service
+from core import observed as core_observed
 from core.models import AuditEvent
 from core.search import SLUG_OR_NAME, contains
 
@@ -70,16 +71,8 @@ def key_list_for(*, user) -> QuerySet:
 
 def key_revoke_impact(*, key) -> dict:
     """Who breaks if this key goes: its consumer, how recently it used the key, and the
-    observed traffic from the consumer to the provider (if the graph is reachable)."""
-    from core.errors import ServiceUnavailable
-    from graph import selectors as graph_selectors
-
-    observed = None
-    try:
-        callers = graph_selectors.dependencies(slug=key.api.provider.slug, direction="up", depth=1)
-        observed = any(c["slug"] == key.consumer.slug for c in callers)
-    except ServiceUnavailable:
-        pass
+    observed traffic from the consumer to the provider (None when the graph cannot tell)."""
+    observed = core_observed.calls(key.consumer.slug, key.api.provider.slug)
     return {
         "consumer": key.consumer.slug,
         "consumer_team": key.consumer.team.slug,

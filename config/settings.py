@@ -243,6 +243,12 @@ GRAPHENE = {
     "RELAY_CONNECTION_ENFORCE_FIRST_OR_LAST": True,
     "RELAY_CONNECTION_MAX_LIMIT": 100,
 }
+# Fields an app above contributes to a type defined below it (core.graphql.type_extensions):
+# the wiring of the layers lives here, so no app imports the one above it.
+GRAPHQL_TYPE_EXTENSIONS = {
+    "Service": ["graph.graphql.extensions.ServiceGraphFields"],
+    "Team": ["catalog.graphql.extensions.TeamServicesField", "graph.graphql.extensions.TeamGraphFields"],
+}
 GRAPHQL_MAX_DEPTH = env_int("GRAPHQL_MAX_DEPTH", 10)
 GRAPHQL_MAX_COST = env_int("GRAPHQL_MAX_COST", 3000)
 GRAPHQL_MAX_ALIASES = env_int("GRAPHQL_MAX_ALIASES", 20)

@@ -13,6 +13,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import method_decorator
+from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 from graphene.validation import depth_limit_validator
 from graphene_django.views import GraphQLView
@@ -42,6 +43,15 @@ GRAPH_FIELD_COST = {
     "cycles": 20,
 }
 MAX_ROOT_MUTATIONS = 5
+
+
+def type_extensions(name: str) -> tuple[type, ...]:
+    """Mixins that contribute fields (with their resolvers) to the GraphQL type ``name`` from
+    an app above the one that defines it: ``settings.GRAPHQL_TYPE_EXTENSIONS`` maps a type to
+    dotted paths. So Service can carry graph fields while catalog never imports graph; the
+    wiring lives in config, like every other plugin list. Used as
+    ``class ServiceType(*type_extensions("Service"), DjangoObjectType)``."""
+    return tuple(import_string(path) for path in settings.GRAPHQL_TYPE_EXTENSIONS.get(name, ()))
 
 
 def domain_errors(fn):

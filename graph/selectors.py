@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from core.errors import DomainError, InvalidInput
+from core.errors import DomainError, InvalidInput, ServiceUnavailable
 from graph import cypher, db
 from graph.models import CrawlResult, CrawlRun
 from graph.results import (
@@ -56,6 +56,15 @@ def callees_and_callers(*, slug: str, depth=1) -> dict[str, list[Dependency]]:
         "down": dependencies(slug=slug, direction="down", depth=depth),
         "up": dependencies(slug=slug, direction="up", depth=depth),
     }
+
+
+def calls_observed(src: str, dst: str) -> bool | None:
+    """Has service ``src`` been seen calling service ``dst``? None while the graph is down
+    (core.observed asks this for the apps below graph)."""
+    try:
+        return any(c["slug"] == src for c in dependencies(slug=dst, direction="up", depth=1))
+    except ServiceUnavailable:
+        return None
 
 
 def graph_read(call, default):
@@ -152,6 +161,11 @@ def graph_counts() -> GraphCounts:
 
 def crawl_run_list() -> QuerySet[CrawlRun]:
     return CrawlRun.objects.all()
+
+
+def crawl_result_list(*, run: CrawlRun) -> QuerySet[CrawlResult]:
+    """A run's results, failures first, then by target."""
+    return run.results.order_by("ok", "target")
 
 
 def crawl_progress(run: CrawlRun) -> int:

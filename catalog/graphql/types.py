@@ -3,15 +3,7 @@ from graphene import relay
 from graphene_django import DjangoObjectType
 
 from catalog.models import Api, ApiKey, Service
-from core.graphql import domain_errors
-from core.loaders import load
-from graph import selectors as graph_selectors
-from graph.graphql.types import BlastRadiusType, DependencyType, DriftType
-
-
-class Direction(graphene.Enum):
-    DOWN = "down"
-    UP = "up"
+from core.graphql import type_extensions
 
 
 class ApiType(DjangoObjectType):
@@ -28,19 +20,9 @@ class ApiType(DjangoObjectType):
         return float(self.slo_availability) if self.slo_availability is not None else None
 
 
-class ServiceType(DjangoObjectType):
+class ServiceType(*type_extensions("Service"), DjangoObjectType):
     aliases = graphene.List(graphene.NonNull(graphene.String), required=True)
     apis = graphene.List(graphene.NonNull(ApiType), required=True)
-    dependencies = graphene.List(
-        graphene.NonNull(DependencyType),
-        required=True,
-        direction=Direction(default_value="down"),
-        depth=graphene.Int(default_value=1),
-        description="Observed calls, transitively to `depth` (1-6). One graph query per field per request.",
-    )
-    blast_radius = graphene.Field(BlastRadiusType, required=True)
-    path_to = graphene.List(graphene.NonNull(graphene.String), required=True, slug=graphene.String(required=True))
-    drift = graphene.Field(DriftType, required=True)
 
     class Meta:
         model = Service
@@ -64,28 +46,6 @@ class ServiceType(DjangoObjectType):
 
     def resolve_apis(self, info):
         return self.apis.all()
-
-    @domain_errors
-    def resolve_dependencies(self, info, direction="down", depth=1):
-        """Batched: the first service of a page (or of a team) asks for every service on it."""
-        direction = getattr(direction, "value", direction)
-
-        def batch(slugs):
-            return graph_selectors.dependencies_many(slugs=slugs, direction=direction, depth=depth)
-
-        return load(info, "service", ("dependencies", direction, depth), batch, self.slug)
-
-    @domain_errors
-    def resolve_blast_radius(self, info):
-        return graph_selectors.blast_radius(slug=self.slug)
-
-    @domain_errors
-    def resolve_path_to(self, info, slug):
-        return graph_selectors.shortest_path(src=self.slug, dst=slug)
-
-    @domain_errors
-    def resolve_drift(self, info):
-        return graph_selectors.drift(slug=self.slug)
 
 
 class ApiKeyType(DjangoObjectType):

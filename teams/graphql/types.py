@@ -2,8 +2,7 @@ import graphene
 from graphene import relay
 from graphene_django import DjangoObjectType
 
-from core.loaders import hint
-from graph.graphql.types import CouplingType
+from core.graphql import type_extensions
 from teams.models import Membership, Org, Team
 from teams.selectors import team_usage
 
@@ -40,17 +39,11 @@ class MemberType(DjangoObjectType):
         return self.user.username
 
 
-class TeamType(DjangoObjectType):
+class TeamType(*type_extensions("Team"), DjangoObjectType):
     usage = graphene.Field(UsageType, required=True)
     effective_max_members = graphene.Int(required=True)
     effective_max_services = graphene.Int(required=True)
     members = graphene.List(graphene.NonNull(MemberType), required=True)
-    services = graphene.List(graphene.NonNull("catalog.graphql.types.ServiceType"), required=True)
-    team_dependencies = graphene.List(
-        graphene.NonNull(CouplingType),
-        required=True,
-        description="Observed calls between this team's services and other teams'.",
-    )
 
     class Meta:
         model = Team
@@ -73,14 +66,3 @@ class TeamType(DjangoObjectType):
 
     def resolve_members(self, info):
         return self.memberships.all()
-
-    def resolve_services(self, info):
-        services = self.services.all()
-        hint(info, "service", (s.slug for s in services))  # their graph fields load together
-        return services
-
-    def resolve_team_dependencies(self, info):
-        from core.graphql import domain_errors
-        from graph.selectors import team_coupling
-
-        return domain_errors(team_coupling)(team=self.slug)

@@ -208,3 +208,27 @@ def test_graph_down_gives_503_and_catalog_keeps_working(chain, api, settings):
     finally:
         settings.NEO4J_URI = real_uri
         graph_db.close()
+
+
+def test_revoke_impact_asks_the_graph_through_core_observed(chain, world, settings):
+    """catalog never imports graph: a key's revoke impact learns of observed calls from the
+    answer graph registers in core.observed (True, False, or None while Neo4j is down)."""
+    from catalog import selectors as catalog_selectors
+    from catalog.models import Service
+    from graph import db as graph_db
+
+    root = world["root"]
+    web, orders, search = (Service.objects.get(slug=s) for s in ("web", "orders", "search"))
+    api = catalog_services.api_create(actor=root, provider=orders, slug="orders-v1", name="Orders")
+    calling, _ = catalog_services.key_issue(actor=root, api=api, consumer=web, name="web")
+    silent, _ = catalog_services.key_issue(actor=root, api=api, consumer=search, name="search")
+    assert catalog_selectors.key_revoke_impact(key=calling)["observed_calls"] is True
+    assert catalog_selectors.key_revoke_impact(key=silent)["observed_calls"] is False
+    real_uri = settings.NEO4J_URI
+    graph_db.close()
+    settings.NEO4J_URI = "bolt://127.0.0.1:1"  # nothing listens there: a real refused connection
+    try:
+        assert catalog_selectors.key_revoke_impact(key=calling)["observed_calls"] is None
+    finally:
+        settings.NEO4J_URI = real_uri
+        graph_db.close()
