@@ -8,7 +8,6 @@ from catalog import selectors as catalog_selectors
 from core.errors import DomainError, ServiceUnavailable
 from graph import selectors, services
 from graph.forms import ScheduleForm
-from graph.models import CrawlRun
 from teams import selectors as teams_selectors
 
 
@@ -77,8 +76,8 @@ def discovery(request):
 
 @login_required
 def run_detail(request, pk):
-    run = get_object_or_404(CrawlRun, pk=pk)
-    results = run.results.order_by("ok", "target")
+    run = get_object_or_404(selectors.crawl_run_list(), pk=pk)
+    results = selectors.crawl_result_list(run=run)
     return render(
         request, "graph/run_detail.html", {"run": run, "progress": selectors.crawl_progress(run), "results": results}
     )
@@ -87,7 +86,7 @@ def run_detail(request, pk):
 @login_required
 def run_progress(request, pk):
     """Polled by htmx every second while a run is going; stops polling when it ends."""
-    run = get_object_or_404(CrawlRun, pk=pk)
+    run = get_object_or_404(selectors.crawl_run_list(), pk=pk)
     return render(request, "graph/htmx/run_progress.html", {"run": run, "progress": selectors.crawl_progress(run)})
 
 

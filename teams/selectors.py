@@ -1,5 +1,6 @@
 """Reads of orgs, teams and members. Annotated counts keep list queries constant."""
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, QuerySet
 
 from core.search import contains
@@ -32,6 +33,11 @@ def token_get(*, user):
     from rest_framework.authtoken.models import Token
 
     return Token.objects.filter(user=user).first()
+
+
+def user_list() -> QuerySet:
+    """Every user, active or not (a page looks one up by username, e.g. to remove a member)."""
+    return get_user_model().objects.all()
 
 
 def memberships_of(*, user) -> QuerySet[Membership]:

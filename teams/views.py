@@ -1,5 +1,4 @@
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -46,7 +45,7 @@ def team_edit(request, slug):
 @require_POST
 def member_remove(request, slug, username):
     team = get_object_or_404(selectors.team_list(), slug=slug)
-    user = get_object_or_404(get_user_model(), username=username)
+    user = get_object_or_404(selectors.user_list(), username=username)
     try:
         services.member_remove(actor=request.user, team=team, user=user)
         messages.success(request, f"{username} left {team.slug}.")
