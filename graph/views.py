@@ -8,6 +8,7 @@ from catalog import selectors as catalog_selectors
 from core.errors import DomainError, ServiceUnavailable
 from graph import selectors, services
 from graph.forms import ScheduleForm
+from teams import permissions
 from teams import selectors as teams_selectors
 
 
@@ -67,6 +68,7 @@ def discovery(request):
             "endpoints": endpoints,
             "graph_error": graph_error,
             "schedule": schedule,
+            "can_start_crawl": permissions.can_start_crawl(request.user),
             "schedule_form": ScheduleForm(
                 initial={"every_minutes": schedule["every_minutes"], "enabled": schedule["enabled"]}
             ),

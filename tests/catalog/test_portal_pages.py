@@ -92,3 +92,21 @@ def test_run_and_key_pages(filled, client):
     assert client.get("/discovery/runs/999999/").status_code == 404
     bad = client.post("/teams/new/", {"org": filled["org"].pk, "slug": "Bad Slug!", "name": ""})
     assert bad.status_code == 400 and b"error" in bad.content
+
+
+def test_crawl_now_button_only_for_users_who_may_start_a_crawl(world, graph, client):
+    """A reader with no team sees no "Crawl now" button and is still refused if it posts;
+    a team member, an org admin and a superuser see it."""
+    from graph.models import CrawlRun
+
+    client.force_login(world["reader"])
+    page = client.get("/discovery/")
+    assert page.status_code == 200
+    assert b'id="crawl-now"' not in page.content and b"start crawls" in page.content
+    refused = client.post("/discovery/crawl/", follow=True)
+    assert refused.status_code == 200 and not CrawlRun.objects.exists()
+    assert [m.level_tag for m in refused.context["messages"]] == ["error"]
+    for name in ("member", "orgadmin", "root"):
+        client.force_login(world[name])
+        page = client.get("/discovery/")
+        assert page.status_code == 200 and b'id="crawl-now"' in page.content, name
