@@ -1,5 +1,5 @@
-from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, viewsets
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import exceptions, permissions, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -15,10 +15,12 @@ from catalog.api.serializers import (
 from catalog.filtersets import ApiFilterSet, AuditEventFilterSet, ServiceFilterSet
 
 
+@extend_schema_view(update=extend_schema(exclude=True))
 class ServiceViewSet(viewsets.ModelViewSet):
     lookup_field = "slug"
     filterset_class = ServiceFilterSet
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    # PUT only for `consumes/` (replace the declared list): a service changes field by field (PATCH).
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
     ordering_fields = ["slug", "name", "tier", "id"]
 
     def get_queryset(self):
@@ -30,6 +32,11 @@ class ServiceViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         serializer.instance = services.service_create(actor=self.request.user, **serializer.validated_data)
+
+    def update(self, request, *args, **kwargs):
+        if not kwargs.get("partial"):
+            raise exceptions.MethodNotAllowed(request.method, detail="Change a service with PATCH.")
+        return super().update(request, *args, **kwargs)
 
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)

@@ -218,3 +218,18 @@ def test_openapi_schema_and_docs_are_served_without_cdn(world, api):
     assert docs.status_code == 200
     html = docs.content.decode()
     assert "cdn." not in html and "unpkg" not in html and "/static/drf_spectacular_sidecar/" in html
+
+
+def test_declared_dependencies_are_set_with_put_and_a_service_is_never_replaced_whole(world, api):
+    from catalog import services as catalog_services
+
+    root, member = world["root"], world["member"]
+    orders = catalog_services.service_create(actor=root, team=world["team"], slug="orders", name="Orders")
+    catalog_services.api_create(actor=root, provider=orders, slug="orders-v1", name="Orders v1")
+    web = catalog_services.service_create(actor=root, team=world["team"], slug="web", name="Web")
+    client = api(member)
+    response = client.put("/api/v1/services/web/consumes/", {"apis": ["orders-v1"]}, format="json")
+    assert response.status_code == 200, response.content
+    assert list(web.consumes.values_list("slug", flat=True)) == ["orders-v1"]
+    response = client.put("/api/v1/services/web/", {"slug": "web", "name": "Web", "team": "alpha"}, format="json")
+    assert response.status_code == 405 and response.json()["code"] == "method_not_allowed"

@@ -269,6 +269,9 @@ REST: dict[tuple[str, str], dict[str, Case]] = {
         "in-org": Case(ORG_ADMINS, params=SPARE, body={"team": "empty"}, ok=200),
         "to-other-org": Case(SUPER, params=SPARE, body={"team": "bravo"}, ok=200),
     },
+    ("PUT", "/api/v1/services/{slug}/consumes/"): {
+        "": Case(ASSETS, params=ORDERS, body={"apis": ["catalog-v1"]}, ok=200),
+    },
     ("GET", "/api/v1/services/{slug}/dependencies/"): {"": Case(SIGNED_IN, params=ORDERS, query="direction=up")},
     ("GET", "/api/v1/services/{slug}/blast-radius/"): {"": Case(SIGNED_IN, params=ORDERS)},
     ("GET", "/api/v1/services/{slug}/drift/"): {"": Case(SIGNED_IN, params=ORDERS)},
