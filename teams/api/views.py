@@ -1,4 +1,3 @@
-from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -75,6 +74,6 @@ class MemberViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def destroy(self, request, team_slug=None, username=None):
         team = self.get_team()
-        user = get_object_or_404(get_user_model(), username=username)
+        user = get_object_or_404(selectors.user_list(), username=username)
         services.member_remove(actor=request.user, team=team, user=user)
         return Response(status=status.HTTP_204_NO_CONTENT)
