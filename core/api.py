@@ -10,7 +10,6 @@ from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, pagination, parsers, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from core import jsonlimits
 from core.errors import DomainError, InvalidInput
@@ -41,6 +40,11 @@ def _flatten(detail) -> str:
 
 def exception_handler(exc, context):
     """Every error leaves the API as ``{"code", "detail", ...}`` with a proper status."""
+    # Imported here, not at the top: rest_framework.views reads DEFAULT_PARSER_CLASSES (this
+    # module's JSONParser) while it loads, so a top-level import is a cycle whenever this module
+    # is imported first (e.g. by the DRF pagination system check).
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, DjangoValidationError):
         exc = InvalidInput.from_django(exc)
     if isinstance(exc, RecursionError):
