@@ -21,7 +21,7 @@ from graph.services.crawls import (
     tracing_source_save,
 )
 from graph.services.edges import edges_age, edges_merge, now_ms
-from graph.services.projection import graph_init, graph_sync, graph_wipe, project, projection_schedule
+from graph.services.projection import graph_init, graph_sync, graph_wipe, project
 
 __all__ = [
     "CRAWL_LOCK_KEY",
@@ -46,7 +46,6 @@ __all__ = [
     "progress_add",
     "progress_get",
     "project",
-    "projection_schedule",
     "run_targets",
     "tracing_source_save",
 ]

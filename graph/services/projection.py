@@ -3,10 +3,7 @@ teams' selectors) as nodes and relationships in Neo4j; the schema; the full resy
 
 from __future__ import annotations
 
-from django.db import transaction
-
 from catalog import selectors as catalog_selectors
-from core.queue import enqueue
 from graph import cypher, db
 from graph.services.edges import now_ms
 from teams import selectors as teams_selectors
@@ -23,13 +20,6 @@ def graph_wipe() -> None:
     for statement in (cypher.WIPE_EDGES, cypher.WIPE_NODES):
         while db.write(statement)[0]["removed"]:
             pass
-
-
-def projection_schedule(kind: str, key: str) -> None:
-    """After the current transaction commits, project one catalog object into Neo4j."""
-    from graph.tasks import graph_project_task
-
-    transaction.on_commit(lambda: enqueue(graph_project_task, kind, key))
 
 
 def _write_services(rows: dict, *, tag: int) -> None:

@@ -5,11 +5,11 @@ import pytest
 from catalog import services as catalog_services
 from graph import db, selectors, services
 from graph.discovery.matching import Target
-from graph.discovery.sources import ObservedEdge, TargetResult
+from graph.discovery.sources import Observation, ObservedEdge
 
 
 def result(src, *edges, source="prometheus", window=None):
-    return TargetResult(
+    return Observation(
         target=src,
         source=source,
         service_slug=src,

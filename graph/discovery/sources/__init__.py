@@ -16,7 +16,6 @@ from graph.discovery.sources.base import (
     ObservedEdge,
     Source,
     SourceTarget,
-    TargetResult,
 )
 
 __all__ = [
@@ -26,7 +25,6 @@ __all__ = [
     "ObserveContext",
     "Source",
     "SourceTarget",
-    "TargetResult",
     "registry",
     "get",
 ]

@@ -87,9 +87,6 @@ class Observation:
         return self
 
 
-TargetResult = Observation  # the name the pipeline and its tests used before the registry
-
-
 @dataclass(frozen=True)
 class ObserveContext:
     """What ``observe`` may use: the run's HTTP session (shared, bounded, allow-listed),
