@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "teams",
     "catalog",
     "graph",
+    "portal",  # pages combining apps, and `manage.py seed_demo`
     "devtools",  # the simulated fleet's `manage.py fleet` (make run, tests, benchmarks); no models
 ]
 
