@@ -14,6 +14,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from graph.discovery.latency import Histogram
 from graph.discovery.matching import CatalogIndex, Target
 
 
@@ -54,6 +55,9 @@ class ObservedEdge:
     target: Target
     calls: float
     errors: float
+    # How long the calls took, where the evidence says (graph/discovery/latency.py):
+    # cumulative like the counters, or windowed like them.
+    latency: Histogram | None = None
 
 
 @dataclass
