@@ -4,13 +4,14 @@ import graphene
 
 from catalog.graphql.schema import Mutation as CatalogMutation
 from catalog.graphql.schema import Query as CatalogQuery
+from changes.graphql.schema import Query as ChangesQuery
 from graph.graphql.schema import Mutation as GraphMutation
 from graph.graphql.schema import Query as GraphQuery
 from teams.graphql.schema import Mutation as TeamsMutation
 from teams.graphql.schema import Query as TeamsQuery
 
 
-class Query(TeamsQuery, CatalogQuery, GraphQuery, graphene.ObjectType):
+class Query(TeamsQuery, CatalogQuery, GraphQuery, ChangesQuery, graphene.ObjectType):
     pass
 
 

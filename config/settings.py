@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "teams",
     "catalog",
     "graph",
+    "changes",  # deploys, the event log and webhooks (issue 14)
     "portal",  # pages combining apps, and `manage.py seed_demo`
     "devtools",  # the simulated fleet's `manage.py fleet` (make run, tests, benchmarks); no models
 ]
@@ -196,6 +197,16 @@ if GATEWAY_MODE not in ("envoy", "nginx"):
 # finding a client's address (core/clientip.py); default: none, the peer address counts.
 TRUSTED_PROXIES = [p.strip() for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p.strip()]
 
+# --- Change over time: events and webhooks (changes/) --------------------------------
+# Webhook deliveries: per-attempt timeout, attempts before a delivery is dead-lettered (and its
+# subscription disabled), exponential back-off base and cap between attempts (seconds).
+WEBHOOK_TIMEOUT = float(os.environ.get("WEBHOOK_TIMEOUT", 10))
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 15)
+WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", 5))
+WEBHOOK_RETRY_MAX_SECONDS = float(os.environ.get("WEBHOOK_RETRY_MAX_SECONDS", 3600))
+# GET /api/v1/events/?wait=N: the longest a long poll is held open (seconds).
+EVENTS_MAX_WAIT = env_int("EVENTS_MAX_WAIT", 25)
+
 # --- REST / GraphQL -----------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -247,7 +258,7 @@ GRAPHENE = {
 # Fields an app above contributes to a type defined below it (core.graphql.type_extensions):
 # the wiring of the layers lives here, so no app imports the one above it.
 GRAPHQL_TYPE_EXTENSIONS = {
-    "Service": ["graph.graphql.extensions.ServiceGraphFields"],
+    "Service": ["graph.graphql.extensions.ServiceGraphFields", "changes.graphql.extensions.ServiceDeployFields"],
     "Team": ["catalog.graphql.extensions.TeamServicesField", "graph.graphql.extensions.TeamGraphFields"],
 }
 GRAPHQL_MAX_DEPTH = env_int("GRAPHQL_MAX_DEPTH", 10)

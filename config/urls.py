@@ -11,6 +11,7 @@ from catalog import urls as catalog_urls
 from catalog.api.gateway import gateway_verify
 from catalog.api.keys import ApiKeyViewSet
 from catalog.api.views import ApiViewSet, AuditEventViewSet, ServiceViewSet
+from changes.api.views import DeployKeyViewSet, DeployViewSet, EventListView, WebhookViewSet
 from config.security import ApiDocsView
 from core.graphql import SwitchboardGraphQLView
 from graph.api.views import (
@@ -34,6 +35,9 @@ router.register("apis", ApiViewSet, basename="api")
 router.register("keys", ApiKeyViewSet, basename="key")
 router.register("audit", AuditEventViewSet, basename="audit")
 router.register("crawls", CrawlViewSet, basename="crawl")
+router.register("deploys", DeployViewSet, basename="deploy")
+router.register("deploy-keys", DeployKeyViewSet, basename="deploy-key")
+router.register("webhooks", WebhookViewSet, basename="webhook")
 # graph's views of a service (dependencies, blast radius, drift, path) under /services/{slug}/, with the
 # URL names they always had (api:service-dependencies, ...); a second router since a basename is registered once.
 service_graph_router = DefaultRouter(trailing_slash="/?")
@@ -47,6 +51,7 @@ api_v1 = [
     path("graph/cycles", CyclesView.as_view(), name="graph-cycles"),
     path("graph/coupling", CouplingView.as_view(), name="graph-coupling"),
     path("graph/endpoints", UnknownEndpointsView.as_view(), name="graph-endpoints"),
+    path("events", EventListView.as_view(), name="events"),
 ]
 
 

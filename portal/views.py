@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from catalog import selectors as catalog_selectors
+from changes import selectors as changes_selectors
 from core.forms import form_submit
 from core.htmx import render_page
 from graph import selectors as graph_selectors
@@ -51,6 +52,7 @@ def service_detail(request, slug):
             "service": service,
             "history": history,
             "health": history[0] if history else None,
+            "deploys": changes_selectors.deploys_recent(service_id=service.pk, limit=10),
             "can_edit": permissions.can_manage_assets(request.user, service.team),
         },
     )

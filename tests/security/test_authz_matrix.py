@@ -123,6 +123,7 @@ def build_world() -> dict:
     service_event = AuditEvent.objects.get(action="service.create", object_repr="orders")
 
     run = CrawlRun.objects.create(trigger="manual", status="finished")
+    changes_world = _changes_world(root, org_a, alpha, orders)
     for user in [*users.values(), root]:
         Token.objects.create(user=user)
     by_role = {
@@ -142,11 +143,36 @@ def build_world() -> dict:
         "run": run,
         "a_events": a_events,
         "service_event": service_event,
+        **changes_world,
+    }
+
+
+def _changes_world(root, org_a, alpha, orders) -> dict:
+    """Issue 14: a deploy and a deploy key of orders; a disabled webhook of team alpha owing one
+    dead-lettered delivery (so enabling and redelivering change something)."""
+    from changes import services as changes
+    from changes.models import Delivery, Event, Webhook
+
+    deploy, _ = changes.deploy_record(actor=root, deploy_key=None, service=orders, client_id="w-1", version="1")
+    deploy_key, _ = changes.deploy_key_issue(actor=root, service=orders, name="ci")
+    webhook, _ = changes.webhook_create(
+        actor=root, name="alpha-hook", url="http://10.0.0.9/hook", types=["*"], team=alpha
+    )
+    Webhook.objects.filter(pk=webhook.pk).update(enabled=False, disabled_reason="kept failing")
+    event = Event.objects.filter(org_id=org_a.pk).first()
+    delivery = Delivery.objects.create(webhook=webhook, event=event, status="dead", attempts=15)
+    a_changes = set(Event.objects.filter(org_id=org_a.pk).values_list("pk", flat=True))
+    return {
+        "deploy": deploy,
+        "deploy_key": deploy_key,
+        "webhook": webhook,
+        "delivery": delivery,
+        "a_changes": a_changes,
     }
 
 
 # --- "Nothing changed" ---------------------------------------------------------------------------
-SNAPSHOT_APPS = ("auth", "authtoken", "teams", "catalog", "graph", "django_celery_beat")
+SNAPSHOT_APPS = ("auth", "authtoken", "teams", "catalog", "graph", "changes", "django_celery_beat")
 
 
 def _tables() -> list[tuple[str, str, str]]:
@@ -226,6 +252,15 @@ def _keys_list_scoped(response, w, role):
     assert ids == (set() if role == READER else visible), f"{role} lists keys {sorted(ids)}"
 
 
+def _events_scoped(response, w, role):
+    """Events of the orgs a user belongs to (team or admin); superusers all."""
+    ids = {int(e["cursor"]) for e in response.json()["results"]}
+    if role in (READER, OTHER_ADMIN):
+        assert not ids & w["a_changes"], f"{role} reads org A's events {sorted(ids & w['a_changes'])}"
+    else:
+        assert ids & w["a_changes"], f"{role} does not read org A's events"
+
+
 ALPHA = {"slug": "alpha"}
 ORDERS = {"slug": "orders"}
 SPARE = {"slug": "spare"}
@@ -300,6 +335,37 @@ REST: dict[tuple[str, str], dict[str, Case]] = {
     ("GET", "/api/v1/crawls/"): {"": READ},
     ("POST", "/api/v1/crawls/"): {"": Case(CRAWLERS, ok=202)},
     ("GET", "/api/v1/crawls/{id}/"): {"": Case(SIGNED_IN, params={"id": lambda w: w["run"].pk})},
+    # Issue 14: deploys (the catalog's readers read them; alpha's members record them), deploy keys
+    # and webhooks (their team's members; org webhooks their admins; installation-wide superusers),
+    # the event log (the orgs a user belongs to).
+    ("GET", "/api/v1/deploys/"): {"": READ},
+    ("POST", "/api/v1/deploys/"): {"": Case(ASSETS, body={"service": "orders", "deploy_id": "m-1", "version": "2"})},
+    ("GET", "/api/v1/deploys/{id}/"): {"": Case(SIGNED_IN, params={"id": lambda w: w["deploy"].pk})},
+    ("GET", "/api/v1/deploy-keys/"): {"": READ},
+    ("POST", "/api/v1/deploy-keys/"): {"": Case(ASSETS, body={"service": "orders", "name": "ci-2"})},
+    ("GET", "/api/v1/deploy-keys/{id}/"): {"": Case(ASSETS, params={"id": lambda w: w["deploy_key"].pk})},
+    ("POST", "/api/v1/deploy-keys/{id}/revoke/"): {
+        "": Case(ASSETS, params={"id": lambda w: w["deploy_key"].pk}, ok=200)
+    },
+    ("GET", "/api/v1/events"): {"": Case(SIGNED_IN, check=_events_scoped)},
+    ("GET", "/api/v1/webhooks/"): {"": READ},
+    ("POST", "/api/v1/webhooks/"): {
+        "service": Case(ASSETS, body={"name": "h", "url": "http://10.0.0.9/h", "types": ["*"], "service": "orders"}),
+        "team": Case(ASSETS, body={"name": "h", "url": "http://10.0.0.9/h", "types": ["*"], "team": "alpha"}),
+        "org": Case(ORG_ADMINS, body={"name": "h", "url": "http://10.0.0.9/h", "types": ["*"], "org": "org-a"}),
+        "installation": Case(SUPER, body={"name": "h", "url": "http://10.0.0.9/h", "types": ["crawl.failed"]}),
+    },
+    ("GET", "/api/v1/webhooks/{id}/"): {"": Case(ASSETS, params={"id": lambda w: w["webhook"].pk})},
+    ("DELETE", "/api/v1/webhooks/{id}/"): {"": Case(ASSETS, params={"id": lambda w: w["webhook"].pk})},
+    ("POST", "/api/v1/webhooks/{id}/enable/"): {"": Case(ASSETS, params={"id": lambda w: w["webhook"].pk}, ok=200)},
+    ("GET", "/api/v1/webhooks/{id}/deliveries/"): {"": Case(ASSETS, params={"id": lambda w: w["webhook"].pk})},
+    ("POST", "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver/"): {
+        "": Case(
+            ASSETS,
+            params={"id": lambda w: w["webhook"].pk, "delivery_id": lambda w: w["delivery"].pk},
+            ok=200,
+        )
+    },
     ("GET", "/api/v1/graph"): {"": READ},
     ("GET", "/api/v1/graph/cycles"): {"": READ},
     ("GET", "/api/v1/graph/coupling"): {"": READ},

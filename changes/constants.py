@@ -1,0 +1,42 @@
+"""Event types (the public vocabulary of the event log and webhooks)."""
+
+# Catalog audit actions that are changes worth an event, and the event type each becomes.
+AUDIT_EVENT_TYPES = {
+    "org.create": "org.created",
+    "org.update": "org.updated",
+    "team.create": "team.created",
+    "team.update": "team.updated",
+    "team.delete": "team.deleted",
+    "member.add": "member.added",
+    "member.remove": "member.removed",
+    "service.create": "service.created",
+    "service.update": "service.updated",
+    "service.transfer": "service.transferred",
+    "service.delete": "service.deleted",
+    "service.consumes": "service.consumes_changed",
+    "api.create": "api.created",
+    "api.update": "api.updated",
+    "api.delete": "api.deleted",
+    "key.issue": "key.issued",
+    "key.request": "key.requested",
+    "key.approve": "key.issued",  # an approved request is a key issued
+    "key.reject": "key.rejected",
+    "key.revoke": "key.revoked",
+    "key.rotate": "key.rotated",
+    "key.expiry": "key.expiry_changed",
+}
+
+EVENT_TYPES = frozenset(
+    {
+        *AUDIT_EVENT_TYPES.values(),
+        "deploy.recorded",
+        "deploy.updated",
+        "deploy_key.issued",
+        "deploy_key.revoked",
+        "crawl.failed",
+        "webhook.disabled",
+    }
+)
+ALL_TYPES = "*"
+
+DEPLOY_STATUSES = ("started", "succeeded", "failed", "rolled_back")

@@ -1,0 +1,639 @@
+"""Every write of change over time: deploys and deploy keys, the event log, webhook
+subscriptions and their deliveries (permissions, validation, audit, events)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import socket
+import uuid
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from catalog import keys as key_format
+from catalog.models import Api, Service
+from changes import constants, delivery
+from changes.models import Delivery, DeliveryAttempt, Deploy, DeployKey, Event, Webhook
+from changes.permissions import can_manage_webhook, can_manage_webhook_scope
+from core.audit import audit_record, snapshot
+from core.errors import Conflict, InvalidInput, PermissionDenied
+from core.queue import enqueue
+from core.redis import client as redis_client
+from core.redis import compare_and_set
+from core.redis import key as redis_key
+from core.validators import validate_http_url
+from graph.discovery.fetch import FetchRefused, address_allowed, check_url
+from teams import permissions
+from teams.models import Org, Team
+
+logger = logging.getLogger(__name__)
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+# --- The event log -----------------------------------------------------------------------------
+def event_record(
+    *,
+    type: str,  # noqa: A002 (the event's public field name)
+    subject: dict,
+    payload: dict,
+    org_id: int | None = None,
+    team_id: int | None = None,
+    service_id: int | None = None,
+) -> Event:
+    """Append an event and, in the same transaction, one delivery per matching enabled
+    subscription; the deliveries are sent once the transaction commits."""
+    with transaction.atomic():
+        event = Event.objects.create(
+            type=type, subject=subject, payload=payload, org_id=org_id, team_id=team_id, service_id=service_id
+        )
+        scope = Q(org__isnull=True, team__isnull=True, service__isnull=True)
+        if org_id is not None:
+            scope |= Q(org_id=org_id)
+        if team_id is not None:
+            scope |= Q(team_id=team_id)
+        if service_id is not None:
+            scope |= Q(service_id=service_id)
+        hooks = [
+            h
+            for h in Webhook.objects.filter(scope, enabled=True).only("id", "types")
+            if constants.ALL_TYPES in h.types or type in h.types
+        ]
+        Delivery.objects.bulk_create([Delivery(webhook_id=h.pk, event=event) for h in hooks])
+        for hook_id in {h.pk for h in hooks}:
+            transaction.on_commit(lambda hook_id=hook_id: _kick(hook_id))
+    return event
+
+
+def _kick(webhook_id: int, countdown: float | None = None) -> None:
+    from changes.tasks import webhook_drain_task
+
+    if countdown:
+        try:
+            webhook_drain_task.apply_async(args=(webhook_id,), countdown=countdown, retry=False)
+        except Exception as exc:  # noqa: BLE001 (broker down: the sweeper picks it up)
+            logger.warning("could not schedule webhook retry: %s", exc)
+    else:
+        enqueue(webhook_drain_task, webhook_id)
+
+
+def _trim(value, limit: int = 500):
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + "…"
+    return value
+
+
+def _compact(snap: dict | None) -> dict | None:
+    """An audit snapshot fit for an event: no API spec (it can be large), long strings cut."""
+    if snap is None:
+        return None
+    return {k: ("<spec>" if k == "spec" and v else _trim(v)) for k, v in snap.items()}
+
+
+def _scope_of(object_type: str, object_id: str, snap: dict) -> tuple[int | None, int | None]:
+    """(team id, service id) an audited object belongs to."""
+    try:
+        if object_type == "team":
+            return int(object_id), None
+        if object_type == "membership":
+            return snap.get("team"), None
+        if object_type == "service":
+            return snap.get("team"), int(object_id)
+        if object_type == "api":
+            service_id = snap.get("provider")
+        elif object_type == "apikey":
+            service_id = Api.objects.filter(pk=snap.get("api")).values_list("provider_id", flat=True).first()
+        else:
+            return None, None
+        team_id = Service.objects.filter(pk=service_id).values_list("team_id", flat=True).first()
+        return team_id, service_id
+    except (TypeError, ValueError):
+        return None, None
+
+
+def event_from_audit(audit) -> Event | None:
+    """A catalog or teams write (its audit record, in its transaction) as an event."""
+    type_ = constants.AUDIT_EVENT_TYPES.get(audit.action)
+    if type_ is None:
+        return None
+    snap = audit.after or audit.before or {}
+    team_id, service_id = _scope_of(audit.object_type, audit.object_id, snap)
+    before, after = _compact(audit.before), _compact(audit.after)
+    changed = sorted(
+        k for k in (before or {}).keys() | (after or {}).keys() if (before or {}).get(k) != (after or {}).get(k)
+    )
+    payload = {"action": audit.action, "actor": audit.actor_repr, "changed": changed, "before": before, "after": after}
+    if audit.object_type == "apikey":
+        payload["consumer_service_id"] = snap.get("consumer")
+    subject = {"kind": audit.object_type, "id": audit.object_id, "name": audit.object_repr}
+    return event_record(
+        type=type_, subject=subject, payload=payload, org_id=audit.org_id, team_id=team_id, service_id=service_id
+    )
+
+
+def event_crawl_failed(run) -> Event:
+    return event_record(
+        type="crawl.failed",
+        subject={"kind": "crawlrun", "id": str(run.pk), "name": f"crawl {run.pk}"},
+        payload={
+            "trigger": run.trigger,
+            "error": _trim(run.error or "", 300),
+            "failed": run.failed,
+            "total": run.total,
+        },
+    )
+
+
+def _service_event(type_: str, service: Service, subject: dict, payload: dict) -> Event:
+    return event_record(
+        type=type_,
+        subject=subject,
+        payload=payload,
+        org_id=service.team.org_id,
+        team_id=service.team_id,
+        service_id=service.pk,
+    )
+
+
+# --- Deploy keys ----------------------------------------------------------------------------------
+class DeployKeyActor:
+    """Who recorded a deploy with a deploy key (for the audit trail)."""
+
+    is_authenticated = False
+
+    def __init__(self, deploy_key: DeployKey):
+        self.username = f"deploy-key:{deploy_key.key_id}"
+
+
+def _require_assets(actor, service: Service) -> None:
+    permissions.require(
+        permissions.can_manage_assets(actor, service.team),
+        actor,
+        f"Only members of team '{service.team.slug}' manage deploys of '{service.slug}'.",
+    )
+
+
+def deploy_key_issue(*, actor, service: Service, name: str) -> tuple[DeployKey, str]:
+    """A new deploy key for ``service``; returns (key, full secret), shown once."""
+    _require_assets(actor, service)
+    full, key_id, secret_hash = key_format.generate()
+    dkey = DeployKey(service=service, name=name, key_id=key_id, secret_hash=secret_hash, created_by=actor)
+    with transaction.atomic():
+        try:
+            dkey.full_clean()
+        except ValidationError as exc:
+            raise InvalidInput.from_django(exc) from exc
+        dkey.save()
+        audit_record(actor=actor, action="deploy_key.issue", obj=dkey, after=snapshot(dkey))
+        _service_event(
+            "deploy_key.issued",
+            service,
+            {"kind": "deploykey", "id": key_id, "name": name},
+            {"service": service.slug, "actor": getattr(actor, "username", "")},
+        )
+    return dkey, full
+
+
+def deploy_key_revoke(*, actor, deploy_key: DeployKey) -> DeployKey:
+    _require_assets(actor, deploy_key.service)
+    if deploy_key.revoked_at:
+        return deploy_key
+    with transaction.atomic():
+        before = snapshot(deploy_key)
+        deploy_key.revoked_at = timezone.now()
+        deploy_key.save(update_fields=["revoked_at"])
+        audit_record(actor=actor, action="deploy_key.revoke", obj=deploy_key, before=before, after=snapshot(deploy_key))
+        _service_event(
+            "deploy_key.revoked",
+            deploy_key.service,
+            {"kind": "deploykey", "id": deploy_key.key_id, "name": deploy_key.name},
+            {"service": deploy_key.service.slug, "actor": getattr(actor, "username", "")},
+        )
+    return deploy_key
+
+
+def deploy_key_authenticate(raw: str) -> DeployKey | None:
+    """The unrevoked deploy key ``raw`` is, else None (well-formed and checksummed first)."""
+    parsed = key_format.parse(raw)
+    if parsed is None:
+        return None
+    key_id, secret = parsed
+    dkey = DeployKey.objects.select_related("service__team").filter(key_id=key_id, revoked_at__isnull=True).first()
+    if dkey is None or not key_format.secret_matches(secret, dkey.secret_hash):
+        return None
+    return dkey
+
+
+# --- Deploys -------------------------------------------------------------------------------------
+IDENTITY_FIELDS = ("version", "environment", "commit")
+
+
+def deploy_record(
+    *,
+    actor,
+    deploy_key: DeployKey | None,
+    service: Service,
+    client_id: str,
+    system: bool = False,
+    version: str,
+    environment: str = "production",
+    commit: str = "",
+    url: str = "",
+    deployer: str = "",
+    status: str = "succeeded",
+    started_at=None,
+    finished_at=None,
+) -> tuple[Deploy, bool]:
+    """Record a deploy; returns (deploy, created). Idempotent on (service, client_id): the same
+    request again returns the recorded deploy; a ``started`` deploy may move on to a final
+    status (succeeded, failed, rolled_back); a retry that disagrees with the recorded version,
+    environment or commit, or changes a final status, is 409 ``deploy_conflict``."""
+    if system:  # manage.py deploy: whoever runs commands on the server
+        audit_actor = actor
+    elif deploy_key is not None:
+        if deploy_key.service_id != service.pk:
+            raise PermissionDenied(f"This deploy key records deploys of '{deploy_key.service.slug}' only.")
+        audit_actor = DeployKeyActor(deploy_key)
+    else:
+        _require_assets(actor, service)
+        audit_actor = actor
+    if status not in constants.DEPLOY_STATUSES:
+        raise InvalidInput(f"Unknown status '{status}'.", code="invalid")
+    if started_at and finished_at and finished_at < started_at:
+        raise InvalidInput("finished_at is before started_at.", code="invalid")
+    if url:
+        try:
+            validate_http_url(url)
+        except ValidationError as exc:
+            raise InvalidInput("url: " + " ".join(exc.messages), fields={"url": exc.messages}) from exc
+    fields = {
+        "version": version,
+        "environment": environment,
+        "commit": commit,
+        "url": url,
+        "deployer": deployer or getattr(actor, "username", "") or "",
+        "status": status,
+        "started_at": started_at,
+        "finished_at": finished_at or (timezone.now() if status in Deploy.FINAL else None),
+    }
+    try:
+        with transaction.atomic():
+            existing = Deploy.objects.select_for_update().filter(service=service, client_id=client_id).first()
+            if existing is not None:
+                return _deploy_retry(audit_actor, existing, fields, explicit_finish=finished_at is not None), False
+            deploy = Deploy(
+                service=service,
+                client_id=client_id,
+                recorded_by=actor if actor is not None and actor.is_authenticated else None,
+                deploy_key=deploy_key,
+                **fields,
+            )
+            try:
+                deploy.full_clean(validate_constraints=False)
+            except ValidationError as exc:
+                raise InvalidInput.from_django(exc) from exc
+            deploy.save()
+            audit_record(actor=audit_actor, action="deploy.record", obj=deploy, after=snapshot(deploy))
+            _deploy_event("deploy.recorded", deploy)
+            return deploy, True
+    except IntegrityError:
+        # A racing retry (PostgreSQL) recorded it first: answer as the retry it is.
+        existing = Deploy.objects.get(service=service, client_id=client_id)
+        with transaction.atomic():
+            return _deploy_retry(audit_actor, existing, fields, explicit_finish=finished_at is not None), False
+
+
+def _deploy_retry(audit_actor, existing: Deploy, fields: dict, *, explicit_finish: bool) -> Deploy:
+    clashes = [f for f in IDENTITY_FIELDS if getattr(existing, f) != fields[f]]
+    if clashes:
+        raise Conflict(
+            f"Deploy '{existing.client_id}' was recorded with another {', '.join(clashes)}.",
+            code="deploy_conflict",
+            fields={f: [f"recorded: {getattr(existing, f)!r}"] for f in clashes},
+        )
+    if fields["status"] == existing.status:
+        return existing  # the same step, retried
+    if existing.status in Deploy.FINAL:
+        raise Conflict(
+            f"Deploy '{existing.client_id}' already finished as '{existing.status}'.", code="deploy_conflict"
+        )
+    before = snapshot(existing)
+    existing.status = fields["status"]
+    existing.finished_at = (
+        fields["finished_at"] if explicit_finish or existing.finished_at is None else existing.finished_at
+    )
+    if fields["url"]:
+        existing.url = fields["url"]
+    existing.save(update_fields=["status", "finished_at", "url", "updated_at"])
+    audit_record(actor=audit_actor, action="deploy.update", obj=existing, before=before, after=snapshot(existing))
+    _deploy_event("deploy.updated", existing)
+    return existing
+
+
+def _deploy_event(type_: str, deploy: Deploy) -> None:
+    service = deploy.service
+    payload = {
+        "service": service.slug,
+        "deploy_id": deploy.client_id,
+        "version": deploy.version,
+        "environment": deploy.environment,
+        "commit": deploy.commit,
+        "url": deploy.url,
+        "deployer": deploy.deployer,
+        "status": deploy.status,
+        "started_at": deploy.started_at.isoformat() if deploy.started_at else None,
+        "finished_at": deploy.finished_at.isoformat() if deploy.finished_at else None,
+    }
+    _service_event(type_, service, {"kind": "deploy", "id": str(deploy.pk), "name": str(deploy.client_id)}, payload)
+
+
+# --- Webhook subscriptions ----------------------------------------------------------------------
+class WebhookUrlRefused(InvalidInput):
+    code = "webhook_url_refused"
+
+
+def webhook_url_check(url: str) -> None:
+    """The crawler's SSRF rules (graph.discovery.fetch): http(s) only, no credentials, and the
+    host (an IP literal, or every address its name resolves to now) inside
+    DISCOVERY_ALLOWED_NETWORKS. Delivery checks the connected address again."""
+    try:
+        validate_http_url(url)
+    except ValidationError as exc:
+        raise WebhookUrlRefused("url: " + " ".join(exc.messages), fields={"url": exc.messages}) from exc
+    allowed = settings.DISCOVERY_ALLOWED_NETWORKS
+    try:
+        check_url(url, allowed)
+    except FetchRefused as exc:
+        raise WebhookUrlRefused(f"url: {exc}.", fields={"url": [str(exc)]}) from exc
+    parts = urlsplit(url)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 80, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise WebhookUrlRefused(
+            f"url: {parts.hostname} does not resolve.", fields={"url": ["does not resolve"]}
+        ) from exc
+    addresses = {info[4][0] for info in infos}
+    if not any(address_allowed(a, allowed) for a in addresses):
+        detail = f"{parts.hostname} resolves only to addresses outside DISCOVERY_ALLOWED_NETWORKS"
+        raise WebhookUrlRefused(f"url: {detail}.", fields={"url": [detail]})
+
+
+def _check_types(types) -> list[str]:
+    if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):
+        raise InvalidInput(
+            "types: a non-empty list of event types (or ['*']).", code="invalid", fields={"types": ["required"]}
+        )
+    unknown = sorted(set(types) - constants.EVENT_TYPES - {constants.ALL_TYPES})
+    if unknown:
+        raise InvalidInput(
+            f"types: unknown event types {unknown}; known: {sorted(constants.EVENT_TYPES)}.",
+            code="unknown_event_type",
+            fields={"types": [f"unknown: {t}" for t in unknown]},
+        )
+    return sorted(set(types))
+
+
+def _webhook_audit(webhook: Webhook) -> dict:
+    return {
+        "name": webhook.name,
+        "url": webhook.url,
+        "scope": webhook.scope,
+        "types": webhook.types,
+        "enabled": webhook.enabled,
+        "disabled_reason": webhook.disabled_reason,
+    }
+
+
+def webhook_create(
+    *, actor, name: str, url: str, types: list, org: Org | None = None, team: Team | None = None, service=None
+) -> tuple[Webhook, str]:
+    """A subscription of one scope: a service, a team, an org, or (superusers) all of them.
+    Returns (webhook, secret); the secret is shown this once."""
+    if sum(x is not None for x in (org, team, service)) > 1:
+        raise InvalidInput("Give one scope: org, team or service.", code="invalid")
+    permissions.require(
+        can_manage_webhook_scope(actor, org=org, team=team, service=service),
+        actor,
+        "Webhooks of a service or team: its members; of an org: its admins; of everything: superusers.",
+    )
+    types = _check_types(types)
+    webhook_url_check(url)
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    webhook = Webhook(
+        name=name, url=url, org=org, team=team, service=service, types=types, secret=secret, created_by=actor
+    )
+    with transaction.atomic():
+        try:
+            webhook.full_clean()
+        except ValidationError as exc:
+            raise InvalidInput.from_django(exc) from exc
+        webhook.save()
+        audit_record(actor=actor, action="webhook.create", obj=webhook, after=_webhook_audit(webhook))
+    return webhook, secret
+
+
+def _require_webhook(actor, webhook: Webhook) -> None:
+    permissions.require(can_manage_webhook(actor, webhook), actor, "Only the webhook's owners manage it.")
+
+
+def webhook_delete(*, actor, webhook: Webhook) -> None:
+    _require_webhook(actor, webhook)
+    with transaction.atomic():
+        audit_record(actor=actor, action="webhook.delete", obj=webhook, before=_webhook_audit(webhook))
+        webhook.delete()
+
+
+def webhook_enable(*, actor, webhook: Webhook) -> Webhook:
+    """Turn a (disabled) subscription back on; what it still owes is sent again."""
+    _require_webhook(actor, webhook)
+    with transaction.atomic():
+        before = _webhook_audit(webhook)
+        webhook.enabled, webhook.disabled_reason, webhook.consecutive_failures = True, "", 0
+        webhook.save(update_fields=["enabled", "disabled_reason", "consecutive_failures"])
+        Delivery.objects.filter(webhook=webhook, status="pending").update(next_attempt_at=None)
+        audit_record(actor=actor, action="webhook.enable", obj=webhook, before=before, after=_webhook_audit(webhook))
+        transaction.on_commit(lambda: _kick(webhook.pk))
+    return webhook
+
+
+def delivery_redeliver(*, actor, delivery_obj: Delivery) -> Delivery:
+    """Send a delivery again (a dead-lettered one, or one the receiver lost)."""
+    _require_webhook(actor, delivery_obj.webhook)
+    with transaction.atomic():
+        Delivery.objects.filter(pk=delivery_obj.pk).update(status="pending", attempts=0, next_attempt_at=None)
+        audit_record(
+            actor=actor,
+            action="webhook.redeliver",
+            obj=delivery_obj.webhook,
+            after={"delivery": str(delivery_obj.uid), "event": delivery_obj.event.public_id},
+        )
+        transaction.on_commit(lambda: _kick(delivery_obj.webhook_id))
+    delivery_obj.refresh_from_db()
+    return delivery_obj
+
+
+# --- Delivering -----------------------------------------------------------------------------------
+def _backoff(attempts: int) -> float:
+    base = float(_setting("WEBHOOK_RETRY_BASE_SECONDS", 5))
+    return min(base * 2 ** (attempts - 1), float(_setting("WEBHOOK_RETRY_MAX_SECONDS", 3600)))
+
+
+def _lock_name(webhook_id: int) -> str:
+    return f"webhooks:drain:{webhook_id}"
+
+
+def webhook_body(event: Event) -> bytes:
+    return json.dumps(
+        {
+            "id": event.public_id,
+            "type": event.type,
+            "time": event.occurred_at.isoformat(),
+            "subject": event.subject,
+            "payload": event.payload,
+            "org_id": event.org_id,
+            "team_id": event.team_id,
+            "service_id": event.service_id,
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    ).encode()
+
+
+def _attempt(webhook: Webhook, item: Delivery) -> delivery.Outcome:
+    body = webhook_body(item.event)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "switchboard-webhooks/1",
+        "Switchboard-Event": item.event.type,
+        "Switchboard-Event-Id": item.event.public_id,
+        "Switchboard-Delivery": str(item.uid),
+        delivery.SIGNATURE_HEADER: delivery.sign(webhook.secret, body, int(timezone.now().timestamp())),
+    }
+    return delivery.post(
+        webhook.url,
+        body,
+        headers,
+        allowed=settings.DISCOVERY_ALLOWED_NETWORKS,
+        timeout=float(_setting("WEBHOOK_TIMEOUT", 10)),
+    )
+
+
+def _disable(webhook: Webhook, reason: str) -> None:
+    """A subscription that keeps failing is turned off; its owners hear of it through an event
+    (in its own scope) and the audit trail. What it still owes stays pending."""
+    with transaction.atomic():
+        Webhook.objects.filter(pk=webhook.pk).update(enabled=False, disabled_reason=reason[:300])
+        webhook.enabled, webhook.disabled_reason = False, reason[:300]
+        audit_record(actor=None, action="webhook.disable", obj=webhook, after=_webhook_audit(webhook))
+        team_id = webhook.team_id or (webhook.service.team_id if webhook.service_id else None)
+        event_record(
+            type="webhook.disabled",
+            subject={"kind": "webhook", "id": str(webhook.pk), "name": webhook.name},
+            payload={"reason": reason[:300], "url": webhook.url},
+            org_id=webhook.audit_org_id,
+            team_id=team_id,
+            service_id=webhook.service_id,
+        )
+
+
+def _record(webhook: Webhook, item: Delivery, outcome: delivery.Outcome) -> bool:
+    """Log the attempt and move the delivery on; True when the next one may be sent now."""
+    now = timezone.now()
+    max_attempts = int(_setting("WEBHOOK_MAX_ATTEMPTS", 15))
+    with transaction.atomic():
+        DeliveryAttempt.objects.create(
+            delivery=item, status_code=outcome.status_code, error=outcome.error, duration_ms=outcome.duration_ms
+        )
+        item.attempts += 1
+        item.last_status_code, item.last_error = outcome.status_code, outcome.error
+        if outcome.ok:
+            item.status, item.delivered_at, item.next_attempt_at = "succeeded", now, None
+            Webhook.objects.filter(pk=webhook.pk).update(consecutive_failures=0)
+        elif item.attempts >= max_attempts:
+            item.status, item.next_attempt_at = "dead", None
+        else:
+            item.next_attempt_at = now + timedelta(seconds=_backoff(item.attempts))
+        item.save(
+            update_fields=["attempts", "last_status_code", "last_error", "status", "delivered_at", "next_attempt_at"]
+        )
+        if not outcome.ok:
+            Webhook.objects.filter(pk=webhook.pk).update(consecutive_failures=webhook.consecutive_failures + 1)
+            webhook.consecutive_failures += 1
+    if item.status == "dead":
+        _disable(webhook, f"delivery {item.uid} failed {item.attempts} times; last: {outcome.error}")
+        return False
+    return outcome.ok
+
+
+def _due(webhook_id: int):
+    """The oldest delivery the subscription owes (order is per subscription: nothing newer is
+    sent while an older one waits for its retry)."""
+    return (
+        Delivery.objects.select_related("event").filter(webhook_id=webhook_id, status="pending").order_by("id").first()
+    )
+
+
+def webhook_drain(webhook_id: int) -> int:
+    """Send what a subscription owes, oldest first, until it is done or an attempt fails (then
+    a retry is scheduled with exponential back-off). One drainer per subscription at a time
+    (a Redis lock that expires, so a killed worker's lock does not outlive it). Returns the
+    number of attempts made."""
+    attempts = 0
+    lock_ttl = int(float(_setting("WEBHOOK_TIMEOUT", 10)) * 3 + 30)
+    while True:
+        token = uuid.uuid4().hex
+        if not redis_client().set(redis_key(_lock_name(webhook_id)), token, nx=True, ex=lock_ttl):
+            return attempts  # another worker drains it, and checks again after letting go
+        retry_in = None
+        try:
+            while True:
+                webhook = Webhook.objects.filter(pk=webhook_id, enabled=True).first()
+                item = _due(webhook_id) if webhook else None
+                if item is None:
+                    break
+                wait = (item.next_attempt_at - timezone.now()).total_seconds() if item.next_attempt_at else 0
+                if wait > 0:
+                    retry_in = wait
+                    break
+                redis_client().expire(redis_key(_lock_name(webhook_id)), lock_ttl)
+                attempts += 1
+                if not _record(webhook, item, _attempt(webhook, item)):
+                    item.refresh_from_db()
+                    if item.status == "pending":
+                        retry_in = (item.next_attempt_at - timezone.now()).total_seconds()
+                    break
+        finally:
+            compare_and_set(_lock_name(webhook_id), token, None)
+        if retry_in is not None:
+            # One scheduled retry per subscription, however many new events ask to drain it.
+            hold = max(int(retry_in) + 1, 1)
+            if redis_client().set(redis_key(f"webhooks:retry:{webhook_id}"), "1", nx=True, ex=hold):
+                _kick(webhook_id, countdown=max(retry_in, 0.05))
+            return attempts
+        # A delivery committed while the lock was held had its own drain turned away: look again.
+        if not (Webhook.objects.filter(pk=webhook_id, enabled=True).exists() and _due(webhook_id)):
+            return attempts
+
+
+def webhook_sweep() -> int:
+    """Beat: kick every enabled subscription owing a delivery that is due (heals a worker
+    killed mid-delivery, a retry lost with the broker, an enqueue that failed)."""
+    now = timezone.now()
+    ids = set(
+        Delivery.objects.filter(status="pending", webhook__enabled=True)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .values_list("webhook_id", flat=True)
+        .distinct()
+    )
+    for webhook_id in ids:
+        _kick(webhook_id)
+    return len(ids)

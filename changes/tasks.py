@@ -1,0 +1,16 @@
+"""Celery tasks: thin wrappers around changes.services. Acknowledged late (settings), so a
+worker killed mid-delivery has its task handed out again; the sweeper heals anything else."""
+
+from celery import shared_task
+
+from changes import services
+
+
+@shared_task(name="changes.tasks.webhook_drain_task", ignore_result=True)
+def webhook_drain_task(webhook_id: int) -> int:
+    return services.webhook_drain(webhook_id)
+
+
+@shared_task(name="changes.tasks.webhook_sweep_task", ignore_result=True)
+def webhook_sweep_task() -> int:
+    return services.webhook_sweep()
