@@ -17,7 +17,7 @@ from rest_framework import exceptions
 from core.clientip import client_ip
 
 LOCKED_OUT_CODE = "login_throttled"
-GATEWAY_PREFIX = "/gateway/"
+GATEWAY_PREFIX = ("/gateway/", "/v1/")  # answers to proxies and telemetry exporters, never to browsers
 
 
 class CSPMiddleware(BaseCSPMiddleware):

@@ -182,7 +182,19 @@ DISCOVERY_SOURCES = [
     "graph.discovery.sources.tracing.ZipkinSource",
     "graph.discovery.sources.tracing.JaegerSource",
     "graph.discovery.sources.gateway.GatewayUsageSource",
+    "graph.discovery.sources.otlp.OtlpSource",
 ]
+
+# OTLP push (POST /v1/traces, /v1/metrics; graph/services/otlp.py). Bodies as sent and after
+# gzip; resources read per request (the rest are rejected and counted); peers and metric series
+# kept per reporting service; buffered requests over all services before 429 with Retry-After.
+OTLP_MAX_BODY_BYTES = env_int("OTLP_MAX_BODY_BYTES", 4 * 1024 * 1024)
+OTLP_MAX_DECODED_BYTES = env_int("OTLP_MAX_DECODED_BYTES", 16 * 1024 * 1024)
+OTLP_MAX_RESOURCES = env_int("OTLP_MAX_RESOURCES", 1000)
+OTLP_MAX_PEERS_PER_SERVICE = env_int("OTLP_MAX_PEERS_PER_SERVICE", 1000)
+OTLP_MAX_SERIES_PER_SERVICE = env_int("OTLP_MAX_SERIES_PER_SERVICE", 10_000)
+OTLP_BUFFER_MAX_ENTRIES = env_int("OTLP_BUFFER_MAX_ENTRIES", 200_000)
+OTLP_RETRY_AFTER_SECONDS = env_int("OTLP_RETRY_AFTER_SECONDS", 30)
 
 # --- API keys -----------------------------------------------------------------------
 KEY_LOCAL_CACHE_SECONDS = float(os.environ.get("KEY_LOCAL_CACHE_SECONDS", 0.5))

@@ -14,6 +14,8 @@ from catalog.api.views import ApiViewSet, AuditEventViewSet, ServiceViewSet
 from changes.api.views import DeployKeyViewSet, DeployViewSet, EventListView, WebhookViewSet
 from config.security import ApiDocsView
 from core.graphql import SwitchboardGraphQLView
+from graph.api.ingest_keys import IngestKeyViewSet
+from graph.api.otlp import otlp_metrics, otlp_traces
 from graph.api.views import (
     CouplingView,
     CrawlViewSet,
@@ -35,6 +37,7 @@ router.register("apis", ApiViewSet, basename="api")
 router.register("keys", ApiKeyViewSet, basename="key")
 router.register("audit", AuditEventViewSet, basename="audit")
 router.register("crawls", CrawlViewSet, basename="crawl")
+router.register("ingest-keys", IngestKeyViewSet, basename="ingest-key")
 router.register("deploys", DeployViewSet, basename="deploy")
 router.register("deploy-keys", DeployKeyViewSet, basename="deploy-key")
 router.register("webhooks", WebhookViewSet, basename="webhook")
@@ -71,6 +74,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("gateway/verify", gateway_verify, name="gateway-verify"),
     path("gateway/verify/<path:path>", gateway_verify),
+    path("v1/traces", otlp_traces, name="otlp-traces"),
+    path("v1/metrics", otlp_metrics, name="otlp-metrics"),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("graphql", SwitchboardGraphQLView.as_view(graphiql=True), name="graphql"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from core.admin import ReadOnlyAdmin, ServiceLayerAdmin
 from graph import services
-from graph.models import CrawlResult, CrawlRun, TracingSource
+from graph.models import CrawlResult, CrawlRun, IngestKey, TracingSource
 
 
 @admin.register(TracingSource)
@@ -32,3 +32,28 @@ class CrawlRunAdmin(ReadOnlyAdmin):
     list_display = ["id", "status", "trigger", "total", "done", "failed", "edges_seen", "edges_new", "created_at"]
     list_filter = ["status", "trigger"]
     inlines = [CrawlResultInline]
+
+
+@admin.register(IngestKey)
+class IngestKeyAdmin(ReadOnlyAdmin):
+    """Ingestion keys (OTLP push): read-only, like API keys; issued over REST by the service's
+    team (the secret is shown once there). Revoking goes through the service layer."""
+
+    list_display = ["key_id", "name", "service", "created_by", "created_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["key_id", "name", "service__slug"]
+    exclude = ["secret_hash"]
+    actions = ["revoke_selected"]
+
+    @admin.action(description="Revoke the selected ingestion keys")
+    def revoke_selected(self, request, queryset):
+        from django.contrib import messages
+
+        from core.errors import DomainError
+        from graph.services.otlp import ingest_key_revoke
+
+        for key in queryset.filter(revoked_at__isnull=True):
+            try:
+                ingest_key_revoke(actor=request.user, key=key, reason="revoked in the admin")
+            except DomainError as exc:
+                self.message_user(request, exc.detail, level=messages.ERROR)

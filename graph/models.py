@@ -80,3 +80,35 @@ class CrawlResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.target}: {'ok' if self.ok else self.error}"
+
+
+class IngestKey(models.Model):
+    """A key a service presents when it pushes OpenTelemetry data (OTLP ``/v1/traces``,
+    ``/v1/metrics``). Same format and hashing as API keys (core/keys.py): only SHA-256 of the
+    secret is stored, the key is shown once. Telemetry is accepted for resources whose
+    ``service.name`` is the key's service or one it may report for (a collector)."""
+
+    service = models.ForeignKey("catalog.Service", on_delete=models.CASCADE, related_name="ingest_keys")
+    may_report_for = models.ManyToManyField("catalog.Service", blank=True, related_name="+")
+    name = models.CharField(max_length=100)
+    key_id = models.CharField(max_length=8, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.CharField(max_length=150, blank=True)
+    revoked_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_id})"
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def audit_org_id(self) -> int | None:
+        return getattr(self.service, "audit_org_id", None)

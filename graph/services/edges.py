@@ -64,7 +64,7 @@ def edges_merge(results: Iterable[Observation], *, crawl_id: int, now: int | Non
             if e.target.kind == "service":
                 service_rows.append(row)
             else:
-                endpoint_rows.append({**row, "host": e.target.host, "port": e.target.port})
+                endpoint_rows.append({**row, "host": e.target.host, "port": e.target.port, "kind": e.target.kind})
     stats = {"merged": 0, "created": 0}
     for query, rows in ((cypher.MERGE_SERVICE_EDGES, service_rows), (cypher.MERGE_ENDPOINT_EDGES, endpoint_rows)):
         for out in db.write_batches(query, rows, now=now, crawl_id=crawl_id):

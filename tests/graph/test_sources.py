@@ -16,6 +16,7 @@ DEFAULT = [
     "graph.discovery.sources.tracing.ZipkinSource",
     "graph.discovery.sources.tracing.JaegerSource",
     "graph.discovery.sources.gateway.GatewayUsageSource",
+    "graph.discovery.sources.otlp.OtlpSource",
 ]
 
 
@@ -56,7 +57,7 @@ class Twin(HandedInSource):
 
 def test_the_default_registry_names_every_source_once(settings):
     assert settings.DISCOVERY_SOURCES == DEFAULT
-    assert list(sources.registry()) == ["prometheus", "health", "zipkin", "jaeger", "gateway"]
+    assert list(sources.registry()) == ["prometheus", "health", "zipkin", "jaeger", "gateway", "otlp"]
     assert all(isinstance(s, sources.Source) for s in sources.registry().values())
 
 

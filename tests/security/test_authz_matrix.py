@@ -123,6 +123,9 @@ def build_world() -> dict:
     service_event = AuditEvent.objects.get(action="service.create", object_repr="orders")
 
     run = CrawlRun.objects.create(trigger="manual", status="finished")
+    from graph.services.otlp import ingest_key_issue
+
+    ingest_key, _ = ingest_key_issue(actor=root, service="orders", name="orders-otel")
     changes_world = _changes_world(root, org_a, alpha, orders)
     for user in [*users.values(), root]:
         Token.objects.create(user=user)
@@ -143,6 +146,7 @@ def build_world() -> dict:
         "run": run,
         "a_events": a_events,
         "service_event": service_event,
+        "ingest_key": ingest_key,
         **changes_world,
     }
 
@@ -335,6 +339,14 @@ REST: dict[tuple[str, str], dict[str, Case]] = {
     ("GET", "/api/v1/crawls/"): {"": READ},
     ("POST", "/api/v1/crawls/"): {"": Case(CRAWLERS, ok=202)},
     ("GET", "/api/v1/crawls/{id}/"): {"": Case(SIGNED_IN, params={"id": lambda w: w["run"].pk})},
+    # Issue 13: ingestion keys (OTLP push) are their service team's, like API keys: its members
+    # issue, read and revoke them; other signed-in users list none of them.
+    ("GET", "/api/v1/ingest-keys/"): {"": READ},
+    ("POST", "/api/v1/ingest-keys/"): {"": Case(ASSETS, body={"service": "orders", "name": "otel-2"})},
+    ("GET", "/api/v1/ingest-keys/{id}/"): {"": Case(ASSETS, params={"id": lambda w: w["ingest_key"].pk})},
+    ("POST", "/api/v1/ingest-keys/{id}/revoke/"): {
+        "": Case(ASSETS, params={"id": lambda w: w["ingest_key"].pk}, body={"reason": "test"}, ok=200)
+    },
     # Issue 14: deploys (the catalog's readers read them; alpha's members record them), deploy keys
     # and webhooks (their team's members; org webhooks their admins; installation-wide superusers),
     # the event log (the orgs a user belongs to).
@@ -720,6 +732,8 @@ SITE_ROUTES = {
     "accounts/logout/": "sign-out of the caller's own session",
     "gateway/verify": "API-key authenticated, no user: tests/catalog/test_gateway*.py, tests/security/",
     "gateway/verify/<path:path>": "as gateway/verify",
+    "v1/traces": "OTLP receiver, ingestion-key authenticated, no user: tests/graph/test_otlp.py",
+    "v1/metrics": "as v1/traces",
 }
 
 
