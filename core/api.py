@@ -90,8 +90,7 @@ class JSONParser(parsers.JSONParser):
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise jsonlimits.JsonTooDeep(jsonlimits.max_depth()) from None
-        jsonlimits.check_depth(data)
-        jsonlimits.check_no_nul(data)
+        jsonlimits.check_depth(data, no_nul=True)
         return data
 
 

@@ -23,14 +23,20 @@ def max_depth() -> int:
     return settings.JSON_MAX_DEPTH
 
 
-def check_depth(value, limit: int | None = None) -> None:
+def check_depth(value, limit: int | None = None, *, no_nul: bool = False) -> None:
     """Refuse a parsed document whose arrays/objects nest deeper than ``limit`` (a scalar is
-    depth 0, ``{}`` depth 1). Iterative, so it cannot itself run out of stack."""
+    depth 0, ``{}`` depth 1) and, with ``no_nul``, one with a NUL character in any key or
+    string. One iterative walk, so it cannot itself run out of stack."""
     limit = max_depth() if limit is None else limit
+    if no_nul and isinstance(value, str):
+        _refuse_nul(value)
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, dict):
+            if no_nul:
+                for key in node:
+                    _refuse_nul(key)
             children = node.values()
         elif isinstance(node, list):
             children = node
@@ -38,7 +44,11 @@ def check_depth(value, limit: int | None = None) -> None:
             continue
         if depth > limit:
             raise JsonTooDeep(limit)
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+        for child in children:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+            elif no_nul and isinstance(child, str):
+                _refuse_nul(child)
 
 
 class NulCharacter(InvalidInput):
@@ -48,20 +58,10 @@ class NulCharacter(InvalidInput):
         super().__init__("Text may not contain a NUL character (U+0000).")
 
 
-def check_no_nul(value) -> None:
-    """Refuse a parsed document with a NUL character in any key or string: no database text
-    column can store one (PostgreSQL refuses it), so it is bad input, not a server error."""
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            if "\x00" in node:
-                raise NulCharacter()
-        elif isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
+def _refuse_nul(text: str) -> None:
+    """No database text column can store a NUL (PostgreSQL refuses it): bad input, not a 500."""
+    if "\x00" in text:
+        raise NulCharacter()
 
 
 def loads(text: str | bytes, limit: int | None = None):
