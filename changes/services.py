@@ -588,7 +588,7 @@ def webhook_drain(webhook_id: int) -> int:
     (a Redis lock that expires, so a killed worker's lock does not outlive it). Returns the
     number of attempts made."""
     attempts = 0
-    lock_ttl = int(float(_setting("WEBHOOK_TIMEOUT", 10)) * 3 + 30)
+    lock_ttl = int(float(_setting("WEBHOOK_TIMEOUT", 10))) + 10  # renewed before every attempt
     while True:
         token = uuid.uuid4().hex
         if not redis_client().set(redis_key(_lock_name(webhook_id)), token, nx=True, ex=lock_ttl):
