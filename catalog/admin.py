@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from catalog import services
 from catalog.forms import SpecField
-from catalog.models import Api, ApiKey, Service
+from catalog.models import Api, ApiKey, Domain, Location, ManagedEntity, Resource, Service, System
 from core.admin import ReadOnlyAdmin, ServiceLayerAdmin
 from core.models import AuditEvent
 
@@ -79,3 +79,68 @@ class AuditEventAdmin(ReadOnlyAdmin):
         from catalog.selectors import audit_list
 
         return audit_list(user=request.user)
+
+
+class _OwnedAdmin(ServiceLayerAdmin):
+    """Domains, systems and resources: every write through catalog.services (limits, loops, audit)."""
+
+    kind = ""
+    list_display = ["slug", "name", "team"]
+    list_filter = ["team__org"]
+    search_fields = ["slug", "name"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["slug"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        fields = services._OWNED[self.kind][3]
+        data = {f: form.cleaned_data[f] for f in fields if f in form.cleaned_data}
+        if not change:
+            created = getattr(services, f"{self.kind}_create")(actor=request.user, team=obj.team, slug=obj.slug, **data)
+            obj.pk = created.pk
+            return
+        current = type(obj).objects.get(pk=obj.pk)
+        if "team" in form.changed_data and form.cleaned_data["team"] != current.team:
+            getattr(services, f"{self.kind}_transfer")(
+                actor=request.user, team=form.cleaned_data["team"], **{self.kind: current}
+            )
+            current = type(obj).objects.get(pk=obj.pk)
+        getattr(services, f"{self.kind}_update")(actor=request.user, **{self.kind: current}, **data)
+
+    def delete_model(self, request, obj):
+        getattr(services, f"{self.kind}_delete")(actor=request.user, **{self.kind: obj})
+
+
+@admin.register(Domain)
+class DomainAdmin(_OwnedAdmin):
+    kind = "domain"
+    list_display = ["slug", "name", "team", "parent"]
+
+
+@admin.register(System)
+class SystemAdmin(_OwnedAdmin):
+    kind = "system"
+    list_display = ["slug", "name", "team", "domain"]
+
+
+@admin.register(Resource)
+class ResourceAdmin(_OwnedAdmin):
+    kind = "resource"
+    list_display = ["slug", "name", "type", "team", "system"]
+    list_filter = ["type", "team__org"]
+    exclude = ["dependents"]  # declared by the services (catalog.services.service_resources_set)
+
+
+@admin.register(Location)
+class LocationAdmin(ReadOnlyAdmin):
+    """Locations are imported through the portal, REST or manage.py; here they are only read."""
+
+    list_display = ["target", "kind", "imported_at", "created_by"]
+    exclude = ["body"]
+
+
+@admin.register(ManagedEntity)
+class ManagedEntityAdmin(ReadOnlyAdmin):
+    list_display = ["kind", "slug", "location", "line", "orphaned_at"]
+    list_filter = ["kind"]
+    search_fields = ["slug"]

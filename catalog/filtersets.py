@@ -1,7 +1,7 @@
 import django_filters
 
 from catalog import constants
-from catalog.models import Api, Service
+from catalog.models import Api, Domain, Resource, Service, System
 from catalog.selectors import SERVICE_SEARCH_FIELDS
 from core.models import AuditEvent
 from core.search import contains
@@ -14,11 +14,13 @@ class ServiceFilterSet(django_filters.FilterSet):
     team = django_filters.CharFilter(field_name="team__slug")
     tier = django_filters.TypedChoiceFilter(choices=constants.TIER_CHOICES, coerce=int)
     lifecycle = django_filters.ChoiceFilter(choices=constants.LIFECYCLE_CHOICES)
+    system = django_filters.CharFilter(field_name="system__slug")
+    domain = django_filters.CharFilter(field_name="system__domain__slug")
     q = django_filters.CharFilter(method="search")
 
     class Meta:
         model = Service
-        fields = ["org", "team", "tier", "lifecycle", "q"]
+        fields = ["org", "team", "tier", "lifecycle", "system", "domain", "q"]
 
     def search(self, queryset, name, value):
         return contains(queryset, value, SERVICE_SEARCH_FIELDS)
@@ -47,3 +49,46 @@ class AuditEventFilterSet(django_filters.FilterSet):
     class Meta:
         model = AuditEvent
         fields = ["object_type", "action", "actor"]
+
+
+class DomainFilterSet(django_filters.FilterSet):
+    org = django_filters.CharFilter(field_name="team__org__slug")
+    team = django_filters.CharFilter(field_name="team__slug")
+    parent = django_filters.CharFilter(field_name="parent__slug")
+    q = django_filters.CharFilter(method="search")
+
+    class Meta:
+        model = Domain
+        fields = ["org", "team", "parent", "q"]
+
+    def search(self, queryset, name, value):
+        return contains(queryset, value)
+
+
+class SystemFilterSet(django_filters.FilterSet):
+    org = django_filters.CharFilter(field_name="team__org__slug")
+    team = django_filters.CharFilter(field_name="team__slug")
+    domain = django_filters.CharFilter(field_name="domain__slug")
+    q = django_filters.CharFilter(method="search")
+
+    class Meta:
+        model = System
+        fields = ["org", "team", "domain", "q"]
+
+    def search(self, queryset, name, value):
+        return contains(queryset, value)
+
+
+class ResourceFilterSet(django_filters.FilterSet):
+    org = django_filters.CharFilter(field_name="team__org__slug")
+    team = django_filters.CharFilter(field_name="team__slug")
+    type = django_filters.ChoiceFilter(choices=constants.RESOURCE_TYPE_CHOICES)
+    system = django_filters.CharFilter(field_name="system__slug")
+    q = django_filters.CharFilter(method="search")
+
+    class Meta:
+        model = Resource
+        fields = ["org", "team", "type", "system", "q"]
+
+    def search(self, queryset, name, value):
+        return contains(queryset, value)

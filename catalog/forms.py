@@ -37,6 +37,7 @@ class ServiceForm(forms.ModelForm):
             "metrics_path",
             "health_path",
             "crawl_enabled",
+            "system",
         ]
 
 

@@ -28,6 +28,7 @@ class Service(models.Model):
     health_path = models.CharField(max_length=200, default="/health", validators=[validate_path])
     crawl_enabled = models.BooleanField(default=True)
     consumes = models.ManyToManyField("Api", blank=True, related_name="declared_consumers")
+    system = models.ForeignKey("System", null=True, blank=True, on_delete=models.PROTECT, related_name="services")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -157,3 +158,120 @@ class ApiKey(models.Model):
     @property
     def usable(self) -> bool:
         return self.state == self.STATE_ACTIVE
+
+
+class Domain(models.Model):
+    """A business area grouping systems (Backstage ``Domain``); may sit inside a parent domain."""
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="domains")
+    slug = models.CharField(max_length=64, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=5000)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="subdomains")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:domain_detail", args=[self.slug])
+
+    @property
+    def audit_org_id(self) -> int | None:
+        return org_of_team(self.team_id)
+
+
+class System(models.Model):
+    """A set of services, APIs and resources that together deliver one capability (Backstage ``System``)."""
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="systems")
+    slug = models.CharField(max_length=64, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=5000)
+    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.PROTECT, related_name="systems")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:system_detail", args=[self.slug])
+
+    @property
+    def audit_org_id(self) -> int | None:
+        return org_of_team(self.team_id)
+
+
+class Resource(models.Model):
+    """A typed dependency target (a database, a queue, a bucket) services declare they depend on."""
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="resources")
+    slug = models.CharField(max_length=64, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=16, choices=constants.RESOURCE_TYPE_CHOICES, default="database")
+    description = models.TextField(blank=True, max_length=5000)
+    system = models.ForeignKey(System, null=True, blank=True, on_delete=models.PROTECT, related_name="resources")
+    dependents = models.ManyToManyField(Service, blank=True, related_name="resources")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:resource_detail", args=[self.slug])
+
+    @property
+    def audit_org_id(self) -> int | None:
+        return org_of_team(self.team_id)
+
+
+class Location(models.Model):
+    """Where descriptors come from: an uploaded file (its body kept, so a re-import can be compared)."""
+
+    KIND_UPLOAD = "upload"
+    KIND_CHOICES = [(KIND_UPLOAD, "Uploaded file")]
+
+    kind = models.CharField(max_length=16, choices=KIND_CHOICES, default=KIND_UPLOAD)
+    target = models.CharField(max_length=500, unique=True, help_text="the file name it was uploaded as")
+    body = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    imported_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["target"]
+
+    def __str__(self) -> str:
+        return self.target
+
+
+class ManagedEntity(models.Model):
+    """Provenance: one catalog object (kind + slug) a location manages, its descriptor's line and
+    what Switchboard has no field for (annotations, labels, tags, links), kept to be shown and
+    exported. Unique per (kind, slug): two locations cannot claim the same object."""
+
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="entities")
+    kind = models.CharField(max_length=16)  # org, team, user, service, api, system, domain, resource
+    slug = models.CharField(max_length=150)
+    line = models.PositiveIntegerField(default=0)
+    metadata = models.JSONField(default=dict, blank=True)
+    orphaned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["kind", "slug"]
+        constraints = [models.UniqueConstraint(fields=["kind", "slug"], name="unique_managed_entity")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.slug}"

@@ -3,7 +3,7 @@ with page size."""
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from catalog.models import Api, Service
+from catalog.models import Api, Domain, ManagedEntity, Resource, Service, System
 from core import observed as core_observed
 from core.models import AuditEvent
 from core.search import SLUG_OR_NAME, contains
@@ -12,7 +12,7 @@ SERVICE_SEARCH_FIELDS = (*SLUG_OR_NAME, "description")  # the service list's ``q
 
 
 def service_list(*, q: str = "") -> QuerySet[Service]:
-    qs = Service.objects.select_related("team", "team__org").annotate(api_count=Count("apis", distinct=True))
+    qs = Service.objects.select_related("team", "team__org", "system").annotate(api_count=Count("apis", distinct=True))
     return contains(qs, q, SERVICE_SEARCH_FIELDS)
 
 
@@ -185,3 +185,40 @@ def key_usage_totals(*, used_since=None) -> list[tuple[str, str, int]]:
         ApiKey.objects.filter(last_used_at__gte=used_since).values_list("consumer__slug", "api__provider__slug")
     )
     return [row for row in rows if row[:2] in recent]
+
+
+# --- Systems, domains, resources and provenance --------------------------------------------
+def domain_list(*, q: str = "") -> QuerySet[Domain]:
+    qs = Domain.objects.select_related("team", "team__org", "parent").annotate(
+        system_count=Count("systems", distinct=True)
+    )
+    return contains(qs, q)
+
+
+def domain_get(*, slug: str) -> Domain:
+    return domain_list().prefetch_related("systems", "subdomains").get(slug=slug)
+
+
+def system_list(*, q: str = "") -> QuerySet[System]:
+    qs = System.objects.select_related("team", "team__org", "domain").annotate(
+        service_count=Count("services", distinct=True)
+    )
+    return contains(qs, q)
+
+
+def system_get(*, slug: str) -> System:
+    return system_list().prefetch_related("services", "resources").get(slug=slug)
+
+
+def resource_list(*, q: str = "") -> QuerySet[Resource]:
+    qs = Resource.objects.select_related("team", "team__org", "system")
+    return contains(qs, q)
+
+
+def resource_get(*, slug: str) -> Resource:
+    return resource_list().prefetch_related("dependents").get(slug=slug)
+
+
+def managed_entity(*, kind: str, slug: str) -> ManagedEntity | None:
+    """The location that manages a catalog object, with its kept metadata; None if unmanaged."""
+    return ManagedEntity.objects.select_related("location").filter(kind=kind, slug=slug).first()

@@ -9,7 +9,7 @@ from django.db import transaction
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError, ValidatorDetectError
 
 from catalog import constants, validators
-from catalog.models import Api, ApiKey, Service
+from catalog.models import Api, ApiKey, Domain, Resource, Service, System
 from core import jsonlimits
 from core.audit import audit_record, snapshot
 from core.errors import Conflict, InvalidInput
@@ -30,6 +30,7 @@ SERVICE_FIELDS = {
     "metrics_path",
     "health_path",
     "crawl_enabled",
+    "system",
 }
 API_FIELDS = {"name", "kind", "version", "base_path", "spec", "lifecycle", "slo_availability", "slo_p99_ms"}
 
@@ -463,3 +464,190 @@ def key_usage_flush() -> int:
             key.last_used_at = max(filter(None, [key.last_used_at, last_used]))
             key.save(update_fields=["usage_count", "last_used_at"])
     return len(drained)
+
+
+# --- Systems, domains and resources ---------------------------------------------------------
+DOMAIN_FIELDS = {"name", "description", "parent"}
+SYSTEM_FIELDS = {"name", "description", "domain"}
+RESOURCE_FIELDS = {"name", "type", "description", "system"}
+_OWNED = {
+    "domain": (Domain, "domains", "CATALOG_MAX_DOMAINS_PER_TEAM", DOMAIN_FIELDS),
+    "system": (System, "systems", "CATALOG_MAX_SYSTEMS_PER_TEAM", SYSTEM_FIELDS),
+    "resource": (Resource, "resources", "CATALOG_MAX_RESOURCES_PER_TEAM", RESOURCE_FIELDS),
+}
+
+
+def owned_limit(kind: str) -> int:
+    """How many domains, systems or resources one team may own (settings)."""
+    from django.conf import settings
+
+    return int(getattr(settings, _OWNED[kind][2]))
+
+
+def _check_owned_limit(team: Team, kind: str) -> None:
+    """Like a team's service limit: refused with 409 ``team_limit_exceeded`` at the maximum."""
+    model, noun, _, _ = _OWNED[kind]
+    maximum, current = owned_limit(kind), model.objects.filter(team=team).count()
+    if current >= maximum:
+        raise Conflict(
+            f"Team '{team.slug}' is at its limit of {maximum} {noun} ({current} now).",
+            code="team_limit_exceeded",
+            limit=noun,
+            max=maximum,
+            current=current,
+        )
+
+
+def domain_loop_check(domain: Domain) -> None:
+    """A domain may not be its own ancestor (409 ``reference_loop``, naming the loop)."""
+    seen, parent = [domain.slug], domain.parent
+    while parent is not None:
+        if parent.pk == domain.pk or parent.slug in seen:
+            chain = " -> ".join([*seen, parent.slug])
+            raise Conflict(
+                f"Domain '{domain.slug}' would be inside itself: {chain}.",
+                code="reference_loop",
+                fields={"parent": [f"Loop: {chain}."]},
+            )
+        seen.append(parent.slug)
+        if len(seen) > 64:
+            raise InvalidInput("Domains nest at most 64 deep.", code="too_deep", fields={"parent": ["Too deep."]})
+        parent = parent.parent
+
+
+def _owned_create(kind: str, *, actor, team: Team, slug: str, name: str, **fields):
+    model, _, _, allowed = _OWNED[kind]
+    _require_assets(actor, team)
+    obj = model(slug=slug, name=name or slug, **{k: v for k, v in fields.items() if k in allowed})
+    with transaction.atomic():
+        obj.team = team_lock(team)
+        _check_owned_limit(obj.team, kind)
+        if kind == "domain" and obj.parent_id:
+            domain_loop_check(obj)
+        validated_save(obj)
+        audit_record(actor=actor, action=f"{kind}.create", obj=obj, after=snapshot(obj))
+    announce(kind, obj.slug)
+    return obj
+
+
+def _owned_update(kind: str, *, actor, obj, **fields):
+    model, _, _, allowed = _OWNED[kind]
+    _require_assets(actor, obj.team)
+    with transaction.atomic():
+        obj = model.objects.select_for_update().select_related("team").get(pk=obj.pk)
+        before = snapshot(obj)
+        for key, value in fields.items():
+            if key in allowed:
+                setattr(obj, key, value)
+        if kind == "domain":
+            domain_loop_check(obj)
+        validated_save(obj)
+        audit_record(actor=actor, action=f"{kind}.update", obj=obj, before=before, after=snapshot(obj))
+    announce(kind, obj.slug)
+    return obj
+
+
+def _owned_transfer(kind: str, *, actor, obj, team: Team):
+    """Hand a domain, system or resource to another team: who manages both sides; the receiving
+    team's limit applies."""
+    model = _OWNED[kind][0]
+    _require_assets(actor, obj.team)
+    _require_assets(actor, team)
+    with transaction.atomic():
+        obj = model.objects.select_for_update().get(pk=obj.pk)
+        if obj.team_id == team.pk:
+            return obj
+        receiving = team_lock(team)
+        _check_owned_limit(receiving, kind)
+        before = snapshot(obj)
+        obj.team = receiving
+        obj.save(update_fields=["team", "updated_at"])
+        audit_record(actor=actor, action=f"{kind}.transfer", obj=obj, before=before, after=snapshot(obj))
+    announce(kind, obj.slug)
+    return obj
+
+
+def _owned_delete(kind: str, *, actor, obj, still_used) -> None:
+    model = _OWNED[kind][0]
+    _require_assets(actor, obj.team)
+    with transaction.atomic():
+        obj = model.objects.select_for_update().get(pk=obj.pk)
+        used = still_used(obj)
+        if used:
+            raise Conflict(f"{kind.title()} '{obj.slug}' still has {used}; move them first.", code=f"{kind}_in_use")
+        audit_record(actor=actor, action=f"{kind}.delete", obj=obj, before=snapshot(obj))
+        obj.delete()
+    announce(kind, obj.slug)
+
+
+def domain_create(*, actor, team: Team, slug: str, name: str = "", **fields) -> Domain:
+    return _owned_create("domain", actor=actor, team=team, slug=slug, name=name, **fields)
+
+
+def domain_update(*, actor, domain: Domain, **fields) -> Domain:
+    return _owned_update("domain", actor=actor, obj=domain, **fields)
+
+
+def domain_transfer(*, actor, domain: Domain, team: Team) -> Domain:
+    return _owned_transfer("domain", actor=actor, obj=domain, team=team)
+
+
+def domain_delete(*, actor, domain: Domain) -> None:
+    def used(d):
+        n, m = d.systems.count(), d.subdomains.count()
+        return ", ".join(x for x in (f"{n} system(s)" if n else "", f"{m} subdomain(s)" if m else "") if x)
+
+    _owned_delete("domain", actor=actor, obj=domain, still_used=used)
+
+
+def system_create(*, actor, team: Team, slug: str, name: str = "", **fields) -> System:
+    return _owned_create("system", actor=actor, team=team, slug=slug, name=name, **fields)
+
+
+def system_update(*, actor, system: System, **fields) -> System:
+    return _owned_update("system", actor=actor, obj=system, **fields)
+
+
+def system_transfer(*, actor, system: System, team: Team) -> System:
+    return _owned_transfer("system", actor=actor, obj=system, team=team)
+
+
+def system_delete(*, actor, system: System) -> None:
+    def used(s):
+        n, m = s.services.count(), s.resources.count()
+        return ", ".join(x for x in (f"{n} service(s)" if n else "", f"{m} resource(s)" if m else "") if x)
+
+    _owned_delete("system", actor=actor, obj=system, still_used=used)
+
+
+def resource_create(*, actor, team: Team, slug: str, name: str = "", **fields) -> Resource:
+    return _owned_create("resource", actor=actor, team=team, slug=slug, name=name, **fields)
+
+
+def resource_update(*, actor, resource: Resource, **fields) -> Resource:
+    return _owned_update("resource", actor=actor, obj=resource, **fields)
+
+
+def resource_transfer(*, actor, resource: Resource, team: Team) -> Resource:
+    return _owned_transfer("resource", actor=actor, obj=resource, team=team)
+
+
+def resource_delete(*, actor, resource: Resource) -> None:
+    _owned_delete("resource", actor=actor, obj=resource, still_used=lambda r: "")
+
+
+def service_resources_set(*, actor, service: Service, resources: list[Resource]) -> Service:
+    """Declare which resources (databases, queues, buckets) a service depends on."""
+    _require_assets(actor, service.team)
+    with transaction.atomic():
+        before = sorted(service.resources.values_list("slug", flat=True))
+        service.resources.set(resources)
+        audit_record(
+            actor=actor,
+            action="service.resources",
+            obj=service,
+            before={"resources": before},
+            after={"resources": sorted(r.slug for r in resources)},
+        )
+    announce("service", service.slug)
+    return service

@@ -4,7 +4,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from catalog import selectors, services
-from catalog.filtersets import ServiceFilterSet
+from catalog.filtersets import DomainFilterSet, ResourceFilterSet, ServiceFilterSet, SystemFilterSet
 from catalog.forms import (
     ApiForm,
     KeyIssueForm,
@@ -169,3 +169,62 @@ def key_revoke(request, pk):
         {"key": key, "form": form, "impact": selectors.key_revoke_impact(key=key)},
         status=400 if form.errors else 200,
     )
+
+
+# --- Systems, domains, resources ------------------------------------------------------------
+_OWNED_PAGES = {
+    "system": ("Systems", SystemFilterSet, selectors.system_list, selectors.system_get),
+    "domain": ("Domains", DomainFilterSet, selectors.domain_list, selectors.domain_get),
+    "resource": ("Resources", ResourceFilterSet, selectors.resource_list, selectors.resource_get),
+}
+
+
+def _owned_list(request, kind):
+    title, filterset_class, list_selector, _ = _OWNED_PAGES[kind]
+    filterset = filterset_class(request.GET or None, queryset=list_selector().order_by("slug"))
+    return render_page(
+        request,
+        "catalog/owned_list.html",
+        "catalog/htmx/owned_rows.html",
+        {"filterset": filterset, "rows": filterset.qs[:500], "kind": kind, "title": title},
+    )
+
+
+def _owned_detail(request, kind, slug):
+    _, _, list_selector, get_selector = _OWNED_PAGES[kind]
+    obj = get_object_or_404(list_selector(), slug=slug)
+    return render(
+        request,
+        "catalog/owned_detail.html",
+        {"obj": get_selector(slug=obj.slug), "kind": kind, "managed": selectors.managed_entity(kind=kind, slug=slug)},
+    )
+
+
+@login_required
+def system_list(request):
+    return _owned_list(request, "system")
+
+
+@login_required
+def system_detail(request, slug):
+    return _owned_detail(request, "system", slug)
+
+
+@login_required
+def domain_list(request):
+    return _owned_list(request, "domain")
+
+
+@login_required
+def domain_detail(request, slug):
+    return _owned_detail(request, "domain", slug)
+
+
+@login_required
+def resource_list(request):
+    return _owned_list(request, "resource")
+
+
+@login_required
+def resource_detail(request, slug):
+    return _owned_detail(request, "resource", slug)

@@ -164,6 +164,13 @@ DISCOVERY_ALLOWED_NETWORKS = [
     ).split(",")
     if n.strip()
 ]
+# Catalog as code (catalog/descriptors): limits on descriptor input and per-team ownership of the new kinds.
+CATALOG_MAX_BYTES = env_int("CATALOG_MAX_BYTES", 2 * 1024 * 1024)  # one descriptor file or posted body
+CATALOG_MAX_DOCUMENTS = env_int("CATALOG_MAX_DOCUMENTS", 10_000)  # YAML documents per file
+CATALOG_MAX_DEPTH = env_int("CATALOG_MAX_DEPTH", 32)  # nesting of mappings and sequences
+CATALOG_MAX_SYSTEMS_PER_TEAM = env_int("CATALOG_MAX_SYSTEMS_PER_TEAM", 8)
+CATALOG_MAX_DOMAINS_PER_TEAM = env_int("CATALOG_MAX_DOMAINS_PER_TEAM", 4)
+CATALOG_MAX_RESOURCES_PER_TEAM = env_int("CATALOG_MAX_RESOURCES_PER_TEAM", 16)
 DISCOVERY_EDGE_TTL = env_int("DISCOVERY_EDGE_TTL", 3600)  # seconds unseen before "stale"
 DISCOVERY_EDGE_REMOVE_AFTER = env_int("DISCOVERY_EDGE_REMOVE_AFTER", 7 * 24 * 3600)
 DISCOVERY_FETCH_TIMEOUT = float(os.environ.get("DISCOVERY_FETCH_TIMEOUT", 5))

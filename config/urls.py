@@ -10,7 +10,14 @@ from rest_framework.routers import DefaultRouter
 from catalog import urls as catalog_urls
 from catalog.api.gateway import gateway_verify
 from catalog.api.keys import ApiKeyViewSet
-from catalog.api.views import ApiViewSet, AuditEventViewSet, ServiceViewSet
+from catalog.api.views import (
+    ApiViewSet,
+    AuditEventViewSet,
+    DomainViewSet,
+    ResourceViewSet,
+    ServiceViewSet,
+    SystemViewSet,
+)
 from changes.api.views import DeployKeyViewSet, DeployViewSet, EventListView, WebhookViewSet
 from config.security import ApiDocsView
 from core.graphql import SwitchboardGraphQLView
@@ -34,6 +41,9 @@ router.register("teams", TeamViewSet, basename="team")
 router.register(r"teams/(?P<team_slug>[a-z0-9-]+)/members", MemberViewSet, basename="member")
 router.register("services", ServiceViewSet, basename="service")
 router.register("apis", ApiViewSet, basename="api")
+router.register("systems", SystemViewSet, basename="system")
+router.register("domains", DomainViewSet, basename="domain")
+router.register("resources", ResourceViewSet, basename="resource")
 router.register("keys", ApiKeyViewSet, basename="key")
 router.register("audit", AuditEventViewSet, basename="audit")
 router.register("crawls", CrawlViewSet, basename="crawl")

@@ -12,7 +12,7 @@ from typing import Literal
 from django.db import transaction
 from django.dispatch import Signal
 
-Kind = Literal["org", "team", "service", "api"]
+Kind = Literal["org", "team", "service", "api", "system", "domain", "resource"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from core.audit import audit_record, snapshot
 from core.errors import Conflict, InvalidInput, TeamLimitExceeded
@@ -135,7 +136,13 @@ def team_delete(*, actor, team: Team) -> None:
             )
         before, slug = snapshot(team), team.slug
         audit_record(actor=actor, action="team.delete", obj=team, before=before)
-        team.delete()
+        try:
+            team.delete()
+        except ProtectedError as exc:  # it still owns systems, domains or resources (catalog)
+            kinds = sorted({str(o._meta.verbose_name_plural) for o in exc.protected_objects})
+            raise Conflict(
+                f"Team '{slug}' still owns {', '.join(kinds)}; transfer or delete them first.", code="team_in_use"
+            ) from exc
     announce("team", slug)
 
 

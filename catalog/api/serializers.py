@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from catalog.models import Api, Service
+from catalog.models import Api, Domain, Resource, Service, System
 from core.models import AuditEvent
 from teams.models import Team
 
@@ -9,6 +9,9 @@ class ServiceSerializer(serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
     org = serializers.CharField(source="team.org.slug", read_only=True)
     consumes = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    system = serializers.SlugRelatedField(
+        slug_field="slug", queryset=System.objects.all(), allow_null=True, required=False
+    )
 
     class Meta:
         model = Service
@@ -17,6 +20,7 @@ class ServiceSerializer(serializers.ModelSerializer):
             "name",
             "team",
             "org",
+            "system",
             "description",
             "tier",
             "lifecycle",
@@ -46,6 +50,10 @@ class ServiceTransferSerializer(serializers.Serializer):
 
 class ServiceConsumesSerializer(serializers.Serializer):
     apis = serializers.SlugRelatedField(slug_field="slug", queryset=Api.objects.all(), many=True)
+
+
+class ServiceResourcesSerializer(serializers.Serializer):
+    resources = serializers.SlugRelatedField(slug_field="slug", queryset=Resource.objects.all(), many=True)
 
 
 class ApiSerializer(serializers.ModelSerializer):
@@ -90,3 +98,41 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "after",
             "created_at",
         ]
+
+
+class _OwnedSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
+    org = serializers.CharField(source="team.org.slug", read_only=True)
+
+
+class DomainSerializer(_OwnedSerializer):
+    parent = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Domain.objects.all(), allow_null=True, required=False
+    )
+
+    class Meta:
+        model = Domain
+        fields = ["slug", "name", "team", "org", "description", "parent", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class SystemSerializer(_OwnedSerializer):
+    domain = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Domain.objects.all(), allow_null=True, required=False
+    )
+
+    class Meta:
+        model = System
+        fields = ["slug", "name", "team", "org", "description", "domain", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class ResourceSerializer(_OwnedSerializer):
+    system = serializers.SlugRelatedField(
+        slug_field="slug", queryset=System.objects.all(), allow_null=True, required=False
+    )
+
+    class Meta:
+        model = Resource
+        fields = ["slug", "name", "team", "org", "type", "description", "system", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]

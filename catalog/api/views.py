@@ -7,12 +7,23 @@ from catalog import selectors, services
 from catalog.api.serializers import (
     ApiSerializer,
     AuditEventSerializer,
+    DomainSerializer,
+    ResourceSerializer,
     ServiceConsumesSerializer,
     ServiceListSerializer,
+    ServiceResourcesSerializer,
     ServiceSerializer,
     ServiceTransferSerializer,
+    SystemSerializer,
 )
-from catalog.filtersets import ApiFilterSet, AuditEventFilterSet, ServiceFilterSet
+from catalog.filtersets import (
+    ApiFilterSet,
+    AuditEventFilterSet,
+    DomainFilterSet,
+    ResourceFilterSet,
+    ServiceFilterSet,
+    SystemFilterSet,
+)
 
 
 @extend_schema_view(update=extend_schema(exclude=True))
@@ -64,6 +75,15 @@ class ServiceViewSet(viewsets.ModelViewSet):
         service = services.service_consumes_set(actor=request.user, service=self.get_object(), **data.validated_data)
         return Response(ServiceSerializer(selectors.service_get(slug=service.slug)).data)
 
+    @extend_schema(request=ServiceResourcesSerializer, responses=ServiceResourcesSerializer)
+    @action(detail=True, methods=["put"])
+    def resources(self, request, slug=None):
+        """Replace the resources (databases, queues, buckets) the service declares it depends on."""
+        data = ServiceResourcesSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        service = services.service_resources_set(actor=request.user, service=self.get_object(), **data.validated_data)
+        return Response(ServiceResourcesSerializer({"resources": list(service.resources.all())}).data)
+
 
 class ApiViewSet(viewsets.ModelViewSet):
     serializer_class = ApiSerializer
@@ -102,3 +122,56 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return selectors.audit_list(user=self.request.user)
+
+
+class _OwnedViewSet(viewsets.ModelViewSet):
+    """Domains, systems and resources: created, changed field by field (PATCH; ``team`` transfers)
+    and deleted through catalog.services."""
+
+    lookup_field = "slug"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    ordering_fields = ["slug", "name", "id"]
+    kind = ""
+
+    def _call(self, verb, **kwargs):
+        return getattr(services, f"{self.kind}_{verb}")(actor=self.request.user, **kwargs)
+
+    def perform_create(self, serializer):
+        serializer.instance = self._call("create", **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        team = data.pop("team", None)
+        if team is not None and team != serializer.instance.team:
+            self._call("transfer", **{self.kind: serializer.instance}, team=team)
+        serializer.instance = self._call("update", **{self.kind: serializer.instance}, **data)
+
+    def perform_destroy(self, instance):
+        self._call("delete", **{self.kind: instance})
+
+
+class DomainViewSet(_OwnedViewSet):
+    serializer_class = DomainSerializer
+    filterset_class = DomainFilterSet
+    kind = "domain"
+
+    def get_queryset(self):
+        return selectors.domain_list()
+
+
+class SystemViewSet(_OwnedViewSet):
+    serializer_class = SystemSerializer
+    filterset_class = SystemFilterSet
+    kind = "system"
+
+    def get_queryset(self):
+        return selectors.system_list()
+
+
+class ResourceViewSet(_OwnedViewSet):
+    serializer_class = ResourceSerializer
+    filterset_class = ResourceFilterSet
+    kind = "resource"
+
+    def get_queryset(self):
+        return selectors.resource_list()

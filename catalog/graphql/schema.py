@@ -2,9 +2,9 @@ import graphene
 from graphene_django.filter import DjangoFilterConnectionField
 
 from catalog import selectors, services
-from catalog.filtersets import ApiFilterSet, ServiceFilterSet
-from catalog.graphql.types import ApiKeyType, ApiType, ServiceType
-from catalog.models import Api, Service
+from catalog.filtersets import ApiFilterSet, DomainFilterSet, ResourceFilterSet, ServiceFilterSet, SystemFilterSet
+from catalog.graphql.types import ApiKeyType, ApiType, DomainType, ResourceType, ServiceType, SystemType
+from catalog.models import Api, Domain, Resource, Service, System
 from core.graphql import domain_errors
 from core.loaders import HintingConnectionField
 from teams.graphql.schema import _get
@@ -31,6 +31,30 @@ class Query(graphene.ObjectType):
     api = graphene.Field(ApiType, slug=graphene.String(required=True))
     keys = DjangoFilterConnectionField(ApiKeyType)
     search = graphene.List(graphene.NonNull(SearchHitType), required=True, q=graphene.String(required=True))
+    systems = DjangoFilterConnectionField(SystemType, filterset_class=SystemFilterSet)
+    system = graphene.Field(SystemType, slug=graphene.String(required=True))
+    domains = DjangoFilterConnectionField(DomainType, filterset_class=DomainFilterSet)
+    domain = graphene.Field(DomainType, slug=graphene.String(required=True))
+    resources = DjangoFilterConnectionField(ResourceType, filterset_class=ResourceFilterSet)
+    resource = graphene.Field(ResourceType, slug=graphene.String(required=True))
+
+    def resolve_systems(root, info, **kwargs):
+        return selectors.system_list()
+
+    def resolve_system(root, info, slug):
+        return selectors.system_list().filter(slug=slug).first()
+
+    def resolve_domains(root, info, **kwargs):
+        return selectors.domain_list()
+
+    def resolve_domain(root, info, slug):
+        return selectors.domain_list().filter(slug=slug).first()
+
+    def resolve_resources(root, info, **kwargs):
+        return selectors.resource_list()
+
+    def resolve_resource(root, info, slug):
+        return selectors.resource_list().filter(slug=slug).first()
 
     def resolve_services(root, info, **kwargs):
         return _service_queryset()
@@ -62,6 +86,15 @@ class ServiceInput(graphene.InputObjectType):
     metrics_path = graphene.String()
     health_path = graphene.String()
     crawl_enabled = graphene.Boolean()
+    system = graphene.String(description="slug of the system it belongs to; empty string for none")
+
+
+def _service_fields(input) -> dict:
+    fields = dict(input)
+    if "system" in fields:
+        slug = fields.pop("system")
+        fields["system"] = _get(System.objects, "system", slug=slug) if slug else None
+    return fields
 
 
 class CreateService(graphene.Mutation):
@@ -74,7 +107,7 @@ class CreateService(graphene.Mutation):
 
     @domain_errors
     def mutate(root, info, team, slug, input):
-        fields = dict(input)
+        fields = _service_fields(input)
         name = fields.pop("name", None) or slug
         service = services.service_create(
             actor=info.context.user, team=_get(Team.objects, "team", slug=team), slug=slug, name=name, **fields
@@ -92,7 +125,7 @@ class UpdateService(graphene.Mutation):
     @domain_errors
     def mutate(root, info, slug, input):
         service = services.service_update(
-            actor=info.context.user, service=_get(_service_queryset(), "service", slug=slug), **dict(input)
+            actor=info.context.user, service=_get(_service_queryset(), "service", slug=slug), **_service_fields(input)
         )
         return UpdateService(service=service)
 
@@ -178,7 +211,71 @@ class RevokeKey(graphene.Mutation):
         return RevokeKey(key=services.key_revoke(actor=info.context.user, key=key, reason=reason))
 
 
+class OwnedInput(graphene.InputObjectType):
+    """Fields of a domain, system or resource; references are slugs (empty string: none)."""
+
+    name = graphene.String()
+    description = graphene.String()
+    parent = graphene.String(description="domains: the parent domain")
+    domain = graphene.String(description="systems: the domain")
+    system = graphene.String(description="resources: the system")
+    type = graphene.String(description="resources: database, queue, bucket or other")
+
+
+_REFS = {"parent": (Domain, "domain"), "domain": (Domain, "domain"), "system": (System, "system")}
+_OWNED_MODELS = {"domain": Domain, "system": System, "resource": Resource}
+
+
+def _owned_fields(input) -> dict:
+    fields = dict(input)
+    for name, (model, label) in _REFS.items():
+        if name in fields:
+            slug = fields[name]
+            fields[name] = _get(model.objects, label, slug=slug) if slug else None
+    return fields
+
+
+def _owned_mutations(kind: str, type_):
+    create, update = getattr(services, f"{kind}_create"), getattr(services, f"{kind}_update")
+    model = _OWNED_MODELS[kind]
+
+    class Create(graphene.Mutation):
+        class Arguments:
+            team = graphene.String(required=True)
+            slug = graphene.String(required=True)
+            input = OwnedInput(required=True)
+
+        Output = type_
+
+        @domain_errors
+        def mutate(root, info, team, slug, input):
+            fields = _owned_fields(input)
+            return create(actor=info.context.user, team=_get(Team.objects, "team", slug=team), slug=slug, **fields)
+
+    class Update(graphene.Mutation):
+        class Arguments:
+            slug = graphene.String(required=True)
+            input = OwnedInput(required=True)
+
+        Output = type_
+
+        @domain_errors
+        def mutate(root, info, slug, input):
+            return update(
+                actor=info.context.user, **{kind: _get(model.objects, kind, slug=slug)}, **_owned_fields(input)
+            )
+
+    title = kind.title()
+    return (
+        type(f"Create{title}", (Create,), {}).Field(description=f"Create a {kind} owned by a team."),
+        type(f"Update{title}", (Update,), {}).Field(description=f"Change a {kind}'s fields."),
+    )
+
+
 class Mutation(graphene.ObjectType):
+    create_domain, update_domain = _owned_mutations("domain", DomainType)
+    create_system, update_system = _owned_mutations("system", SystemType)
+    create_resource, update_resource = _owned_mutations("resource", ResourceType)
     create_service = CreateService.Field()
     update_service = UpdateService.Field()
     transfer_service = TransferService.Field()

@@ -2,7 +2,7 @@ import graphene
 from graphene import relay
 from graphene_django import DjangoObjectType
 
-from catalog.models import Api, ApiKey, Service
+from catalog.models import Api, ApiKey, Domain, Resource, Service, System
 from core.graphql import type_extensions
 
 
@@ -40,6 +40,7 @@ class ServiceType(*type_extensions("Service"), DjangoObjectType):
             "metrics_path",
             "health_path",
             "crawl_enabled",
+            "system",
             "created_at",
             "updated_at",
         ]
@@ -77,3 +78,48 @@ class ApiKeyType(DjangoObjectType):
 
     def resolve_state(self, info):
         return self.state
+
+
+class SystemType(DjangoObjectType):
+    services = graphene.List(graphene.NonNull(ServiceType), required=True)
+    resources = graphene.List(graphene.NonNull(lambda: ResourceType), required=True)
+
+    class Meta:
+        model = System
+        interfaces = (relay.Node,)
+        fields = ["slug", "name", "team", "description", "domain", "created_at", "updated_at"]
+
+    def resolve_services(self, info):
+        return self.services.all()
+
+    def resolve_resources(self, info):
+        return self.resources.all()
+
+
+class DomainType(DjangoObjectType):
+    systems = graphene.List(graphene.NonNull(SystemType), required=True)
+    subdomains = graphene.List(graphene.NonNull(lambda: DomainType), required=True)
+
+    class Meta:
+        model = Domain
+        interfaces = (relay.Node,)
+        fields = ["slug", "name", "team", "description", "parent", "created_at", "updated_at"]
+
+    def resolve_systems(self, info):
+        return self.systems.all()
+
+    def resolve_subdomains(self, info):
+        return self.subdomains.all()
+
+
+class ResourceType(DjangoObjectType):
+    dependents = graphene.List(graphene.NonNull(ServiceType), required=True)
+
+    class Meta:
+        model = Resource
+        interfaces = (relay.Node,)
+        convert_choices_to_enum = False  # plain values, as in REST
+        fields = ["slug", "name", "team", "type", "description", "system", "created_at", "updated_at"]
+
+    def resolve_dependents(self, info):
+        return self.dependents.all()

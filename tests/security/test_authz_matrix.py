@@ -117,6 +117,12 @@ def build_world() -> dict:
     orders = catalog.service_create(actor=root, team=alpha, slug="orders", name="Orders")
     catalog.service_create(actor=root, team=alpha, slug="spare", name="Spare")
     api = catalog.api_create(actor=root, provider=orders, slug="orders-v1", name="Orders v1")
+    # Issue 12: a domain holding a system holding a resource, and spare ones to delete (alpha's).
+    commerce = catalog.domain_create(actor=root, team=alpha, slug="commerce", name="Commerce")
+    catalog.domain_create(actor=root, team=alpha, slug="spare-domain", name="Spare domain")
+    shop_sys = catalog.system_create(actor=root, team=alpha, slug="shop-sys", name="Shop", domain=commerce)
+    catalog.system_create(actor=root, team=alpha, slug="spare-sys", name="Spare system")
+    catalog.resource_create(actor=root, team=alpha, slug="orders-db", name="Orders DB", system=shop_sys)
     key, _ = catalog.key_issue(actor=root, api=api, consumer=shop, name="shop-to-orders")
     pending = catalog.key_request(actor=root, api=api, consumer=shop, name="shop-asks")
     a_events = set(AuditEvent.objects.filter(pk__gte=first_a_event).values_list("pk", flat=True))
@@ -320,6 +326,31 @@ REST: dict[tuple[str, str], dict[str, Case]] = {
     ("GET", "/api/v1/apis/{slug}/"): {"": Case(SIGNED_IN, params={"slug": "orders-v1"})},
     ("PATCH", "/api/v1/apis/{slug}/"): {"": Case(ASSETS, params={"slug": "orders-v1"}, body={"version": "2"})},
     ("DELETE", "/api/v1/apis/{slug}/"): {"": Case(ASSETS, params={"slug": "orders-v1"})},
+    # Issue 12: domains, systems and resources are their owning team's assets, like services.
+    **{
+        row: case
+        for plural, one, spare, create in (
+            ("domains", "commerce", "spare-domain", {}),
+            ("systems", "shop-sys", "spare-sys", {"domain": "commerce"}),
+            ("resources", "orders-db", "orders-db", {"type": "queue"}),
+        )
+        for row, case in {
+            ("GET", f"/api/v1/{plural}/"): {"": READ},
+            ("POST", f"/api/v1/{plural}/"): {
+                "": Case(ASSETS, body={"team": "alpha", "slug": f"new-{plural}", "name": "N", **create})
+            },
+            ("GET", f"/api/v1/{plural}/{{slug}}/"): {"": Case(SIGNED_IN, params={"slug": one})},
+            ("PATCH", f"/api/v1/{plural}/{{slug}}/"): {
+                "fields": Case(ASSETS, params={"slug": one}, body={"description": "changed"}),
+                "team-in-org": Case(ORG_ADMINS, params={"slug": one}, body={"team": "empty"}),
+                "team-to-other-org": Case(SUPER, params={"slug": one}, body={"team": "bravo"}),
+            },
+            ("DELETE", f"/api/v1/{plural}/{{slug}}/"): {"": Case(ASSETS, params={"slug": spare})},
+        }.items()
+    },
+    ("PUT", "/api/v1/services/{slug}/resources/"): {
+        "": Case(ASSETS, params=ORDERS, body={"resources": ["orders-db"]}, ok=200),
+    },
     ("GET", "/api/v1/keys/"): {"": Case(SIGNED_IN, check=_keys_list_scoped)},
     ("POST", "/api/v1/keys/"): {"": Case(ASSETS, body={"api": "orders-v1", "consumer": "shop", "name": "k2"})},
     # Key metadata: the provider's and the consumer's teams and orgs (shop is org B's).
@@ -506,6 +537,14 @@ GRAPHQL: dict[str, dict[str, Mutation]] = {
         "": Mutation(ASSETS, lambda w: f'revokeKey(keyId: "{w["key"].key_id}", reason: "r") {{ key {{ keyId }} }}')
     },
     "triggerCrawl": {"": Mutation(CRAWLERS, "triggerCrawl { run { status } }")},
+    **{
+        f"{verb}{kind.title()}": {"": Mutation(ASSETS, doc)}
+        for kind, one in (("domain", "commerce"), ("system", "shop-sys"), ("resource", "orders-db"))
+        for verb, doc in (
+            ("create", f'create{kind.title()}(team: "alpha", slug: "gq-{kind}", input: {{name: "G"}}) {{ slug }}'),
+            ("update", f'update{kind.title()}(slug: "{one}", input: {{description: "x"}}) {{ slug }}'),
+        )
+    },
 }
 
 
@@ -629,6 +668,12 @@ PORTAL_READS: dict[str, dict] = {
     "catalog:api_list": {},
     "catalog:api_detail": {"slug": "orders-v1"},
     "catalog:key_list": {},
+    "catalog:system_list": {},
+    "catalog:system_detail": {"slug": "shop-sys"},
+    "catalog:domain_list": {},
+    "catalog:domain_detail": {"slug": "commerce"},
+    "catalog:resource_list": {},
+    "catalog:resource_detail": {"slug": "orders-db"},
     "teams:team_list": {},
     "teams:team_detail": ALPHA,
     "teams:profile": {},
