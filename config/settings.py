@@ -190,7 +190,13 @@ DISCOVERY_SOURCES = [
     "graph.discovery.sources.tracing.JaegerSource",
     "graph.discovery.sources.gateway.GatewayUsageSource",
     "graph.discovery.sources.otlp.OtlpSource",
+    "graph.discovery.sources.central.CentralPrometheusSource",
 ]
+# Central Prometheus source: the exporter namespace that prefixes the service-graph metrics
+# (``<ns>_traces_service_graph_request_total``), empty for none; the key sealing outbound
+# credentials of metrics backends (default: derived from SECRET_KEY; changing it voids them).
+DISCOVERY_SERVICE_GRAPH_NAMESPACE = os.environ.get("DISCOVERY_SERVICE_GRAPH_NAMESPACE", "").strip()
+DISCOVERY_CREDENTIALS_KEY = os.environ.get("DISCOVERY_CREDENTIALS_KEY", "")
 
 # OTLP push (POST /v1/traces, /v1/metrics; graph/services/otlp.py). Bodies as sent and after
 # gzip; resources read per request (the rest are rejected and counted); peers and metric series

@@ -28,6 +28,7 @@ from graph.api.views import (
     CrawlViewSet,
     CyclesView,
     GraphView,
+    MetricsBackendViewSet,
     ServiceGraphViewSet,
     UnknownEndpointsView,
 )
@@ -47,6 +48,7 @@ router.register("resources", ResourceViewSet, basename="resource")
 router.register("keys", ApiKeyViewSet, basename="key")
 router.register("audit", AuditEventViewSet, basename="audit")
 router.register("crawls", CrawlViewSet, basename="crawl")
+router.register("metrics-backends", MetricsBackendViewSet, basename="metrics-backend")
 router.register("ingest-keys", IngestKeyViewSet, basename="ingest-key")
 router.register("deploys", DeployViewSet, basename="deploy")
 router.register("deploy-keys", DeployKeyViewSet, basename="deploy-key")

@@ -5,7 +5,7 @@ from django.forms.models import model_to_dict
 from core.models import AuditEvent
 
 # Never copied into an audit snapshot, whatever model they appear on.
-_SECRET_FIELDS = {"secret_hash", "password"}
+_SECRET_FIELDS = {"secret_hash", "password", "secret_sealed"}
 
 
 def snapshot(obj) -> dict | None:

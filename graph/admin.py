@@ -1,8 +1,9 @@
+from django import forms
 from django.contrib import admin
 
 from core.admin import ReadOnlyAdmin, ServiceLayerAdmin
 from graph import services
-from graph.models import CrawlResult, CrawlRun, IngestKey, TracingSource
+from graph.models import CrawlResult, CrawlRun, IngestKey, MetricsBackend, TracingSource
 
 
 @admin.register(TracingSource)
@@ -14,6 +15,66 @@ class TracingSourceAdmin(ServiceLayerAdmin):
 
     def save_model(self, request, obj, form, change):
         services.tracing_source_save(actor=request.user, source=obj, changed=form.changed_data)
+
+
+class MetricsBackendForm(forms.ModelForm):
+    # Write-only: the stored credential is never rendered back (blank keeps it).
+    secret = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Bearer token or basic-auth password; stored sealed, never shown. Leave blank to keep the current one.",
+    )
+
+    class Meta:
+        model = MetricsBackend
+        fields = [
+            "name",
+            "url",
+            "auth",
+            "username",
+            "window_seconds",
+            "service_graph",
+            "istio",
+            "otel_client",
+            "enabled",
+        ]
+
+
+@admin.register(MetricsBackend)
+class MetricsBackendAdmin(ServiceLayerAdmin):
+    """Superusers only (the service layer refuses anyone else as well)."""
+
+    form = MetricsBackendForm
+    list_display = ["name", "url", "auth", "window_seconds", "service_graph", "istio", "otel_client", "enabled"]
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    has_add_permission = has_module_permission
+    has_change_permission = has_view_permission
+    has_delete_permission = has_view_permission
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["name"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        data = {f: form.cleaned_data[f] for f in form.changed_data if f in services.backends.FIELDS}
+        secret = form.cleaned_data.get("secret") or ""
+        if change:
+            extra = {"secret": secret} if secret or obj.auth == "none" else {}
+            fresh = MetricsBackend.objects.get(pk=obj.pk)
+            services.metrics_backend_update(actor=request.user, backend=fresh, **data, **extra)
+        else:
+            fields = {f: form.cleaned_data[f] for f in services.backends.FIELDS if f in form.cleaned_data}
+            obj.pk = services.metrics_backend_create(actor=request.user, secret=secret, **fields).pk
+
+    def delete_model(self, request, obj):
+        services.metrics_backend_delete(actor=request.user, backend=obj)
 
 
 class CrawlResultInline(admin.TabularInline):

@@ -1,3 +1,4 @@
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from core.validators import validate_http_url
@@ -112,3 +113,41 @@ class IngestKey(models.Model):
     @property
     def audit_org_id(self) -> int | None:
         return getattr(self.service, "audit_org_id", None)
+
+
+class MetricsBackend(models.Model):
+    """A Prometheus-compatible query API (Prometheus, Thanos, Mimir, VictoriaMetrics) that
+    holds other services' call metrics: the central source (graph/discovery/sources/central.py)
+    queries it over a window. Registered by superusers; it reports calls between any services."""
+
+    AUTH_CHOICES = [("none", "None"), ("bearer", "Bearer token"), ("basic", "Basic auth")]
+
+    name = models.SlugField(max_length=64, unique=True)
+    url = models.CharField(
+        max_length=500,
+        validators=[validate_http_url],
+        help_text="Base URL of the query API (…/api/v1/query is appended), e.g. http://10.0.0.9:9090.",
+    )
+    auth = models.CharField(max_length=8, choices=AUTH_CHOICES, default="none")
+    username = models.CharField(max_length=200, blank=True, help_text="Basic auth only.")
+    # The bearer token or basic-auth password, sealed (graph/credentials.py); never shown back.
+    secret_sealed = models.TextField(blank=True, editable=False)
+    window_seconds = models.PositiveIntegerField(
+        default=300,
+        validators=[MinValueValidator(10), MaxValueValidator(86400)],
+        help_text="Lookback window of each query (increase over it), 10 s to 1 day.",
+    )
+    service_graph = models.BooleanField(default=True, help_text="traces_service_graph_* (Collector, Tempo).")
+    istio = models.BooleanField(default=True, help_text="istio_requests_total.")
+    otel_client = models.BooleanField(default=True, help_text="OpenTelemetry HTTP client metrics.")
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"central:{self.name}"
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret_sealed)

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from core.errors import DomainError, InvalidInput, ServiceUnavailable
 from graph import cypher, db
-from graph.models import CrawlResult, CrawlRun
+from graph.models import CrawlResult, CrawlRun, MetricsBackend
 from graph.results import (
     BlastRadius,
     CallEdge,
@@ -225,3 +225,11 @@ def ingest_key_record(*, key_id: str) -> dict | None:
         return None
     allowed = [key.service.slug, *key.may_report_for.values_list("slug", flat=True)]
     return {"id": key.pk, "secret_hash": key.secret_hash, "revoked": key.revoked, "allowed": allowed}
+
+
+def metrics_backend_list(*, actor) -> QuerySet:
+    """Metrics backends (the central source's endpoints): superusers only, like their writes."""
+    from teams import permissions
+
+    permissions.require(bool(actor and actor.is_superuser), actor, "Only superusers see metrics backends.")
+    return MetricsBackend.objects.all()

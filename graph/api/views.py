@@ -16,6 +16,7 @@ from graph.api.serializers import (
     DependencySerializer,
     DriftSerializer,
     GraphSerializer,
+    MetricsBackendSerializer,
     PathSerializer,
     UnknownEndpointListSerializer,
 )
@@ -110,3 +111,33 @@ class ServiceGraphViewSet(viewsets.GenericViewSet):
         if target is None:
             raise InvalidInput("Name an existing service in 'to'.", fields={"to": ["Unknown service."]})
         return Response({"path": selectors.shortest_path(src=self.get_object().slug, dst=target.slug)})
+
+
+class MetricsBackendViewSet(viewsets.ModelViewSet):
+    """Prometheus-compatible query endpoints the central discovery source reads (superusers only).
+    The credential (``secret``) is write-only and never returned."""
+
+    serializer_class = MetricsBackendSerializer
+    lookup_field = "name"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    ordering_fields = ["name", "id"]
+
+    def check_permissions(self, request):
+        super().check_permissions(request)
+        selectors.metrics_backend_list(actor=request.user)  # 403 for anyone but a superuser
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return MetricsBackendSerializer.Meta.model.objects.none()
+        return selectors.metrics_backend_list(actor=self.request.user)
+
+    def perform_create(self, serializer):
+        serializer.instance = services.metrics_backend_create(actor=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.metrics_backend_update(
+            actor=self.request.user, backend=serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        services.metrics_backend_delete(actor=self.request.user, backend=instance)

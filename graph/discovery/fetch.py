@@ -91,14 +91,18 @@ def make_session(*, allowed: list, concurrency: int) -> aiohttp.ClientSession:
     )
 
 
-async def fetch(session, url: str, *, allowed: list, max_bytes: int, timeout: float) -> FetchResult:
+async def fetch(
+    session, url: str, *, allowed: list, max_bytes: int, timeout: float, headers: dict | None = None
+) -> FetchResult:
+    """GET ``url`` under the rules above. ``headers`` (credentials) go to the URL's own origin
+    only: a redirect elsewhere is refused before it is followed."""
     started = time.perf_counter()
     origin = urlsplit(url)[:2]
     try:
         async with asyncio.timeout(timeout):
             for _ in range(MAX_REDIRECTS + 1):
                 check_url(url, allowed)
-                async with session.get(url, allow_redirects=False) as resp:
+                async with session.get(url, allow_redirects=False, headers=headers) as resp:
                     if resp.status in (301, 302, 303, 307, 308):
                         location = resp.headers.get("Location", "")
                         nxt = urljoin(url, location)

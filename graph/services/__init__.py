@@ -3,6 +3,7 @@ call edges and their aging (``edges``), crawl runs and their configuration (``cr
 Callers use ``graph.services.<name>``; the sub-modules are where each rule lives."""
 
 from core.errors import Conflict, ServiceUnavailable
+from graph.services.backends import metrics_backend_create, metrics_backend_delete, metrics_backend_update
 from graph.services.crawls import (
     CRAWL_LOCK_KEY,
     CRAWL_LOCK_SECONDS,
@@ -42,6 +43,9 @@ __all__ = [
     "graph_init",
     "graph_sync",
     "graph_wipe",
+    "metrics_backend_create",
+    "metrics_backend_delete",
+    "metrics_backend_update",
     "now_ms",
     "progress_add",
     "progress_get",

@@ -129,6 +129,9 @@ def build_world() -> dict:
     service_event = AuditEvent.objects.get(action="service.create", object_repr="orders")
 
     run = CrawlRun.objects.create(trigger="manual", status="finished")
+    from graph.services import metrics_backend_create
+
+    metrics_backend_create(actor=root, name="central-a", url="http://10.0.0.9:9090")
     from graph.services.otlp import ingest_key_issue
 
     ingest_key, _ = ingest_key_issue(actor=root, service="orders", name="orders-otel")
@@ -409,6 +412,16 @@ REST: dict[tuple[str, str], dict[str, Case]] = {
             ok=200,
         )
     },
+    # Metrics backends (the central discovery source): superusers only, reads included.
+    ("GET", "/api/v1/metrics-backends/"): {"": Case(SUPER)},
+    ("POST", "/api/v1/metrics-backends/"): {
+        "": Case(SUPER, body={"name": "thanos", "url": "http://10.0.0.9:9090", "auth": "bearer", "secret": "t0k"}),
+    },
+    ("GET", "/api/v1/metrics-backends/{name}/"): {"": Case(SUPER, params={"name": "central-a"})},
+    ("PATCH", "/api/v1/metrics-backends/{name}/"): {
+        "": Case(SUPER, params={"name": "central-a"}, body={"window_seconds": 600}),
+    },
+    ("DELETE", "/api/v1/metrics-backends/{name}/"): {"": Case(SUPER, params={"name": "central-a"})},
     ("GET", "/api/v1/graph"): {"": READ},
     ("GET", "/api/v1/graph/cycles"): {"": READ},
     ("GET", "/api/v1/graph/coupling"): {"": READ},
