@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 from catalog import keys
@@ -59,26 +60,26 @@ def _generation_key(key_id: str) -> str:
     return redis_key(f"gateway:keygen:{key_id}")
 
 
-# Store the record only if no invalidation bumped the generation since it was read.
-_SET_IF_SAME_GENERATION = """
+# Store the record only if no invalidation bumped the generation since it was read. Run by
+# SHA (EVALSHA; redis-py loads it again after a server restart).
+_SET_IF_SAME_GENERATION = Script(
+    None,
+    b"""
 if (redis.call('GET', KEYS[2]) or '') == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
   return 1
 end
 return 0
-"""
+""",
+)
 
 
 def _store_if_unchanged(key_id: str, generation: str, record: dict) -> bool:
     try:
-        stored = redis_client().eval(
-            _SET_IF_SAME_GENERATION,
-            2,
-            _record_key(key_id),
-            _generation_key(key_id),
-            generation,
-            json.dumps(record),
-            REDIS_RECORD_SECONDS,
+        stored = _SET_IF_SAME_GENERATION(
+            keys=[_record_key(key_id), _generation_key(key_id)],
+            args=[generation, json.dumps(record), REDIS_RECORD_SECONDS],
+            client=redis_client(),
         )
     except RedisError:
         return False
