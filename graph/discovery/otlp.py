@@ -70,6 +70,24 @@ _WANTED = frozenset(
 )
 
 
+# The attributes a client span's peer is read from, but URLs (read only without an address and port).
+_SIG_KEYS = (
+    "server.address",
+    "server.port",
+    "net.peer.name",
+    "net.peer.port",
+    "peer.service",
+    "db.system",
+    "db.system.name",
+    "db.namespace",
+    "db.name",
+    "messaging.system",
+    "messaging.destination.name",
+    "messaging.destination",
+)
+_MISSING = object()
+
+
 class OtlpError(ValueError):
     """A request the receiver refuses as a whole: ``status`` (400, 413, 415), a machine-readable
     ``code`` and a ``detail`` that never repeats the body's content."""
@@ -313,6 +331,7 @@ def aggregate_traces(request, *, allowed: frozenset[str], now_ns: int, max_resou
     bounds = DEFAULT_BOUNDS_MS
     nb = len(bounds) + 1
     oldest, newest = now_ns - MAX_AGE_NS, now_ns + MAX_FUTURE_NS
+    peers: dict[tuple, tuple[str, str] | None] = {}
     for i, rs in enumerate(request.resource_spans):
         count = sum(len(ss.spans) for ss in rs.scope_spans)
         if i >= max_resources:
@@ -344,23 +363,31 @@ def aggregate_traces(request, *, allowed: frozenset[str], now_ns: int, max_resou
                     continue
                 attrs = {}
                 for kv in span.attributes:
-                    if kv.key in _WANTED:
-                        attrs[kv.key] = _value(kv.value)
-                peer = peer_of(attrs)
-                if peer is None or (kind == SPAN_KIND_PRODUCER and peer[0] != "q"):
+                    k = kv.key
+                    if k in _WANTED:
+                        v = kv.value
+                        attrs[k] = getattr(v, v.WhichOneof("value") or "string_value")
+                # The peer depends on these attributes only: read it once per distinct set.
+                sig = tuple(map(attrs.get, _SIG_KEYS))
+                if sig[0] is None or sig[1] is None:
+                    sig += (attrs.get("url.full"), attrs.get("http.url"))
+                key = peers.get(sig, _MISSING)
+                if key is _MISSING:
+                    peer = peer_of(attrs)
+                    key = peers[sig] = None if peer is None else (peer[0], f"{peer[0]}|{peer[1]}")
+                if key is None or (kind == SPAN_KIND_PRODUCER and key[0] != "q"):
                     out.reject(1, "client spans without a usable peer")
                     continue
-                key = f"{peer[0]}|{peer[1]}"
-                slot = edges.get(key)
+                slot = edges.get(key[1])
                 if slot is None:
                     if len(edges) >= max_edges:
                         out.reject(1, f"spans to peers beyond {max_edges} per service")
                         continue
-                    slot = edges[key] = [0.0] * (nb + 2)
+                    slot = edges[key[1]] = [0.0] * (nb + 2)
                 slot[0] += 1
                 status = attrs.get("http.response.status_code") or attrs.get("http.status_code")
                 if span.status.code == STATUS_CODE_ERROR or (
-                    isinstance(status, (int, str)) and str(status).isdigit() and int(status) >= 500
+                    status and (status >= 500 if type(status) is int else str(status).isdigit() and int(status) >= 500)
                 ):
                     slot[1] += 1
                 slot[2 + bisect.bisect_left(bounds, (end - start) / 1e6)] += 1
