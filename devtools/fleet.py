@@ -13,6 +13,7 @@ import asyncio
 import json
 import random
 import time
+import zlib
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -76,6 +77,35 @@ def topology(n: int, *, seed: int = 1, port_base: int = 19000, host: str = "127.
     return fleet
 
 
+# Every call of an edge takes the edge's latency (ms), picked from the edge's names alone so
+# the topology's random draws stay as they were. None is on a bucket bound below.
+LATENCIES_MS = (3, 8, 20, 40, 60, 90, 180, 400, 900, 2000)
+BOUNDS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)  # OpenTelemetry's defaults
+BOUNDS_MS = (0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000)  # the older SDKs'
+
+
+def call_latency_ms(source: str, target: str) -> int:
+    return LATENCIES_MS[zlib.crc32(f"{source}>{target}".encode()) % len(LATENCIES_MS)]
+
+
+def latency_truth(fleet: list[FleetService]) -> dict[tuple[str, str], int]:
+    """(caller, target) -> the latency in ms of every call, for the edges a histogram shows
+    (not Envoy's: the fleet's Envoy services expose counters only)."""
+    return {
+        (s.slug, c["target"]): call_latency_ms(s.slug, c["target"])
+        for s in fleet
+        if s.style != "envoy"
+        for c in s.calls
+    }
+
+
+def _buckets(name: str, labels: dict, count: int, latency_ms: int, bounds: tuple, per_ms: float) -> list[str]:
+    """``_bucket`` series of ``count`` calls that each took ``latency_ms``."""
+    return [
+        f"{name}_bucket{_labels(**labels, le=str(b))} {count if latency_ms <= b * per_ms else 0}" for b in bounds
+    ] + [f"{name}_bucket{_labels(**labels, le='+Inf')} {count}"]
+
+
 def ground_truth(fleet: list[FleetService]) -> list[dict]:
     return sorted(
         ({"source": s.slug, "target": c["target"], "kind": c["kind"]} for s in fleet for c in s.calls),
@@ -99,7 +129,13 @@ def exposition(svc: FleetService, elapsed: float) -> str:
         total = int(c["rate"] * (elapsed + 60) / 60)
         errors = int(total * c["error_share"])
         host, _, port = c["label"].rpartition(":")
+        ms = call_latency_ms(svc.slug, c["target"])
         if svc.style in ("otel-stable", "otel-dup"):
+            for status, n in (("200", total - errors), ("500", errors)):
+                if n or status == "200":
+                    labels = {"error_type": "" if status == "200" else status, "http_request_method": "GET"}
+                    labels |= {"http_response_status_code": status, "server_address": host, "server_port": port}
+                    stable += _buckets("http_client_request_duration_seconds", labels, n, ms, BOUNDS_S, 1000)
             stable.append(
                 f"http_client_request_duration_seconds_count"
                 f"{_labels(error_type='', http_request_method='GET', http_response_status_code='200', server_address=host, server_port=port)} {total - errors}"
@@ -110,6 +146,11 @@ def exposition(svc: FleetService, elapsed: float) -> str:
                     f"{_labels(error_type='500', http_request_method='GET', http_response_status_code='500', server_address=host, server_port=port)} {errors}"
                 )
         if svc.style in ("otel-old", "otel-dup"):
+            for status, n in (("200", total - errors), ("503", errors)):
+                if n or status == "200":
+                    labels = {"http_method": "GET", "http_status_code": status}
+                    labels |= {"net_peer_name": host, "net_peer_port": port}
+                    old += _buckets("http_client_duration_milliseconds", labels, n, ms, BOUNDS_MS, 1)
             old.append(
                 f"http_client_duration_milliseconds_count"
                 f"{_labels(http_method='GET', http_status_code='200', net_peer_name=host, net_peer_port=port)} {total - errors}"

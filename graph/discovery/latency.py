@@ -16,6 +16,9 @@ from itertools import pairwise
 # explicit-bucket boundaries for HTTP durations, in milliseconds.
 DEFAULT_BOUNDS_MS: tuple[float, ...] = (5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000)
 QUANTILES = (0.5, 0.95, 0.99)
+# Most buckets one histogram may have (classic Prometheus histograms have a dozen or two;
+# OpenTelemetry's default has 15): more is refused, so an edge never stores a huge list.
+MAX_BUCKETS = 64
 
 
 @dataclass(frozen=True)
@@ -64,14 +67,18 @@ def histogram_from_cumulative_buckets(
 ) -> Histogram | None:
     """Prometheus/OTLP ``le`` buckets (cumulative across buckets, ``math.inf`` for +Inf) to a
     histogram; ``scale_to_ms`` converts the bounds (1000 for seconds). None when unusable:
-    no +Inf bucket, a NaN, a negative count or counts that fall as bounds rise."""
-    if math.inf not in buckets:
+    no +Inf bucket, a NaN or negative bound, a NaN, infinite or negative count, counts that
+    fall as bounds rise, or more than ``MAX_BUCKETS`` buckets."""
+    if math.inf not in buckets or len(buckets) > MAX_BUCKETS:
+        return None
+    if any(math.isnan(le) or le < 0 for le in buckets):
         return None
     les = sorted(buckets)
     running = [buckets[le] for le in les]
-    if any(math.isnan(c) or c < 0 for c in running) or any(b < a for a, b in pairwise(running)):
+    if any(math.isnan(c) or math.isinf(c) or c < 0 for c in running) or any(b < a for a, b in pairwise(running)):
         return None
-    finite = tuple(le * scale_to_ms for le in les[:-1])
+    # Rounded so 0.075 s reads as 75 ms, not 75.00000000000001.
+    finite = tuple(round(le * scale_to_ms, 6) for le in les[:-1])
     counts = tuple(c - p for c, p in zip(running, [0.0, *running[:-1]], strict=True))
     return Histogram(finite, counts, cumulative)
 

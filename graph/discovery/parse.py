@@ -6,12 +6,21 @@ import json
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from graph.discovery.latency import Histogram, histogram_from_cumulative_buckets
+
 # A line that is neither a comment nor "name{labels} value ...": the body is not an exposition.
 _BAD_LINE = re.compile(r"^(?![ \t]*$)(?!#)(?![a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^\n]*\})?[ \t]+\S+)[^\n]*$", re.M)
+# A sample line whose label values have no escapes: read here, which is several times faster
+# than prometheus_client's character-by-character label parser (histograms bring ~16 lines
+# a series); any other line (escapes, odd spacing) goes to prometheus_client.
+# The label text is checked by rebuilding it from the pairs read (_simple_labels).
+_SIMPLE_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^\\{}\n]*)\})?[ \t]+([^\s_]+)(?:[ \t]+-?[0-9]+)?[ \t]*$")
+_SIMPLE_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"\\\n]*)"')
+_SIMPLE_LE = re.compile(r'(?:^|,)le="([^"\\\n]*)"')
 _PORT = re.compile(r"^[0-9]{1,5}$")
 _HOST = re.compile(r"^(?=.*[A-Za-z.:\[])[A-Za-z0-9_.\-:\[\]]{1,253}$")
 
@@ -29,6 +38,9 @@ class RawCall:
     target: str  # "host:port" or a name
     calls: float
     errors: float
+    # How long the calls took, where the rule's histogram gives it (cumulative, like calls).
+    # Not part of equality: a call is who called whom how often.
+    latency: Histogram | None = field(default=None, compare=False)
 
     @property
     def host_port(self) -> tuple[str, int | None]:
@@ -41,7 +53,8 @@ class RawCall:
 @dataclass
 class ParseOutcome:
     calls: list[RawCall]
-    skipped: int = 0  # series that looked like calls but could not be read
+    skipped: int = 0  # series that looked like calls but could not be read (bad histograms included)
+    bad_histograms: int = 0  # histogram series without +Inf, with NaN or falling buckets: skipped
 
 
 def _hostport(labels: dict, host_label: str, port_label: str) -> str | None:
@@ -63,13 +76,117 @@ def _is_error(rule: dict, labels: dict) -> bool:
     return bool(error_label and labels.get(error_label, "").strip())
 
 
+def _simple_labels(text: str, cache: dict) -> tuple[dict, tuple] | None:
+    """Labels without escapes, as (dict, sorted items), or None when the text is not exactly
+    ``name="value",...``. Cached: a histogram's bucket lines share all labels but ``le``."""
+    hit = cache.get(text)
+    if hit is None:
+        pairs = _SIMPLE_LABEL.findall(text)
+        if ",".join(f'{k}="{v}"' for k, v in pairs) != text.removesuffix(","):
+            return None
+        labels = dict(pairs)
+        if len(labels) != len(pairs):
+            return None
+        hit = cache[text] = (labels, tuple(sorted(labels.items())))
+    return hit
+
+
+def _samples(lines: list[str]) -> list[tuple[str, dict, float, str | None, tuple]]:
+    """(name, labels but ``le``, value, ``le``, the labels' identity) of each sample line:
+    lines without escapes here, the rest through prometheus_client. A value that is no
+    number is a ParseError."""
+    out, rest, cache = [], [], {}
+    for line in lines:
+        m = _SIMPLE_SAMPLE.match(line)
+        if m is None:
+            rest.append(line)
+            continue
+        text, le = m.group(2) or "", None
+        le_match = _SIMPLE_LE.search(text)
+        if le_match is not None:
+            le = le_match.group(1)
+            text = (text[: le_match.start()] + text[le_match.end() :]).strip(",")
+            if "le=" in text:
+                rest.append(line)  # two le labels: let the library refuse it
+                continue
+        labels = _simple_labels(text, cache)
+        if labels is None:
+            rest.append(line)
+            continue
+        try:
+            value = float(m.group(3))
+        except ValueError as exc:
+            raise ParseError("invalid exposition in a call series (ValueError)") from exc
+        out.append((m.group(1), labels[0], value, le, labels[1]))
+    if rest:
+        try:
+            families = list(text_string_to_metric_families("\n".join(rest) + "\n"))
+        except (ValueError, IndexError, TypeError) as exc:
+            raise ParseError(f"invalid exposition in a call series ({type(exc).__name__})") from exc
+        for family in families:
+            for sample in family.samples:
+                labels = {k: v for k, v in sample.labels.items() if k != "le"}
+                out.append((sample.name, labels, sample.value, sample.labels.get("le"), tuple(sorted(labels.items()))))
+    return out
+
+
+def _target_of(rule: dict, labels: dict) -> tuple[str | None, str | None, bool]:
+    """(caller, target, readable) of one sample under ``rule``."""
+    caller = labels.get(rule["source"], "").strip() or None if rule.get("source") else None
+    spec = rule["target"]
+    if spec[0] == "hostport":
+        target = _hostport(labels, spec[1], spec[2])
+    else:
+        target = next((labels[lbl].strip() for lbl in spec[1:] if labels.get(lbl, "").strip()), None)
+    return caller, target, not (target is None or (rule.get("source") and caller is None))
+
+
+def _le(text: str | None) -> float | None:
+    try:
+        le = float(text) if text is not None else None
+    except ValueError:
+        return None
+    return None if le is None or math.isnan(le) or le < 0 else le
+
+
+def _histograms(
+    buckets: dict[tuple, dict[tuple, dict[float, float] | None]], scales: dict[str, float]
+) -> tuple[dict[tuple, Histogram], int]:
+    """Per (caller, kind, target): its histogram series (one series is one sample name and
+    label set without ``le``), each read as cumulative ``le`` buckets, summed per sample
+    name; where a rule names several bucket samples, the one with the most observations
+    (never their sum). A series without +Inf, with a NaN, a negative or a falling count,
+    too many buckets, or other bounds than its name's first good series is skipped and
+    counted."""
+    out: dict[tuple, Histogram] = {}
+    bad = 0
+    for key, series in buckets.items():
+        per_name: dict[str, Histogram] = {}
+        for (sample_name, _), les in series.items():
+            h = histogram_from_cumulative_buckets(les, scale_to_ms=scales[sample_name]) if les else None
+            total = per_name.get(sample_name)
+            if h is None or (total is not None and h.bounds_ms != total.bounds_ms):
+                bad += 1
+                continue
+            per_name[sample_name] = h if total is None else total.plus(h)
+        if per_name:
+            out[key] = max(per_name.values(), key=lambda h: h.total)
+    return out, bad
+
+
 def parse_exposition(text: str, rules: list[dict], *, max_series: int) -> ParseOutcome:
-    """Read call counters from a Prometheus/OpenMetrics text exposition.
+    """Read call counters, and the latency histograms beside them, from a Prometheus/
+    OpenMetrics text exposition.
 
     Only lines of a rule's samples are handed to prometheus_client's parser; the rest of
     the body is checked for shape but not parsed. The same calls may be reported under
     several conventions at once (OpenTelemetry's ``http/dup`` mode), so each target keeps
-    the largest count any one rule reports, never their sum."""
+    the largest count any one rule reports, never their sum; its latency is the histogram
+    of the rule with the largest count among the rules that give one (never a sum either).
+
+    A rule's ``buckets`` maps ``_bucket`` sample names to the factor that turns their
+    ``le`` into milliseconds; bucket series are read with the same target labels as the
+    rule's sample and summed per target (status codes and other labels apart)."""
     if "\x00" in text:
         raise ParseError("body is binary, not a text exposition")
     bad = _BAD_LINE.search(text)
@@ -80,55 +197,90 @@ def parse_exposition(text: str, rules: list[dict], *, max_series: int) -> ParseO
         raise ParseError(f"too many series (more than {max_series})")
     wanted = {r["sample"]: r for r in rules}
     error_samples = {r["errors_sample"]: r for r in rules if r.get("errors_sample")}
-    prefixes = tuple(wanted) + tuple(error_samples)
+    bucket_samples = {name: r for r in rules for name in (r.get("buckets") or {})}
+    scales = {name: float(scale) for r in rules for name, scale in (r.get("buckets") or {}).items()}
+    prefixes = tuple(wanted) + tuple(error_samples) + tuple(bucket_samples)
     lines = [line for line in text.splitlines() if line.startswith(prefixes)]
     if not lines:
         return ParseOutcome(calls=[])
-    try:
-        families = list(text_string_to_metric_families("\n".join(lines) + "\n"))
-    except (ValueError, IndexError, TypeError) as exc:
-        raise ParseError(f"invalid exposition in a call series ({type(exc).__name__})") from exc
+    samples = _samples(lines)
 
     per_rule: dict[str, dict[tuple, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
+    # rule -> (caller, kind, target) -> (sample name, labels without le) -> {le: cumulative count};
+    # None marks a series already known to be bad.
+    per_rule_buckets: dict[str, dict[tuple, dict[tuple, dict[float, float] | None]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
+    series_targets: dict[tuple, tuple] = {}
     skipped = 0
-    for family in families:
-        for sample in family.samples:
-            rule = wanted.get(sample.name)
-            erule = error_samples.get(sample.name)
-            if rule is None and erule is None:
+    for name, labels, value, le_text, identity in samples:
+        brule = bucket_samples.get(name)
+        if brule is not None:
+            skey = (name, identity)
+            where = series_targets.get(skey)
+            if where is None:  # once per series, not per bucket
+                where = series_targets[skey] = _target_of(brule, labels)
+            caller, target, readable = where
+            if not readable:
+                continue  # its _count series is the one counted as skipped
+            series = per_rule_buckets[brule["name"]][(caller, brule["target"][0], target)]
+            les = series.setdefault(skey, {})
+            if les is None:
                 continue
-            value = sample.value
-            if value is None or math.isnan(value) or math.isinf(value) or value < 0:
-                skipped += 1
-                continue
-            active = rule or erule
-            caller = sample.labels.get(active["source"], "").strip() or None if active.get("source") else None
-            spec = active["target"]
-            if spec[0] == "hostport":
-                target = _hostport(sample.labels, spec[1], spec[2])
+            le = _le(le_text)
+            if le is None or value is None or math.isnan(value) or value < 0 or le in les:
+                series[skey] = None
             else:
-                target = next(
-                    (sample.labels[lbl].strip() for lbl in spec[1:] if sample.labels.get(lbl, "").strip()), None
-                )
-            if target is None or (active.get("source") and caller is None):
-                skipped += 1
-                continue
-            slot = per_rule[active["name"]][(caller, spec[0], target)]
-            if rule is not None:
-                slot[0] += value
-                if _is_error(rule, sample.labels):
-                    slot[1] += value
-            else:
+                les[le] = value
+            continue
+        rule = wanted.get(name)
+        erule = error_samples.get(name)
+        if rule is None and erule is None:
+            continue
+        if value is None or math.isnan(value) or math.isinf(value) or value < 0:
+            skipped += 1
+            continue
+        active = rule or erule
+        caller, target, readable = _target_of(active, labels)
+        if not readable:
+            skipped += 1
+            continue
+        slot = per_rule[active["name"]][(caller, active["target"][0], target)]
+        if rule is not None:
+            slot[0] += value
+            if _is_error(rule, labels):
                 slot[1] += value
+        else:
+            slot[1] += value
+
+    bad_histograms = 0
+    latency: dict[str, dict[tuple, Histogram]] = {}
+    for name, buckets in per_rule_buckets.items():
+        latency[name], bad_count = _histograms(buckets, scales)
+        bad_histograms += bad_count
 
     best: dict[tuple, list[float]] = {}
-    for counts in per_rule.values():
+    best_latency: dict[tuple, tuple[float, Histogram]] = {}
+    for name, counts in per_rule.items():
         for key, (calls, errors) in counts.items():
             prev = best.get(key)
             if prev is None or calls > prev[0]:
                 best[key] = [calls, errors]
-    calls = [RawCall(caller=c, kind=k, target=t, calls=v[0], errors=min(v[1], v[0])) for (c, k, t), v in best.items()]
-    return ParseOutcome(calls=calls, skipped=skipped)
+            h = latency.get(name, {}).get(key)
+            if h is not None and (key not in best_latency or calls > best_latency[key][0]):
+                best_latency[key] = (calls, h)
+    calls = [
+        RawCall(
+            caller=c,
+            kind=k,
+            target=t,
+            calls=v[0],
+            errors=min(v[1], v[0]),
+            latency=best_latency[(c, k, t)][1] if (c, k, t) in best_latency else None,
+        )
+        for (c, k, t), v in best.items()
+    ]
+    return ParseOutcome(calls=calls, skipped=skipped + bad_histograms, bad_histograms=bad_histograms)
 
 
 def _dependency_links(links) -> ParseOutcome:

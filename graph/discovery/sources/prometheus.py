@@ -75,5 +75,5 @@ class PrometheusSource:
             dst = ctx.index.resolve(call)
             if dst.kind == "service" and dst.key == src:
                 continue  # a service calling itself (health checks, loopback) is not a dependency
-            result.edges.append(ObservedEdge(src, dst, call.calls, call.errors))
+            result.edges.append(ObservedEdge(src, dst, call.calls, call.errors, latency=call.latency))
         return result
