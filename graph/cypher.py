@@ -116,7 +116,7 @@ UNWIND $rows AS row
 MATCH (s:Service {slug: row.src})
 MERGE (t:Endpoint {key: row.dst})
 ON CREATE SET t.first_seen = $now
-SET t.last_seen = $now, t.host = row.host, t.port = row.port, t.kind = row.kind
+SET t.last_seen = $now, t.host = row.host, t.port = row.port
 """
     + _EDGE_SET
 )
@@ -238,7 +238,24 @@ RETURN s.slug AS source, coalesce(t.slug, t.key) AS target,
        t.name AS target_name, t.tier AS target_tier,
        toFloat(r.rate_per_min) AS rate_per_min, toFloat(r.error_rate) AS error_rate,
        toFloat(r.calls) AS calls, toFloat(r.errors) AS errors,
-       r.stale AS stale, r.first_seen AS first_seen, r.last_seen AS last_seen, r.sources AS sources
+       r.stale AS stale, r.first_seen AS first_seen, r.last_seen AS last_seen, r.sources AS sources,
+       toFloat(r.p50_ms) AS p50_ms, toFloat(r.p95_ms) AS p95_ms, toFloat(r.p99_ms) AS p99_ms
+"""
+# A service's direct calls, both ways, with their rates and latency (the service page's tables).
+SERVICE_CALLS = """
+MATCH (s:Service {slug: $slug})
+CALL (s) {
+  MATCH (s)-[r:CALLS]->(t)
+  RETURN 'out' AS direction, coalesce(t.slug, t.key) AS peer, CASE WHEN t:Service THEN 'service' ELSE 'endpoint' END AS kind, r
+  UNION ALL
+  MATCH (s)<-[r:CALLS]-(t:Service)
+  WHERE t <> s
+  RETURN 'in' AS direction, t.slug AS peer, 'service' AS kind, r
+}
+RETURN direction, peer, kind, toFloat(r.rate_per_min) AS rate_per_min, toFloat(r.error_rate) AS error_rate,
+       r.stale AS stale, toFloat(r.p50_ms) AS p50_ms, toFloat(r.p95_ms) AS p95_ms, toFloat(r.p99_ms) AS p99_ms
+ORDER BY direction, peer
+LIMIT $limit
 """
 UNKNOWN_ENDPOINTS = """
 MATCH (e:Endpoint)<-[r:CALLS]-(s:Service)

@@ -70,6 +70,26 @@ class CallEdge(TypedDict):
     first_seen: int | None
     last_seen: int | None
     sources: list[str] | None
+    # Latency of the calls in the edge's latest window with calls, in milliseconds; null
+    # where no histogram or span gave it.
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+class ServiceCall(TypedDict):
+    """One direct call edge of a service, seen from it: ``out`` to what it calls, ``in``
+    from a caller (the service page's tables)."""
+
+    direction: Literal["out", "in"]
+    peer: str
+    kind: Literal["service", "endpoint"]
+    rate_per_min: float | None
+    error_rate: float | None
+    stale: bool | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
 
 
 class Graph(TypedDict):

@@ -54,7 +54,6 @@ def service_detail(request, slug):
             "health": history[0] if history else None,
             "deploys": changes_selectors.deploys_recent(service_id=service.pk, limit=10),
             "can_edit": permissions.can_manage_assets(request.user, service.team),
-            "managed": catalog_selectors.managed_entity(kind="service", slug=service.slug),
         },
     )
 
@@ -80,8 +79,11 @@ def service_dependencies(request, slug):
     both, error = graph_selectors.graph_read(
         lambda: graph_selectors.callees_and_callers(slug=slug, depth=depth), {"down": [], "up": []}
     )
+    calls, calls_error = graph_selectors.graph_read(lambda: graph_selectors.service_calls(slug=slug), None)
     return render(
-        request, "catalog/htmx/dependencies.html", {"service": service, "depth": depth, "error": error, **both}
+        request,
+        "catalog/htmx/dependencies.html",
+        {"service": service, "depth": depth, "error": error or calls_error, "calls": calls, **both},
     )
 
 

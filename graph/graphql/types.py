@@ -58,6 +58,9 @@ class CallEdgeType(graphene.ObjectType):
     first_seen = graphene.BigInt(description="epoch milliseconds")
     last_seen = graphene.BigInt(description="epoch milliseconds")
     sources = graphene.List(graphene.NonNull(graphene.String))
+    p50_ms = graphene.Float(description="median call latency in milliseconds; null if unknown")
+    p95_ms = graphene.Float(description="95th percentile latency in milliseconds; null if unknown")
+    p99_ms = graphene.Float(description="99th percentile latency in milliseconds; null if unknown")
 
 
 class GraphType(graphene.ObjectType):

@@ -8,11 +8,42 @@ from collections.abc import Iterable
 from django.conf import settings
 
 from graph import cypher, db
+from graph.discovery.latency import Histogram, quantiles_ms
 from graph.discovery.sources import Observation, ObservedEdge
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _stored_histogram(prev: dict | None, source: str) -> Histogram | None:
+    """The cumulative histogram ``source`` reported in the previous run, kept on the edge as
+    ``h:<source>`` (per-bucket counts) and ``hb:<source>`` (finite bounds, ms)."""
+    if not prev or f"h:{source}" not in prev or f"hb:{source}" not in prev:
+        return None
+    try:
+        return Histogram(tuple(prev[f"hb:{source}"]), tuple(prev[f"h:{source}"]), True)
+    except (TypeError, ValueError):
+        return None
+
+
+def _latency_props(edge: ObservedEdge, source: str, prev: dict | None) -> dict:
+    """p50/p95/p99 (ms) of the calls in this observation's window. A cumulative histogram is
+    differenced against the counts the same source left on the edge last run (counts that
+    fell are a restart: the new counts are the window; other bounds: the new counts too)
+    and its counts are kept for the next run; a windowed one is read as it is. No
+    observations in the window: the quantiles are left as they were (never 0)."""
+    h = edge.latency
+    if h is None:
+        return {}
+    props = {}
+    window = h
+    if h.cumulative:
+        props[f"h:{source}"] = [float(c) for c in h.counts]
+        props[f"hb:{source}"] = [float(b) for b in h.bounds_ms]
+        window = h.minus(_stored_histogram(prev, source))
+    props.update(quantiles_ms(window) or {})
+    return props
 
 
 def _edge_props(edge: ObservedEdge, source: str, window: float | None, prev: dict | None, now: int) -> dict:
@@ -40,6 +71,7 @@ def _edge_props(edge: ObservedEdge, source: str, window: float | None, prev: dic
         props["rate_per_min"] = round(rate, 4)
     if error_rate is not None:
         props["error_rate"] = round(error_rate, 4)
+    props.update(_latency_props(edge, source, prev))
     return props
 
 

@@ -13,6 +13,9 @@ from rest_framework.authtoken.models import Token
 
 from catalog import services as catalog_services
 from graph import results, services
+from graph.discovery.latency import Histogram
+from graph.discovery.matching import Target
+from graph.discovery.sources import Observation, ObservedEdge
 from tests.graph.test_graph import result
 
 NOW = 1_750_000_000_000  # epoch milliseconds: past a 32-bit integer, as every real time is
@@ -37,6 +40,12 @@ def loop(world, graph):
         crawl_id=1,
         now=NOW,
     )
+    # Latency on one edge (spans: a windowed histogram), so both APIs answer numbers and nulls.
+    spans = Observation(target="web", source="otlp", service_slug="web", ok=True, window_seconds=60)
+    spans.edges.append(
+        ObservedEdge("web", Target("service", "orders"), 4, 0, latency=Histogram((10.0, 100.0), (1.0, 3.0, 0.0)))
+    )
+    services.edges_merge([spans], crawl_id=1, now=NOW)
     return world
 
 
@@ -94,6 +103,9 @@ def test_a_drifted_declaration_is_named():
         first_seen = graphene.Float()
         last_seen = graphene.BigInt()
         sources = graphene.List(graphene.NonNull(graphene.String))
+        p50_ms = graphene.Float()
+        p95_ms = graphene.Float()
+        p99_ms = graphene.Float()
 
     class AffectedServiceSerializer(serializers.Serializer):
         slug = serializers.CharField()
@@ -134,7 +146,8 @@ def test_rest_and_graphql_answer_the_same_values_with_the_same_types(loop, api, 
         client,
         token,
         """{ graph { nodes { id name team tier kind }
-                     edges { source target ratePerMin errorRate calls errors stale firstSeen lastSeen sources } }
+                     edges { source target ratePerMin errorRate calls errors stale firstSeen lastSeen sources
+                                 p50Ms p95Ms p99Ms } }
              unknownEndpoints { key host port firstSeen lastSeen callers }
              team(slug: "alpha") { teamDependencies { callerTeam calleeTeam edges ratePerMin } }
              service(slug: "ledger") {
@@ -148,6 +161,8 @@ def test_rest_and_graphql_answer_the_same_values_with_the_same_types(loop, api, 
     assert all(e["first_seen"] == NOW for e in g["graph"]["edges"])
 
     assert typed(g["graph"]) == typed(rest.get("/api/v1/graph").json())
+    latency = {(e["source"], e["target"]): (e["p50_ms"], e["p99_ms"]) for e in g["graph"]["edges"]}
+    assert latency[("web", "orders")] == (40.0, 98.8) and latency[("orders", "payments")] == (None, None)
     assert typed(g["unknown_endpoints"]) == typed(rest.get("/api/v1/graph/endpoints").json()["endpoints"])
     assert typed(g["team"]["team_dependencies"]) == typed(
         rest.get("/api/v1/graph/coupling?team=alpha").json()["coupling"]
