@@ -116,7 +116,7 @@ UNWIND $rows AS row
 MATCH (s:Service {slug: row.src})
 MERGE (t:Endpoint {key: row.dst})
 ON CREATE SET t.first_seen = $now
-SET t.last_seen = $now, t.host = row.host, t.port = row.port
+SET t.last_seen = $now, t.host = row.host, t.port = row.port, t.kind = row.kind
 """
     + _EDGE_SET
 )

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from core.errors import DomainError, InvalidInput, ServiceUnavailable
 from graph import cypher, db
-from graph.models import CrawlResult, CrawlRun
+from graph.models import CrawlResult, CrawlRun, MetricsBackend
 from graph.results import (
     BlastRadius,
     CallEdge,
@@ -207,3 +207,39 @@ def crawl_schedule() -> dict:
 def crawl_history(*, service_id: int, limit: int = 10) -> list[CrawlResult]:
     """A service's latest crawl results, newest run first (the service page's history and health)."""
     return list(CrawlResult.objects.filter(service_id=service_id).select_related("run").order_by("-run_id")[:limit])
+
+
+# --- Ingestion keys (OTLP push) -----------------------------------------------------------
+def ingest_key_list(*, user) -> QuerySet:
+    """Ingestion keys whose metadata the user may see: their service's team, its org's admins,
+    superusers. Never the secret (only its hash is stored)."""
+    from django.db.models import Q
+
+    from graph.models import IngestKey
+
+    qs = IngestKey.objects.select_related("service", "service__team").prefetch_related("may_report_for")
+    if user.is_superuser:
+        return qs
+    teams = list(user.memberships.values_list("team_id", flat=True))
+    orgs = list(user.administered_orgs.values_list("pk", flat=True))
+    return qs.filter(Q(service__team_id__in=teams) | Q(service__team__org_id__in=orgs))
+
+
+def ingest_key_record(*, key_id: str) -> dict | None:
+    """What the OTLP receiver checks a presented key against: the hash, whether it is
+    revoked, and the service names it may report for (its own first)."""
+    from graph.models import IngestKey
+
+    key = IngestKey.objects.select_related("service").filter(key_id=key_id).first()
+    if key is None:
+        return None
+    allowed = [key.service.slug, *key.may_report_for.values_list("slug", flat=True)]
+    return {"id": key.pk, "secret_hash": key.secret_hash, "revoked": key.revoked, "allowed": allowed}
+
+
+def metrics_backend_list(*, actor) -> QuerySet:
+    """Metrics backends (the central source's endpoints): superusers only, like their writes."""
+    from teams import permissions
+
+    permissions.require(bool(actor and actor.is_superuser), actor, "Only superusers see metrics backends.")
+    return MetricsBackend.objects.all()

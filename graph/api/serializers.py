@@ -159,3 +159,34 @@ class CrawlRunDetailSerializer(CrawlRunSerializer):
 
     class Meta(CrawlRunSerializer.Meta):
         fields = CrawlRunSerializer.Meta.fields + ["results"]
+
+
+class MetricsBackendSerializer(serializers.ModelSerializer):
+    """A metrics backend. ``secret`` (bearer token or basic-auth password) is write-only: it is
+    stored sealed and never returned; ``has_secret`` says whether one is set. On PATCH, leave
+    ``secret`` out to keep it."""
+
+    secret = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=4096, trim_whitespace=False
+    )
+    has_secret = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        from graph.models import MetricsBackend
+
+        model = MetricsBackend
+        fields = [
+            "id",
+            "name",
+            "url",
+            "auth",
+            "username",
+            "secret",
+            "has_secret",
+            "window_seconds",
+            "service_graph",
+            "istio",
+            "otel_client",
+            "enabled",
+        ]
+        read_only_fields = ["id"]
