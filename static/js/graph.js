@@ -10,6 +10,27 @@
     return "rgb(" + Math.round(120 + 135 * r) + "," + Math.round(130 - 100 * r) + "," + Math.round(140 - 110 * r) + ")";
   }
 
+  // p95 latency: green up to 50 ms, red from 1 s (log scale); grey when unknown.
+  function latencyColour(ms) {
+    if (ms === null || ms === undefined) return "#c3c9d0";
+    var r = Math.max(0, Math.min(1, (Math.log10(Math.max(ms, 1)) - Math.log10(50)) / (Math.log10(1000) - Math.log10(50))));
+    return "rgb(" + Math.round(46 + 184 * r) + "," + Math.round(158 - 118 * r) + "," + Math.round(68 - 28 * r) + ")";
+  }
+
+  function ms(v) { return v === null || v === undefined ? "–" : (v < 10 ? v.toFixed(1) : Math.round(v)) + " ms"; }
+
+  // What an edge's tooltip says (plain text: set with textContent).
+  function edgeText(e) {
+    var lines = [e.source + " → " + e.target];
+    var rate = e.rate_per_min === null || e.rate_per_min === undefined ? "–" : e.rate_per_min.toFixed(1);
+    var errors = e.error_rate === null || e.error_rate === undefined ? "–" : (e.error_rate * 100).toFixed(1) + "%";
+    lines.push(rate + " calls/min · " + errors + " errors");
+    lines.push(e.p50_ms === null || e.p50_ms === undefined ? "latency unknown"
+      : "p50 " + ms(e.p50_ms) + " · p95 " + ms(e.p95_ms) + " · p99 " + ms(e.p99_ms));
+    if (e.stale) lines.push("stale");
+    return lines.join("\n");
+  }
+
   function elements(data) {
     var inCycle = {};
     (data.cycles || []).forEach(function (c) {
@@ -23,6 +44,8 @@
         id: "e" + i, source: e.source, target: e.target,
         width: 1 + Math.min(7, Math.log10(1 + (e.rate_per_min || 0)) * 2.5),
         colour: errorColour(e.error_rate), stale: e.stale ? 1 : 0, cycle: inCycle[e.source + ">" + e.target] ? 1 : 0,
+        latencyColour: latencyColour(e.p95_ms), p95: e.p95_ms === null || e.p95_ms === undefined ? -1 : e.p95_ms,
+        tip: edgeText(e),
       } };
     });
     return nodes.concat(edges);
@@ -37,6 +60,7 @@
       "target-arrow-shape": "triangle", "curve-style": "haystack", "arrow-scale": 0.6, "opacity": 0.8 } },
     { selector: "edge[stale = 1]", style: { "line-style": "dashed", "opacity": 0.5 } },
     { selector: "edge[cycle = 1]", style: { "line-color": "#e8870e", "target-arrow-color": "#e8870e" } },
+    { selector: "edge.by-latency", style: { "line-color": "data(latencyColour)", "target-arrow-color": "data(latencyColour)" } },
     { selector: ".focus", style: { "border-width": 4, "border-color": "#f5a623" } },
     { selector: ".path", style: { "line-color": "#2e9e44", "target-arrow-color": "#2e9e44", "background-color": "#2e9e44", "width": 6 } },
     { selector: ".faded", style: { "opacity": 0.15 } },
@@ -64,6 +88,7 @@
         var els = elements(res.body);
         var cy = cytoscape({ container: container, elements: els, style: style, wheelSensitivity: 0.3, maxZoom: 2.5,
                              textureOnViewport: true, hideEdgesOnViewport: els.length > 3000, pixelRatio: 1 });
+        edgeTips(cy, container);
         var layout = cy.layout(layoutFor(cy.nodes().length));
         layout.one("layoutstop", function () {
           var ms = Math.round(performance.now() - started);
@@ -76,6 +101,29 @@
         layout.run();
         return cy;
       });
+  }
+
+  // A tooltip per edge (rate, errors, p50/p95/p99) on hover, in a div beside the graph.
+  function edgeTips(cy, container) {
+    var tip = document.createElement("div");
+    tip.className = "edge-tip";
+    tip.setAttribute("role", "tooltip");
+    tip.hidden = true;
+    container.parentNode.insertBefore(tip, container.nextSibling);
+    cy.on("mouseover", "edge", function (ev) {
+      var p = ev.renderedPosition || ev.target.renderedMidpoint();
+      tip.textContent = ev.target.data("tip");
+      tip.style.left = (container.offsetLeft + p.x + 12) + "px";
+      tip.style.top = (container.offsetTop + p.y + 12) + "px";
+      tip.hidden = false;
+    });
+    cy.on("mouseout", "edge", function () { tip.hidden = true; });
+    cy.on("destroy", function () { tip.remove(); });
+  }
+
+  function colourByLatency(cy, on) {
+    if (!cy) return;
+    if (on) cy.edges().addClass("by-latency"); else cy.edges().removeClass("by-latency");
   }
 
   function focusOn(cy, slug) {
@@ -107,12 +155,15 @@
       if (current) current.destroy();
       draw(explorer, explorer.dataset.url + "?" + query.toString(), params.get("focus"), function (cy) {
         current = cy;
+        colourByLatency(cy, latencyToggle && latencyToggle.checked);
         cy.on("tap", "node", function (ev) {
           htmx.ajax("GET", explorer.dataset.panel.replace("SLUG", encodeURIComponent(ev.target.id())), "#side-panel");
         });
         if (params.get("from") && params.get("to")) showPath(cy, params.get("from"), params.get("to"));
       });
     };
+    var latencyToggle = document.getElementById("colour-p95");
+    if (latencyToggle) latencyToggle.addEventListener("change", function () { colourByLatency(current, latencyToggle.checked); });
     form.addEventListener("submit", function (ev) { ev.preventDefault(); load(); });
     load();
   }
