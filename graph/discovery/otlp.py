@@ -86,6 +86,7 @@ _SIG_KEYS = (
     "messaging.destination",
 )
 _MISSING = object()
+_SCALARS = frozenset(("string_value", "int_value", "bool_value", "double_value"))
 
 
 class OtlpError(ValueError):
@@ -366,7 +367,9 @@ def aggregate_traces(request, *, allowed: frozenset[str], now_ns: int, max_resou
                     k = kv.key
                     if k in _WANTED:
                         v = kv.value
-                        attrs[k] = getattr(v, v.WhichOneof("value") or "string_value")
+                        which = v.WhichOneof("value")
+                        if which in _SCALARS:  # arrays, maps and bytes name no peer
+                            attrs[k] = getattr(v, which)
                 # The peer depends on these attributes only: read it once per distinct set.
                 sig = tuple(map(attrs.get, _SIG_KEYS))
                 if sig[0] is None or sig[1] is None:

@@ -328,13 +328,17 @@ def test_bad_input_is_a_clear_counted_refusal_and_what_was_stored_stays(catalog,
                 span(HOST_ORDERS, ms=0, end_ns=2**64 - 1),  # the largest time there is (2554)
                 span(HOST_ORDERS, ms=10 * 24 * 3600 * 1000, end_ns=now),  # ten days long
                 span(HOST_ORDERS, ms=7),  # good
+                span({"server.port": 80}),  # a list where a host belongs (below)
             ]
         }
-    ).SerializeToString()
+    )
+    array = body.resource_spans[0].scope_spans[0].spans[-1].attributes.add(key="server.address")
+    array.value.array_value.values.add().string_value = "orders.internal"
+    body = body.SerializeToString()
     answer = partial(post(client, "/v1/traces", body, shop))
-    assert answer.partial_success.rejected_spans == 5
+    assert answer.partial_success.rejected_spans == 6
     message = answer.partial_success.error_message
-    assert "3 spans with absurd timestamps" in message and "1 client spans without a usable peer" in message
+    assert "3 spans with absurd timestamps" in message and "2 client spans without a usable peer" in message
     assert "1 spans with a name over 1024 characters" in message
 
     many = _traces_message({f"svc-{i}": [span(HOST_ORDERS)] for i in range(10_000)})

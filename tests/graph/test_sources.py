@@ -17,6 +17,7 @@ DEFAULT = [
     "graph.discovery.sources.tracing.JaegerSource",
     "graph.discovery.sources.gateway.GatewayUsageSource",
     "graph.discovery.sources.otlp.OtlpSource",
+    "graph.discovery.sources.central.CentralPrometheusSource",
 ]
 
 
@@ -57,7 +58,7 @@ class Twin(HandedInSource):
 
 def test_the_default_registry_names_every_source_once(settings):
     assert settings.DISCOVERY_SOURCES == DEFAULT
-    assert list(sources.registry()) == ["prometheus", "health", "zipkin", "jaeger", "gateway", "otlp"]
+    assert list(sources.registry()) == ["prometheus", "health", "zipkin", "jaeger", "gateway", "otlp", "central"]
     assert all(isinstance(s, sources.Source) for s in sources.registry().values())
 
 
