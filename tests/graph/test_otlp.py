@@ -581,3 +581,53 @@ def test_sdk_processes_push_spans_and_metrics_and_a_crawl_puts_the_edges_in_neo4
     calls, errors, p50, _, sources, _ = _edge("web", "orders")
     assert (calls, errors, sources) == (20.0, 2.0, ["otlp:web"]) and p50 is not None
     assert _edge("cart", "orders")[:2] == (12.0, 0.0)
+
+
+@pytest.mark.django_db
+def test_an_edge_ages_only_while_its_reporter_keeps_reporting(catalog, graph, settings):
+    services.graph_sync()
+    settings.DISCOVERY_EDGE_TTL = 1
+    client, shop, web = Client(), catalog["keys"]["shop"], catalog["keys"]["web"]
+    post(client, "/v1/traces", _traces_message({"shop": [span(HOST_ORDERS)]}).SerializeToString(), shop)
+    both = {"web": [span(HOST_ORDERS), span({"peer.service": "payments"})]}
+    post(client, "/v1/traces", _traces_message(both).SerializeToString(), web)
+    assert services.crawl_inline().status == "succeeded"
+    time.sleep(1.2)  # past the TTL: what is not seen again may go stale
+    post(client, "/v1/traces", _traces_message({"web": [span(HOST_ORDERS)]}).SerializeToString(), web)
+    run = services.crawl_inline()
+    assert list(run.results.values_list("target", flat=True)) == ["otlp:web"]
+    stale = {
+        (r["s"], r["t"]): r["stale"]
+        for r in db.read("MATCH (s:Service)-[r:CALLS]->(t:Service) RETURN s.slug AS s, t.slug AS t, r.stale AS stale")
+    }
+    # web kept reporting and no longer calls payments; shop stopped reporting, so nothing says its edge is gone.
+    assert stale == {("web", "orders"): False, ("web", "payments"): True, ("shop", "orders"): False}
+
+
+@pytest.mark.django_db
+def test_ingest_keys_over_rest_are_shown_once_audited_and_revoked_once(world, api):
+    from catalog.services import service_create
+    from core.models import AuditEvent
+
+    for slug in ("shop", "cart"):
+        service_create(actor=world["root"], team=world["team"], slug=slug, name=slug)
+    body = {"service": "shop", "name": "shop-otel", "may_report_for": ["cart"]}
+    assert api(world["reader"]).post("/api/v1/ingest-keys/", body, format="json").status_code == 403
+    assert api(world["other"]).post("/api/v1/ingest-keys/", body, format="json").status_code == 403
+    created = api(world["member"]).post("/api/v1/ingest-keys/", body, format="json")
+    assert created.status_code == 201, created.json()
+    issued = created.json()
+    assert issued["secret"].startswith(f"swb_{issued['key_id']}_") and issued["may_report_for"] == ["cart"]
+    listed = api(world["member"]).get("/api/v1/ingest-keys/").json()["results"]
+    assert [k["key_id"] for k in listed] == [issued["key_id"]] and "secret" not in listed[0]
+    assert api(world["reader"]).get("/api/v1/ingest-keys/").json()["results"] == []
+    unknown = api(world["member"]).post("/api/v1/ingest-keys/", {**body, "service": "ghost"}, format="json")
+    assert unknown.status_code == 400 and unknown.json()["code"]
+    revoke = f"/api/v1/ingest-keys/{issued['id']}/revoke/"
+    assert api(world["lead"]).post(revoke, {"reason": "leaked"}, format="json").json()["revoked"] is True
+    again = api(world["lead"]).post(revoke, {"reason": "leaked"}, format="json")
+    assert again.status_code == 409 and again.json()["code"] == "already_revoked"
+    events = AuditEvent.objects.filter(action__startswith="ingest_key.").order_by("pk")
+    assert [e.action for e in events] == ["ingest_key.issue", "ingest_key.revoke"]
+    assert all("secret_hash" not in (e.after or {}) for e in events)
+    assert events[0].org_id == world["org"].pk
