@@ -472,8 +472,11 @@ def _push(signal, url, key, service, plan):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_sdk_processes_push_spans_and_metrics_and_a_crawl_puts_the_edges_in_neo4j(catalog, graph, web_processes):
+def test_sdk_processes_push_spans_and_metrics_and_a_crawl_puts_the_edges_in_neo4j(
+    catalog, graph, web_processes, celery_workers
+):
     (url,) = web_processes(1, workers=2)
+    celery_workers(1)
     services.graph_sync()
     plan = [
         {"n": 30, "kind": "client", "attrs": HOST_ORDERS, "ms": [12, 40, 180], "error_every": 5},
@@ -561,7 +564,10 @@ def test_sdk_processes_push_spans_and_metrics_and_a_crawl_puts_the_edges_in_neo4
         urllib.request.urlopen(urllib.request.Request(f"{url}/v1/traces", data=b"x", headers={"Content-Type": PB}))
     assert refused.value.code == 401
 
-    run = services.crawl_inline()
+    # A crawl by the Celery workers: planning drains the buffers, its tasks write Neo4j in batches.
+    from tests.graph.test_discovery import wait_for
+
+    run = wait_for(services.crawl_start(trigger="api", actor=catalog["root"]).pk)
     assert run.status == "succeeded", list(run.results.values_list("target", "error"))
     assert sorted(run.results.values_list("target", flat=True)) == [
         "otlp:cart",
