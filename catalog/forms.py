@@ -112,3 +112,17 @@ class KeyRotateForm(forms.Form):
     overlap_seconds = forms.IntegerField(
         min_value=0, max_value=30 * 24 * 3600, initial=3600, help_text="how long the old key keeps working"
     )
+
+
+class LocationUploadForm(forms.Form):
+    """A descriptor file to import (all or nothing). Its size is checked before it is read."""
+
+    file = forms.FileField(help_text="a Backstage catalog-info.yaml: one or more YAML documents")
+
+    def clean_file(self):
+        from django.conf import settings
+
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.CATALOG_MAX_BYTES:
+            raise forms.ValidationError(f"The file is {upload.size} bytes; at most {settings.CATALOG_MAX_BYTES}.")
+        return upload

@@ -222,3 +222,29 @@ def resource_get(*, slug: str) -> Resource:
 def managed_entity(*, kind: str, slug: str) -> ManagedEntity | None:
     """The location that manages a catalog object, with its kept metadata; None if unmanaged."""
     return ManagedEntity.objects.select_related("location").filter(kind=kind, slug=slug).first()
+
+
+def catalog_plan(*, files: list, location: str | None = None):
+    """What importing these descriptor files (name, content, directory or None) would change:
+    a ``catalog.descriptors.plan.Plan`` with every problem, the diff per kind and the orphans.
+    Reads only."""
+    from catalog.descriptors.plan import plan_files
+
+    return plan_files(files, location=location)
+
+
+def location_list() -> QuerySet:
+    """Descriptor locations with how many entities each manages and how many are orphaned."""
+    from catalog.models import Location
+
+    return Location.objects.annotate(
+        entity_count=Count("entities", distinct=True),
+        orphan_count=Count("entities", filter=Q(entities__orphaned_at__isnull=False), distinct=True),
+    ).order_by("-id")
+
+
+def catalog_export(*, org: str | None = None, user=None) -> str:
+    """The catalog (or one org) as Backstage descriptors; users' e-mail addresses only for superusers."""
+    from catalog.descriptors.export import export_backstage
+
+    return export_backstage(org=org, include_emails=bool(user is not None and user.is_superuser))

@@ -651,3 +651,163 @@ def service_resources_set(*, actor, service: Service, resources: list[Resource])
         )
     announce("service", service.slug)
     return service
+
+
+# --- Catalog as code: importing descriptor files -----------------------------------------------
+class DescriptorsInvalid(InvalidInput):
+    code = "descriptors_invalid"
+
+
+def _plan_refused(plan) -> DescriptorsInvalid:
+    first = plan.problems[0]
+    return DescriptorsInvalid(
+        f"{len(plan.problems)} error(s) in the descriptors; nothing was changed. First: {first}",
+        errors=[p.as_dict() for p in plan.problems],
+    )
+
+
+def location_import(*, actor, target: str, content: bytes | str, base_dir=None) -> tuple:
+    """Import one descriptor file as a location, all or nothing: the plan must be free of
+    problems (schema, references, limits, claims by other locations), then every object is
+    written through the services above (permissions, limits, audit, events) in one
+    transaction, so a refusal from any of them leaves nothing written. Each entity records its
+    location; entities the location had and no longer describes are marked orphan (kept).
+    Returns (location, plan)."""
+    from django.utils import timezone
+
+    from catalog.descriptors.plan import entity_metadata, plan_files
+    from catalog.models import Location, ManagedEntity
+
+    if not actor or not actor.is_authenticated:
+        permissions.require(False, actor, "Sign in first.")
+    target = (target or "").strip()[:500]
+    if not target:
+        raise InvalidInput("Name the location (the file name).", fields={"target": ["Required."]})
+    plan = plan_files([(target, content, base_dir)], location=target)
+    if not plan.ok:
+        raise _plan_refused(plan)
+    text = content.decode("utf-8-sig") if isinstance(content, bytes) else content
+    with transaction.atomic():
+        location = Location.objects.select_for_update().filter(target=target).first()
+        if location is None:
+            location = Location(target=target, created_by=actor if actor.is_authenticated else None)
+        location.body, location.imported_at = text, timezone.now()
+        validated_save(location)
+        _apply(actor, plan)
+        for item in plan.items:
+            ManagedEntity.objects.update_or_create(
+                kind=item.kind,
+                slug=item.slug,
+                defaults={
+                    "location": location,
+                    "line": item.entity.line,
+                    "metadata": entity_metadata(item.entity),
+                    "orphaned_at": None,
+                },
+            )
+        for kind, slug in plan.orphans:
+            ManagedEntity.objects.filter(location=location, kind=kind, slug=slug).update(orphaned_at=timezone.now())
+        audit_record(actor=actor, action="location.import", obj=location, after={"summary": plan.summary()})
+    return location, plan
+
+
+def _apply(actor, plan) -> None:
+    """Write a plan through the services, in dependency order (the plan's order: orgs, teams,
+    users, domains, systems, resources, services, APIs); references last, once all exist."""
+    from django.contrib.auth import get_user_model
+
+    from teams import services as teams
+    from teams.models import Org
+
+    User = get_user_model()
+    get = {
+        "org": lambda s: Org.objects.get(slug=s),
+        "team": lambda s: Team.objects.select_related("org").get(slug=s),
+        "domain": lambda s: Domain.objects.get(slug=s),
+        "system": lambda s: System.objects.get(slug=s),
+        "resource": lambda s: Resource.objects.get(slug=s),
+        "service": lambda s: Service.objects.select_related("team").get(slug=s),
+        "api": lambda s: Api.objects.select_related("provider").get(slug=s),
+    }
+    changed = {i.kind: [] for i in plan.items}
+    for item in plan.items:
+        if item.action == "unchanged":
+            continue
+        changed[item.kind].append(item)
+        f, kind = dict(item.fields), item.kind
+        if kind == "org":
+            if item.action == "create":
+                teams.org_create(actor=actor, slug=item.slug, **f)
+            else:
+                teams.org_update(actor=actor, org=get["org"](item.slug), **f)
+        elif kind == "team":
+            org = f.pop("org")
+            if item.action == "create":
+                teams.team_create(actor=actor, org=get["org"](org), slug=item.slug, **f)
+            else:
+                team = get["team"](item.slug)
+                if team.org.slug != org:
+                    raise Conflict(f"Team '{item.slug}' cannot move to org '{org}' by import.", code="team_org_change")
+                teams.team_update(actor=actor, team=team, **f)
+        elif kind == "user":
+            user = User.objects.filter(username=item.slug).first()
+            if user is None:
+                user = teams.user_import(actor=actor, username=item.slug, email=f["email"], first_name=f["first_name"])
+            elif (user.email, user.first_name) != (f["email"], f["first_name"]):
+                teams.user_profile_update(actor=actor, user=user, email=f["email"], first_name=f["first_name"])
+            have = set(user.memberships.values_list("team__slug", flat=True))
+            for team_slug in f["teams"]:
+                if team_slug not in have:
+                    role = "lead" if team_slug in f["leads"] else "member"
+                    teams.member_add(actor=actor, team=get["team"](team_slug), user=user, role=role, inactive_ok=True)
+        elif kind in ("domain", "system", "resource"):
+            team = get["team"](f.pop("team"))
+            refs = {k: f.pop(k) for k in ("parent", "domain", "system") if k in f}
+            if item.action == "create":
+                globals()[f"{kind}_create"](actor=actor, team=team, slug=item.slug, **f)
+            else:
+                obj = get[kind](item.slug)
+                if obj.team_id != team.pk:
+                    globals()[f"{kind}_transfer"](actor=actor, team=team, **{kind: obj})
+                globals()[f"{kind}_update"](actor=actor, **{kind: get[kind](item.slug)}, **f)
+            item.refs_pending = refs
+        elif kind == "service":
+            team = get["team"](f.pop("team"))
+            f.pop("system", None), f.pop("consumes", None), f.pop("resources", None)
+            if item.action == "create":
+                service_create(actor=actor, team=team, slug=item.slug, **f)
+            else:
+                service = get["service"](item.slug)
+                if service.team_id != team.pk:
+                    service_transfer(actor=actor, service=service, team=team)
+                service_update(actor=actor, service=get["service"](item.slug), **f)
+    # References, once every object exists: parents, domains, systems, then APIs and declarations.
+    for item in changed.get("domain", []) + changed.get("system", []) + changed.get("resource", []):
+        refs = {
+            k: (get["domain" if k in ("parent", "domain") else "system"](v) if v else None)
+            for k, v in item.refs_pending.items()
+        }
+        globals()[f"{item.kind}_update"](actor=actor, **{item.kind: get[item.kind](item.slug)}, **refs)
+    for item in changed.get("service", []):
+        system = get["system"](item.fields["system"]) if item.fields["system"] else None
+        service = get["service"](item.slug)
+        if service.system_id != (system.pk if system else None):
+            service_update(actor=actor, service=service, system=system)
+    for item in changed.get("api", []):
+        f = dict(item.fields)
+        provider = get["service"](f.pop("provider"))
+        if item.action == "create":
+            api_create(actor=actor, provider=provider, slug=item.slug, **f)
+        else:
+            api = get["api"](item.slug)
+            if api.provider_id != provider.pk:
+                raise Conflict(f"API '{item.slug}' cannot change provider by import.", code="api_provider_change")
+            api_update(actor=actor, api=api, **f)
+    for item in changed.get("service", []):
+        service = get["service"](item.slug)
+        if "consumes" in item.changed:
+            service_consumes_set(actor=actor, service=service, apis=[get["api"](s) for s in item.fields["consumes"]])
+        if "resources" in item.changed:
+            service_resources_set(
+                actor=actor, service=service, resources=[get["resource"](s) for s in item.fields["resources"]]
+            )

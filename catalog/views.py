@@ -11,6 +11,7 @@ from catalog.forms import (
     KeyRequestForm,
     KeyRevokeForm,
     KeyRotateForm,
+    LocationUploadForm,
     ServiceEditForm,
     ServiceForm,
 )
@@ -228,3 +229,36 @@ def resource_list(request):
 @login_required
 def resource_detail(request, slug):
     return _owned_detail(request, "resource", slug)
+
+
+# --- Catalog as code: uploaded descriptor files ---------------------------------------------
+@login_required
+def location_list(request):
+    return render(
+        request,
+        "catalog/location_list.html",
+        {"locations": selectors.location_list()[:200], "form": LocationUploadForm()},
+    )
+
+
+@login_required
+def location_upload(request):
+    """GET: the form; POST: import the file all or nothing, or show every error with its line."""
+    form = LocationUploadForm(request.POST or None, request.FILES or None)
+    errors, status = [], 200
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            location, plan = services.location_import(actor=request.user, target=upload.name, content=upload.read())
+        except DomainError as exc:
+            errors, status = (
+                exc.extra.get("errors") or [{"file": upload.name, "line": 0, "field": "", "message": exc.detail}],
+                400,
+            )
+        else:
+            counts = ", ".join(f"{kind}: {sum(c.values())}" for kind, c in plan.summary().items())
+            messages.success(request, f"Imported {location.target} ({counts}).")
+            return redirect("catalog:location_list")
+    elif request.method == "POST":
+        status = 400
+    return render(request, "catalog/location_upload.html", {"form": form, "errors": errors}, status=status)

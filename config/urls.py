@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from catalog import urls as catalog_urls
+from catalog.api.descriptors import CatalogExportView, CatalogValidateView, LocationViewSet
 from catalog.api.gateway import gateway_verify
 from catalog.api.keys import ApiKeyViewSet
 from catalog.api.views import (
@@ -45,6 +46,7 @@ router.register("apis", ApiViewSet, basename="api")
 router.register("systems", SystemViewSet, basename="system")
 router.register("domains", DomainViewSet, basename="domain")
 router.register("resources", ResourceViewSet, basename="resource")
+router.register("catalog/locations", LocationViewSet, basename="location")
 router.register("keys", ApiKeyViewSet, basename="key")
 router.register("audit", AuditEventViewSet, basename="audit")
 router.register("crawls", CrawlViewSet, basename="crawl")
@@ -62,6 +64,8 @@ service_graph_router.register("services", ServiceGraphViewSet, basename="service
 api_v1 = [
     path("", include(router.urls)),
     path("", include(service_graph_router.urls)),
+    path("catalog/validate", CatalogValidateView.as_view(), name="catalog-validate"),
+    path("catalog/export", CatalogExportView.as_view(), name="catalog-export"),
     path("graph", GraphView.as_view(), name="graph"),
     path("graph/cycles", CyclesView.as_view(), name="graph-cycles"),
     path("graph/coupling", CouplingView.as_view(), name="graph-coupling"),

@@ -152,9 +152,10 @@ def no_such_active_user(username: str) -> InvalidInput:
     return InvalidInput(f"username: {message}", fields={"username": [message]})
 
 
-def member_add(*, actor, team: Team, user, role: str = ROLE_MEMBER) -> Membership:
+def member_add(*, actor, team: Team, user, role: str = ROLE_MEMBER, inactive_ok: bool = False) -> Membership:
+    """``inactive_ok``: catalog imports record memberships of users who cannot sign in yet."""
     permissions.require(permissions.can_manage_members(actor, team), actor, "Only the team's leads add members.")
-    if user is None or not user.is_active:
+    if user is None or (not user.is_active and not inactive_ok):
         raise no_such_active_user(getattr(user, "username", ""))
     if role not in dict(ROLE_CHOICES):
         raise InvalidInput(f"Unknown role '{role}'.", fields={"role": ["Use 'lead' or 'member'."]})
@@ -167,6 +168,31 @@ def member_add(*, actor, team: Team, user, role: str = ROLE_MEMBER) -> Membershi
         validated_save(membership)
         audit_record(actor=actor, action="member.add", obj=team, after={"user": user.username, "role": role})
     return membership
+
+
+def user_import(*, actor, username: str, email: str = "", first_name: str = ""):
+    """A user described by a catalog descriptor: created inactive, without a usable password,
+    so they cannot sign in until an admin enables them. Superusers only."""
+    permissions.require(bool(actor and actor.is_superuser), actor, "Only superusers create users.")
+    user = User(username=username, email=email, first_name=first_name, is_active=False)
+    user.set_unusable_password()
+    with transaction.atomic():
+        validated_save(user)
+        audit_record(actor=actor, action="user.import", obj=user, after={"username": username, "email": email})
+    return user
+
+
+def user_profile_update(*, actor, user, email: str, first_name: str):
+    """E-mail and display name from a catalog descriptor. Superusers only."""
+    permissions.require(bool(actor and actor.is_superuser), actor, "Only superusers change users.")
+    with transaction.atomic():
+        before = {"email": user.email, "first_name": user.first_name}
+        user.email, user.first_name = email, first_name
+        user.save(update_fields=["email", "first_name"])
+        audit_record(
+            actor=actor, action="user.update", obj=user, before=before, after={"email": email, "first_name": first_name}
+        )
+    return user
 
 
 def member_remove(*, actor, team: Team, user) -> None:

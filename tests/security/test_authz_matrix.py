@@ -123,6 +123,9 @@ def build_world() -> dict:
     shop_sys = catalog.system_create(actor=root, team=alpha, slug="shop-sys", name="Shop", domain=commerce)
     catalog.system_create(actor=root, team=alpha, slug="spare-sys", name="Spare system")
     catalog.resource_create(actor=root, team=alpha, slug="orders-db", name="Orders DB", system=shop_sys)
+    location, _ = catalog.location_import(
+        actor=root, target="world.yaml", content=MATRIX_DESCRIPTOR.replace("matrix-svc", "managed-svc")
+    )
     key, _ = catalog.key_issue(actor=root, api=api, consumer=shop, name="shop-to-orders")
     pending = catalog.key_request(actor=root, api=api, consumer=shop, name="shop-asks")
     a_events = set(AuditEvent.objects.filter(pk__gte=first_a_event).values_list("pk", flat=True))
@@ -153,6 +156,7 @@ def build_world() -> dict:
         "key": key,
         "pending": pending,
         "run": run,
+        "location": location,
         "a_events": a_events,
         "service_event": service_event,
         "ingest_key": ingest_key,
@@ -239,6 +243,7 @@ class Case:
     ok: int | None = None  # REST success status (default by method)
     pending: dict = field(default_factory=dict)  # role -> reason: xfail(strict=True)
     check: Any = None  # extra assertion on an allowed response: check(response, world, role)
+    reads: bool = False  # a POST that only reads (a dry run): allowed or not, nothing changes
 
 
 def _key(w):
@@ -274,6 +279,11 @@ def _events_scoped(response, w, role):
         assert ids & w["a_changes"], f"{role} does not read org A's events"
 
 
+# A descriptor file describing one new service of team alpha (catalog-as-code rows).
+MATRIX_DESCRIPTOR = (
+    "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: matrix-svc\n"
+    "spec:\n  type: service\n  lifecycle: production\n  owner: alpha\n"
+)
 ALPHA = {"slug": "alpha"}
 ORDERS = {"slug": "orders"}
 SPARE = {"slug": "spare"}
@@ -351,6 +361,17 @@ REST: dict[tuple[str, str], dict[str, Case]] = {
             ("DELETE", f"/api/v1/{plural}/{{slug}}/"): {"": Case(ASSETS, params={"slug": spare})},
         }.items()
     },
+    # Issue 12, catalog as code: a dry run and the export read; an import writes through the
+    # services, so it is allowed to whoever may write what the file describes (alpha's service here).
+    ("POST", "/api/v1/catalog/validate"): {
+        "": Case(SIGNED_IN, body={"name": "m.yaml", "content": MATRIX_DESCRIPTOR}, ok=200, reads=True)
+    },
+    ("GET", "/api/v1/catalog/export"): {"": Case(SIGNED_IN, query="format=backstage")},
+    ("GET", "/api/v1/catalog/locations/"): {"": READ},
+    ("POST", "/api/v1/catalog/locations/"): {
+        "": Case(ASSETS, body={"name": "m.yaml", "content": MATRIX_DESCRIPTOR}),
+    },
+    ("GET", "/api/v1/catalog/locations/{id}/"): {"": Case(SIGNED_IN, params={"id": lambda w: w["location"].pk})},
     ("PUT", "/api/v1/services/{slug}/resources/"): {
         "": Case(ASSETS, params=ORDERS, body={"resources": ["orders-db"]}, ok=200),
     },
@@ -501,7 +522,7 @@ def test_rest(world, operation, variant, role):
     if role in case.allowed:
         ok = case.ok or {"GET": 200, "POST": 201, "PATCH": 200, "PUT": 200, "DELETE": 204}[method]
         assert response.status_code == ok, where
-        if method != "GET":
+        if method != "GET" and not case.reads:
             assert changed(before, after), f"allowed but nothing changed: {where}"
         if case.check:
             case.check(response, world, role)
@@ -510,7 +531,7 @@ def test_rest(world, operation, variant, role):
         assert response.status_code in expected, f"should be refused ({sorted(expected)}): {where}"
         code = response.json().get("code")
         assert code in {"not_authenticated", "permission_denied", "not_found"}, where
-    if method == "GET" or role not in case.allowed:
+    if method == "GET" or case.reads or role not in case.allowed:
         assert audit_count() == events, f"audit event written: {where}"
         assert not changed(before, after), f"state changed ({changed(before, after)}): {where}"
 
@@ -629,6 +650,12 @@ def _service_form(w, **extra):
     }
 
 
+def _descriptor_upload():
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile("portal.yaml", MATRIX_DESCRIPTOR.replace("matrix-svc", "portal-svc").encode())
+
+
 PORTAL_FORMS: dict[str, dict[str, Form]] = {
     "catalog:service_create": {
         "": Form(ASSETS, data=lambda w: _service_form(w, team=w["alpha"].pk, slug="portal-svc")),
@@ -647,6 +674,8 @@ PORTAL_FORMS: dict[str, dict[str, Form]] = {
             },
         )
     },
+    # Issue 12: importing a descriptor file writes through the services (alpha's new service here).
+    "catalog:location_upload": {"": Form(ASSETS, data=lambda w: {"file": _descriptor_upload()})},
     "catalog:key_issue": {"": Form(ASSETS, data={"api": "orders-v1", "consumer": "shop", "name": "p"})},
     "catalog:key_request": {"": Form(ASSETS, data={"api": "catalog-v1", "consumer": "orders", "name": "p"})},
     "catalog:key_approve": {"": Form(ASSETS, params={"pk": _pending})},
@@ -687,6 +716,7 @@ PORTAL_READS: dict[str, dict] = {
     "catalog:domain_detail": {"slug": "commerce"},
     "catalog:resource_list": {},
     "catalog:resource_detail": {"slug": "orders-db"},
+    "catalog:location_list": {},
     "teams:team_list": {},
     "teams:team_detail": ALPHA,
     "teams:profile": {},

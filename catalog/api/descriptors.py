@@ -1,0 +1,205 @@
+"""REST for catalog as code: validate a posted descriptor file (dry run), import one as a
+location (all or nothing), list locations, export the catalog as Backstage YAML. Each view
+parses input and calls one selector or service."""
+
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import parsers, permissions, serializers, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog import selectors, services
+from catalog.models import Location
+from core.api import JSONParser
+from core.errors import DomainError, InvalidInput
+from core.openapi import ErrorSerializer
+
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/plain")
+
+
+class BodyTooLarge(DomainError):
+    code = "body_too_large"
+    status = 413
+
+
+def _limit_check(request) -> None:
+    """Refuse a body over CATALOG_MAX_BYTES from its Content-Length, before reading it."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > settings.CATALOG_MAX_BYTES:
+        raise BodyTooLarge(f"The body is {length} bytes; descriptors are read up to {settings.CATALOG_MAX_BYTES}.")
+
+
+class YAMLTextParser(parsers.BaseParser):
+    """A descriptor file as the raw body (YAML is parsed by catalog.descriptors, with its limits);
+    at most CATALOG_MAX_BYTES are read."""
+
+    media_type = "application/yaml"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.CATALOG_MAX_BYTES
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise BodyTooLarge(f"The body is over {limit} bytes, the most a descriptor file may have.")
+        return {"content": raw}
+
+
+class TextPlainParser(YAMLTextParser):
+    media_type = "text/plain"
+
+
+class XYAMLParser(YAMLTextParser):
+    media_type = "application/x-yaml"
+
+
+class TextYAMLParser(YAMLTextParser):
+    media_type = "text/yaml"
+
+
+PARSERS = [YAMLTextParser, XYAMLParser, TextYAMLParser, TextPlainParser, JSONParser]
+
+
+class DescriptorUploadSerializer(serializers.Serializer):
+    name = serializers.CharField(
+        max_length=500, required=False, default="catalog-info.yaml", help_text="the file name errors refer to"
+    )
+    content = serializers.CharField(
+        trim_whitespace=False, help_text="the descriptor file (YAML, one or more documents)"
+    )
+
+
+class ProblemSerializer(serializers.Serializer):
+    file = serializers.CharField()
+    line = serializers.IntegerField()
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ChangeSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    slug = serializers.CharField()
+    action = serializers.ChoiceField(choices=["create", "update", "orphaned"])
+    fields = serializers.ListField(child=serializers.CharField())
+
+
+class SkippedSerializer(serializers.Serializer):
+    file = serializers.CharField()
+    line = serializers.IntegerField()
+    kind = serializers.CharField()
+    name = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class PlanSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    errors = ProblemSerializer(many=True)
+    summary = serializers.DictField(
+        child=serializers.DictField(child=serializers.IntegerField()),
+        help_text="per kind: how many would be created, updated, unchanged, orphaned",
+    )
+    changes = ChangeSerializer(many=True)
+    skipped = SkippedSerializer(many=True)
+
+
+class LocationSerializer(serializers.ModelSerializer):
+    entities = serializers.IntegerField(source="entity_count", read_only=True)
+    orphans = serializers.IntegerField(source="orphan_count", read_only=True)
+
+    class Meta:
+        model = Location
+        fields = ["id", "kind", "target", "created_at", "imported_at", "entities", "orphans"]
+
+
+class LocationImportSerializer(serializers.Serializer):
+    location = LocationSerializer()
+    plan = PlanSerializer()
+
+
+def _upload(request) -> tuple[str, bytes | str]:
+    _limit_check(request)
+    data = request.data
+    if request.content_type.split(";")[0].strip() in YAML_TYPES:
+        return request.query_params.get("name") or "catalog-info.yaml", data["content"]
+    upload = DescriptorUploadSerializer(data=data)
+    upload.is_valid(raise_exception=True)
+    return upload.validated_data["name"], upload.validated_data["content"]
+
+
+_BODY = {"application/yaml": OpenApiTypes.STR, "application/json": DescriptorUploadSerializer}
+_TOO_LARGE = OpenApiResponse(ErrorSerializer, description="The body is over CATALOG_MAX_BYTES (`body_too_large`).")
+_NAME = OpenApiParameter("name", str, description="with a YAML body: the file name errors refer to")
+
+
+class CatalogValidateView(APIView):
+    """Dry run for CI: what importing the posted descriptor file would change, or every error."""
+
+    parser_classes = PARSERS
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request=_BODY,
+        parameters=[_NAME],
+        responses={200: PlanSerializer, 413: _TOO_LARGE},
+    )
+    def post(self, request):
+        name, content = _upload(request)
+        plan = selectors.catalog_plan(files=[(name, content, None)], location=name)
+        return Response(plan.as_dict())
+
+
+class LocationViewSet(viewsets.GenericViewSet):
+    """Uploaded descriptor files: importing one applies it all or nothing."""
+
+    serializer_class = LocationSerializer
+    parser_classes = PARSERS
+
+    def get_queryset(self):
+        return selectors.location_list()
+
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(LocationSerializer(page, many=True).data)
+
+    def retrieve(self, request, pk=None):
+        return Response(LocationSerializer(self.get_object()).data)
+
+    @extend_schema(
+        request=_BODY,
+        parameters=[_NAME],
+        responses={
+            201: LocationImportSerializer,
+            413: _TOO_LARGE,
+        },
+    )
+    def create(self, request):
+        name, content = _upload(request)
+        location, plan = services.location_import(actor=request.user, target=name, content=content)
+        location = selectors.location_list().get(pk=location.pk)
+        body = {"location": LocationSerializer(location).data, "plan": plan.as_dict()}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class CatalogExportView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    def perform_content_negotiation(self, request, force=False):
+        # ``format`` names the descriptor format here, not one of DRF's renderers (URL_FORMAT_OVERRIDE).
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("format", str, enum=["backstage"], description="only backstage (YAML) for now"),
+            OpenApiParameter("org", str, description="one org's slug; the whole catalog without it"),
+        ],
+        responses={(200, "application/yaml"): OpenApiTypes.STR},
+    )
+    def get(self, request):
+        fmt = request.query_params.get("format", "backstage")
+        if fmt != "backstage":
+            raise InvalidInput("Only format=backstage is supported.", fields={"format": ["Use 'backstage'."]})
+        text = selectors.catalog_export(org=request.query_params.get("org") or None, user=request.user)
+        return HttpResponse(text, content_type="application/yaml; charset=utf-8")

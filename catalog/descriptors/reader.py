@@ -1,0 +1,153 @@
+"""YAML documents from a descriptor file, within limits, with the line of every mapping key.
+
+PyYAML's safe loader, subclassed so that it refuses aliases (``*name``; the only way a small
+document can expand into a huge one, as in "billion laughs", and the way merge keys work),
+refuses nesting deeper than ``CATALOG_MAX_DEPTH``, stops after ``CATALOG_MAX_DOCUMENTS``
+documents and never builds anything but plain data. Bytes over ``CATALOG_MAX_BYTES``, and
+anything that is not UTF-8 text, are refused before parsing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import yaml
+from django.conf import settings
+from yaml.composer import Composer
+from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
+
+from catalog.descriptors.errors import Problem
+
+
+class Mapping(dict):
+    """A YAML mapping that remembers its own line and each key's line (1-based)."""
+
+    line: int = 0
+    lines: dict
+
+    def line_of(self, key: str) -> int:
+        return self.lines.get(key, self.line)
+
+
+class DescriptorYAMLError(Exception):
+    def __init__(self, message: str, line: int = 0):
+        super().__init__(message)
+        self.message, self.line = message, line
+
+
+def _loader_class(max_depth: int):
+    class Loader(yaml.SafeLoader):
+        def __init__(self, stream):
+            super().__init__(stream)
+            self._depth = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(AliasEvent):
+                event = self.peek_event()
+                raise DescriptorYAMLError(
+                    f"YAML aliases ('*{event.anchor[:40]}') are not accepted in descriptors; write the value out.",
+                    event.start_mark.line + 1,
+                )
+            nesting = self.check_event(MappingStartEvent, SequenceStartEvent)
+            if nesting:
+                self._depth += 1
+                if self._depth > max_depth:
+                    raise DescriptorYAMLError(
+                        f"Nested deeper than {max_depth} levels.", self.peek_event().start_mark.line + 1
+                    )
+            try:
+                return Composer.compose_node(self, parent, index)
+            finally:
+                if nesting:
+                    self._depth -= 1
+
+        def construct_mapping(self, node, deep=False):
+            result = Mapping()
+            result.line, result.lines = node.start_mark.line + 1, {}
+            for key_node, value_node in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, str):
+                    raise DescriptorYAMLError("Mapping keys must be strings.", key_node.start_mark.line + 1)
+                if key in result:
+                    raise DescriptorYAMLError(f"Duplicate key '{key[:80]}'.", key_node.start_mark.line + 1)
+                result[key] = self.construct_object(value_node, deep=True)
+                result.lines[key] = key_node.start_mark.line + 1
+            return result
+
+    # Every mapping, including the document's top level, goes through construct_mapping above.
+    Loader.add_constructor("tag:yaml.org,2002:map", lambda loader, node: loader.construct_mapping(node))
+    # Timestamps stay strings (Backstage descriptors are JSON-compatible).
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+    return Loader
+
+
+@dataclass(slots=True)
+class Document:
+    file: str
+    index: int  # 0-based position in the file
+    line: int
+    data: object
+
+
+def decode(raw: bytes | str, *, file: str, max_bytes: int | None = None) -> tuple[str | None, Problem | None]:
+    """The text of a descriptor file, or why it is refused (too large, binary, not UTF-8)."""
+    max_bytes = max_bytes or settings.CATALOG_MAX_BYTES
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > max_bytes:
+        return None, Problem(file, 0, "", f"The file is {size} bytes; at most {max_bytes} are read.")
+    if isinstance(raw, bytes):
+        if b"\x00" in raw:
+            return None, Problem(file, 0, "", "The file is binary (it has NUL bytes), not YAML text.")
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            return None, Problem(file, 0, "", f"The file is not UTF-8 text (byte {exc.start}).")
+    if "\x00" in raw:
+        return None, Problem(file, 0, "", "The file is binary (it has NUL characters), not YAML text.")
+    return raw, None
+
+
+def read(raw: bytes | str, *, file: str) -> tuple[list[Document], list[Problem]]:
+    """The documents of one file, or the problems that stopped reading it. Empty documents
+    (``---`` alone) are skipped, as Backstage does."""
+    text, problem = decode(raw, file=file)
+    if problem:
+        return [], [problem]
+    max_docs = settings.CATALOG_MAX_DOCUMENTS
+    loader = _loader_class(settings.CATALOG_MAX_DEPTH)(text)
+    documents: list[Document] = []
+    try:
+        index = 0
+        while loader.check_node():
+            if index >= max_docs:
+                return [], [Problem(file, 0, "", f"More than {max_docs} YAML documents in one file.")]
+            line = loader.peek_event().start_mark.line + 1
+            node = loader.get_node()
+            data = loader.construct_document(node)
+            if data is not None:
+                documents.append(Document(file, index, data.line if isinstance(data, Mapping) else line, data))
+            index += 1
+    except DescriptorYAMLError as exc:
+        return [], [Problem(file, exc.line, "", exc.message)]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        reason = (exc.problem or exc.context or "not valid YAML").strip()
+        return [], [Problem(file, mark.line + 1 if mark else 0, "", f"Not valid YAML: {reason}.")]
+    except yaml.YAMLError as exc:
+        return [], [Problem(file, 0, "", f"Not valid YAML: {type(exc).__name__}.")]
+    except RecursionError:
+        return [], [Problem(file, 0, "", "Nested too deeply.")]
+    finally:
+        loader.dispose()
+    return documents, []
+
+
+def load_text(text: str, *, file: str) -> tuple[object, list[Problem]]:
+    """One YAML (or JSON) document, such as an API definition, with the same limits."""
+    documents, problems = read(text, file=file)
+    if problems:
+        return None, problems
+    if not documents:
+        return None, []
+    if len(documents) != 1:
+        return None, [Problem(file, 0, "", f"Expected one YAML document, found {len(documents)}.")]
+    return documents[0].data, []
