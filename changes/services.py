@@ -7,6 +7,7 @@ import json
 import logging
 import secrets
 import socket
+import time
 import uuid
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -491,6 +492,10 @@ def _lock_name(webhook_id: int) -> str:
     return f"webhooks:drain:{webhook_id}"
 
 
+def _retry_name(webhook_id: int) -> str:
+    return f"webhooks:retry:{webhook_id}"
+
+
 def webhook_body(event: Event) -> bytes:
     return json.dumps(
         {
@@ -601,10 +606,15 @@ def webhook_drain(webhook_id: int) -> int:
                 if item is None:
                     break
                 wait = (item.next_attempt_at - timezone.now()).total_seconds() if item.next_attempt_at else 0
+                if 0 < wait <= 1:
+                    time.sleep(wait)  # a retry that fired a little early (clocks): wait here, not for the sweeper
+                    continue
                 if wait > 0:
                     retry_in = wait
                     break
                 redis_client().expire(redis_key(_lock_name(webhook_id)), lock_ttl)
+                # Whatever retry was scheduled is this attempt: the next failure schedules its own.
+                redis_client().delete(redis_key(_retry_name(webhook_id)))
                 attempts += 1
                 if not _record(webhook, item, _attempt(webhook, item)):
                     item.refresh_from_db()
@@ -615,8 +625,8 @@ def webhook_drain(webhook_id: int) -> int:
             compare_and_set(_lock_name(webhook_id), token, None)
         if retry_in is not None:
             # One scheduled retry per subscription, however many new events ask to drain it.
-            hold = max(int(retry_in) + 1, 1)
-            if redis_client().set(redis_key(f"webhooks:retry:{webhook_id}"), "1", nx=True, ex=hold):
+            hold = int(retry_in) + 5
+            if redis_client().set(redis_key(_retry_name(webhook_id)), "1", nx=True, ex=hold):
                 _kick(webhook_id, countdown=max(retry_in, 0.05))
             return attempts
         # A delivery committed while the lock was held had its own drain turned away: look again.

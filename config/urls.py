@@ -100,6 +100,7 @@ urlpatterns = [
     path("", include((catalog_urls.urlpatterns + portal_urls.catalog_pages, "catalog"))),
     path("", include((teams_urls.urlpatterns + portal_urls.teams_pages, "teams"))),
     path("", include("graph.urls")),
+    path("", include("changes.urls")),
 ]
 # Unmatched paths under /api/ answer in the API's JSON error shape (the OpenAPI document says so).
 handler404 = "core.api.not_found"

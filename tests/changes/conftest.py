@@ -16,7 +16,7 @@ class Receiver:
         self.secret = ""
         self.fail_next = 0  # answer 500 to this many requests, then 200
         self.always_fail = False
-        self.hang_seconds = 0.0  # hold the next request this long before answering
+        self.hang_seconds = 0.0  # hold the next request this long, then answer 503
         self.accepted: list[dict] = []  # bodies answered 200, in arrival order
         self.requests: list[tuple[int, str]] = []  # (status answered, delivery id)
         self.bad_signatures = 0
@@ -38,8 +38,13 @@ class Receiver:
                 receiver.seen_request.set()
                 with receiver.lock:
                     hang, receiver.hang_seconds = receiver.hang_seconds, 0.0
-                if hang:
+                if hang:  # held until the worker is gone, then refused: it never counts as accepted
                     time.sleep(hang)
+                    with receiver.lock:
+                        receiver.requests.append((503, self.headers.get("Switchboard-Delivery")))
+                    self.send_response(503)
+                    self.end_headers()
+                    return
                 with receiver.lock:
                     if not verify(receiver.secret, body, self.headers.get(SIGNATURE_HEADER, "")):
                         receiver.bad_signatures += 1

@@ -56,11 +56,15 @@ def test_deliveries_survive_a_failing_receiver_and_arrive_once_in_order(world, r
     )
     assert len(expected) == 9
     got = receiver.wait_for(9)
-    assert [e["id"] for e in got] == [f"evt_{u.hex}" for u in expected]  # all, once, in order
+    state = list(Delivery.objects.filter(webhook=hook).values_list("status", "attempts", "last_error"))
+    assert [e["id"] for e in got] == [f"evt_{u.hex}" for u in expected], (
+        state,
+        receiver.requests,
+    )  # all, once, in order
     assert receiver.bad_signatures == 0
     assert [s for s, _ in receiver.requests].count(500) == 4
     assert len({e["_delivery"] for e in got}) == 9
-    assert set(Delivery.objects.filter(webhook=hook).values_list("status", flat=True)) == {"succeeded"}
+    assert _wait(lambda: set(Delivery.objects.filter(webhook=hook).values_list("status", flat=True)) == {"succeeded"})
     log = list(
         DeliveryAttempt.objects.filter(delivery__webhook=hook).order_by("id").values_list("status_code", flat=True)
     )
@@ -117,8 +121,9 @@ def test_a_worker_killed_mid_delivery_redelivers(world, receiver, celery_workers
     celery_workers(1, concurrency=1, WEBHOOK_TIMEOUT="3")
     # The beat sweeper kicks it again once the dead worker's lock has expired.
     assert _wait(lambda: changes.webhook_sweep() >= 0 and len(receiver.accepted) == 1, timeout=60)
-    assert Delivery.objects.get(webhook=hook).status == "succeeded"
+    assert _wait(lambda: Delivery.objects.get(webhook=hook).status == "succeeded")
     assert receiver.accepted[0]["type"] == "service.created"
+    assert receiver.accepted[0]["_delivery"] == str(Delivery.objects.get(webhook=hook).uid)
 
 
 @pytest.mark.parametrize(
@@ -172,3 +177,22 @@ def test_bad_subscriptions_are_clear_400s(world, body, code):
     assert response.status_code == 400, response.content
     assert response.json()["code"] == code
     assert not Webhook.objects.exists()
+
+
+def test_the_portal_delivery_log_and_its_redeliver_button(world, client):
+    hook = Webhook.objects.create(name="ops", url="http://10.0.0.1/hook", team=world["team"], types=["*"], secret="s")
+    catalog.service_create(actor=world["member"], team=world["team"], slug="orders", name="Orders")
+    item = Delivery.objects.get(webhook=hook)
+    Delivery.objects.filter(pk=item.pk).update(status="dead", attempts=15, last_status_code=503)
+    client.force_login(world["lead"])
+    page = client.get("/webhooks/").content.decode()
+    assert "ops" in page and "HTTP 503" in page and "Redeliver" in page and "service.created" in page
+    response = client.post(f"/webhooks/deliveries/{item.pk}/redeliver/")
+    assert response.status_code == 302
+    item.refresh_from_db()
+    assert (item.status, item.attempts) == ("pending", 0)
+    assert AuditEvent.objects.filter(action="webhook.redeliver", actor=world["lead"]).count() == 1
+    client.force_login(world["other"])  # lead of another team: not theirs
+    assert "ops" not in client.get("/webhooks/").content.decode()
+    assert client.post(f"/webhooks/deliveries/{item.pk}/redeliver/").status_code == 404
+    assert AuditEvent.objects.filter(action="webhook.redeliver").count() == 1

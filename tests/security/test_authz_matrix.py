@@ -626,7 +626,7 @@ def test_graphql_rows_match_the_schema():
 
 
 # --- Portal ---------------------------------------------------------------------------------------------------
-PORTAL_APPS = ("catalog", "teams", "graph")
+PORTAL_APPS = ("catalog", "teams", "graph", "changes")
 
 
 @dataclass(frozen=True)
@@ -682,6 +682,8 @@ PORTAL_FORMS: dict[str, dict[str, Form]] = {
     "catalog:key_reject": {"": Form(ASSETS, params={"pk": _pending}, data={"reason": "no"})},
     "catalog:key_rotate": {"": Form(ASSETS, params={"pk": _key}, data={"overlap_seconds": 60})},
     "catalog:key_revoke": {"": Form(ASSETS, params={"pk": _key}, data={"reason": "test"})},
+    # Issue 14: the "Redeliver" button of a webhook's delivery log (alpha's webhook: its team).
+    "changes:delivery_redeliver": {"": Form(ASSETS, params={"pk": lambda w: w["delivery"].pk})},
     "teams:team_create": {
         "": Form(ORG_ADMINS, data=lambda w: {"org": w["org_a"].pk, "slug": "portal-team", "name": "P"}),
     },
@@ -720,6 +722,7 @@ PORTAL_READS: dict[str, dict] = {
     "teams:team_list": {},
     "teams:team_detail": ALPHA,
     "teams:profile": {},
+    "changes:webhook_list": {},
     "graph:explorer": {},
     "graph:data": {},
     "graph:panel": ORDERS,

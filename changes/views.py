@@ -1,0 +1,34 @@
+"""Portal pages of change over time: the webhooks a user manages, their delivery log and a
+"Redeliver" button. Thin: one selector or service each."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from changes import selectors, services
+from core.errors import DomainError
+
+
+@login_required
+def webhook_list(request):
+    """Every subscription the user manages, with its latest deliveries and their status codes."""
+    webhooks = selectors.webhook_list(user=request.user)
+    rows = [(w, list(selectors.delivery_list(webhook=w).order_by("-id")[:20])) for w in webhooks]
+    return render(request, "changes/webhook_list.html", {"rows": rows})
+
+
+@login_required
+@require_POST
+def delivery_redeliver(request, pk):
+    try:
+        item = selectors.delivery_get(user=request.user, pk=pk)
+        services.delivery_redeliver(actor=request.user, delivery_obj=item)
+    except DomainError as exc:
+        if exc.status == 404:
+            raise Http404(exc.detail) from exc
+        messages.error(request, exc.detail)
+        return redirect("changes:webhook_list")
+    messages.success(request, f"Delivery {item.uid} queued again.")
+    return redirect("changes:webhook_list")
