@@ -111,7 +111,7 @@ class IngestKeyAdmin(ReadOnlyAdmin):
         from django.contrib import messages
 
         from core.errors import DomainError
-        from graph.services.otlp import ingest_key_revoke
+        from graph.services import ingest_key_revoke
 
         for key in queryset.filter(revoked_at__isnull=True):
             try:

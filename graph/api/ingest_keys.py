@@ -6,9 +6,8 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from graph import selectors
+from graph import selectors, services
 from graph.models import IngestKey
-from graph.services import otlp as services
 
 
 class IngestKeySerializer(serializers.ModelSerializer):

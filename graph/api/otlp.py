@@ -8,7 +8,7 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from graph.services.otlp import otlp_receive
+from graph.services import otlp_receive
 
 
 def _receive(request, signal: str) -> HttpResponse:

@@ -22,6 +22,7 @@ from graph.services.crawls import (
     tracing_source_save,
 )
 from graph.services.edges import edges_age, edges_merge, now_ms
+from graph.services.otlp import ingest_key_issue, ingest_key_revoke, otlp_drain, otlp_receive
 from graph.services.projection import graph_init, graph_sync, graph_wipe, project
 
 __all__ = [
@@ -43,10 +44,14 @@ __all__ = [
     "graph_init",
     "graph_sync",
     "graph_wipe",
+    "ingest_key_issue",
+    "ingest_key_revoke",
     "metrics_backend_create",
     "metrics_backend_delete",
     "metrics_backend_update",
     "now_ms",
+    "otlp_drain",
+    "otlp_receive",
     "progress_add",
     "progress_get",
     "project",

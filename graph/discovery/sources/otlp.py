@@ -25,7 +25,7 @@ class OtlpSource:
 
     def targets(self) -> list[SourceTarget]:
         from catalog.selectors import service_list
-        from graph.services.otlp import otlp_drain
+        from graph.services import otlp_drain
 
         drained = otlp_drain()
         if not drained:
