@@ -637,3 +637,38 @@ def test_ingest_keys_over_rest_are_shown_once_audited_and_revoked_once(world, ap
     assert [e.action for e in events] == ["ingest_key.issue", "ingest_key.revoke"]
     assert all("secret_hash" not in (e.after or {}) for e in events)
     assert events[0].org_id == world["org"].pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fleet_pushing_otlp_traces_is_discovered_exactly(graph, web_processes, root):
+    """devtools/fleet_otlp.py: 40 simulated services, each with its own ingestion key, push one
+    minute of client spans to a live gunicorn; one crawl finds exactly the fleet's edges
+    (precision and recall 1.0) with exactly the calls and errors sent."""
+    from catalog.models import Service
+    from devtools import fleet, fleet_otlp
+    from tests.conftest import FLEET_PORT_BASE
+
+    services_ = fleet.topology(40, seed=5, port_base=FLEET_PORT_BASE)
+    fleet.register(services_, actor=root)
+    Service.objects.filter(slug__startswith="fleet-").update(crawl_enabled=False)  # pushed, not scraped
+    services.graph_sync()
+    (url,) = web_processes(1, workers=2)
+    keys = fleet_otlp.issue_keys(services_, actor=root)
+    sent = fleet_otlp.push(services_, url=url, keys=keys, window_s=60, latency_ms=fleet.call_latency_ms)
+    assert sent["refused"] == 0 and sent["spans"] > 1000
+    run = services.crawl_inline()
+    assert run.status == "succeeded" and run.failed == 0
+    found = {
+        (r["s"], r["t"]): (r["calls"], r["errors"])
+        for r in db.read(
+            "MATCH (s:Service)-[r:CALLS]->(t) RETURN s.slug AS s, coalesce(t.slug, t.key) AS t, "
+            "r.calls AS calls, r.errors AS errors"
+        )
+    }
+    truth = {
+        (s.slug, c["target"]): tuple(float(x) for x in fleet_otlp.calls_in_window(c, 60))
+        for s in services_
+        for c in s.calls
+    }
+    assert set(found) == set(truth), (set(found) - set(truth), set(truth) - set(found))
+    assert found == truth
