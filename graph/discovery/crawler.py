@@ -4,6 +4,7 @@ source after the other in one slot; one failure never stops the rest."""
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from graph.discovery.fetch import make_session
@@ -20,6 +21,7 @@ async def _observe_all(groups, sources, index, limits, rules, on_result) -> list
             async with semaphore:
                 # One after the other: a service's health check reuses its metrics fetch's connection.
                 result = await sources[group[0].source].observe(group[0], ctx)
+                result.observed_at_ms = result.observed_at_ms or int(time.time() * 1000)
                 for target in group[1:]:
                     result.fold(await sources[target.source].observe(target, ctx))
             on_result(result)

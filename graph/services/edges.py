@@ -79,7 +79,14 @@ def edges_merge(results: Iterable[Observation], *, crawl_id: int, now: int | Non
     """Merge observed edges into Neo4j in batches; returns counts of merged and new edges."""
     now = now or now_ms()
     results = [r for r in results if r.ok and r.edges]
-    pairs = [{"src": e.src, "dst": e.target.key} for r in results for e in r.edges]
+    # What the edge held before matters only to cumulative evidence (counters and histograms
+    # differenced between runs); windowed observations (tracing, a central query) skip the read.
+    pairs = [
+        {"src": e.src, "dst": e.target.key}
+        for r in results
+        for e in r.edges
+        if not r.window_seconds or (e.latency is not None and e.latency.cumulative)
+    ]
     previous = {}
     for batch in db.chunks(pairs, db.BATCH_SIZE):
         for row in db.read(cypher.EDGE_STATE, pairs=batch):
@@ -91,7 +98,9 @@ def edges_merge(results: Iterable[Observation], *, crawl_id: int, now: int | Non
                 "src": e.src,
                 "dst": e.target.key,
                 "source": r.source,
-                "props": _edge_props(e, r.source, r.window_seconds, previous.get((e.src, e.target.key)), now),
+                "props": _edge_props(
+                    e, r.source, r.window_seconds, previous.get((e.src, e.target.key)), r.observed_at_ms or now
+                ),
             }
             if e.target.kind == "service":
                 service_rows.append(row)

@@ -77,6 +77,9 @@ class Observation:
     # registered aggregator: skipped, so no one can forge another service's calls.
     foreign_callers: int = 0
     window_seconds: float | None = None  # None: counters are cumulative
+    # When the evidence was fetched (epoch ms; the crawler sets it). Cumulative counters become
+    # rates over the time between two fetches, not between two merges (which lag by a run's length).
+    observed_at_ms: int | None = None
     edges: list[ObservedEdge] = field(default_factory=list)
 
     def fold(self, other: Observation) -> Observation:

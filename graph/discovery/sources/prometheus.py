@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from graph.discovery.fetch import fetch
 from graph.discovery.parse import ParseError, parse_exposition
 from graph.discovery.sources.base import Observation, ObserveContext, ObservedEdge, SourceTarget, body_facts, join_url
@@ -50,6 +52,7 @@ class PrometheusSource:
             timeout=limits.timeout,
         )
         result.status_code, result.latency_ms = got.status, round(got.latency_ms, 2)
+        result.observed_at_ms = int(time.time() * 1000)  # the counters' moment: before parsing, not after
         if not got.ok:
             result.error = f"metrics: {got.error}"
             return result
