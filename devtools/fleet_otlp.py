@@ -42,19 +42,20 @@ def batches(svc, *, window_s: float, latency_ms, seed: int = 0):
     """The service's client spans for one window ending now, in requests of up to 512 spans:
     (body, spans in it)."""
     rng = random.Random(f"{seed}:{svc.slug}")  # noqa: S311 (simulated ids, not secrets)
-    end = time.time_ns() - 10**9
+    now = time.time_ns() - 10**9
     spans = []
     for call in svc.calls:
         total, errors = calls_in_window(call, window_s)
         duration = int(latency_ms(svc.slug, call["target"]) * 1_000_000)
-        for i in range(total):
-            spans.append((_peer(svc, call), i < errors, duration))
+        for i in range(total):  # spread over the window, as the calls were
+            end = now - int(window_s * 1e9 * (i + 0.5) / total)
+            spans.append((_peer(svc, call), i < errors, duration, end))
     for start in range(0, len(spans), BATCH):
         request = trace_service_pb2.ExportTraceServiceRequest()
         rs = request.resource_spans.add()
         rs.resource.attributes.add(key="service.name").value.string_value = svc.slug
         ss = rs.scope_spans.add()
-        for attrs, failed, duration in spans[start : start + BATCH]:
+        for attrs, failed, duration, end in spans[start : start + BATCH]:
             span = ss.spans.add(
                 trace_id=rng.randbytes(16),
                 span_id=rng.randbytes(8),

@@ -300,6 +300,9 @@ class ServiceBatch:
     delta: dict[str, list] = field(default_factory=dict)
     # series id -> [sample base name, labels, start ns, time ns, value, bounds or None, counts or None]
     cumulative: dict[str, list] = field(default_factory=dict)
+    # The earliest end of a span that gave an edge (ns): where the evidence's window starts
+    # when the service has not been drained before.
+    first_ns: int | None = None
 
 
 @dataclass
@@ -349,6 +352,7 @@ def aggregate_traces(request, *, allowed: frozenset[str], now_ns: int, max_resou
         if batch is None:
             batch = out.services[service] = ServiceBatch()
         edges = batch.edges
+        first = None
         for ss in rs.scope_spans:
             for span in ss.spans:
                 kind = span.kind
@@ -394,7 +398,11 @@ def aggregate_traces(request, *, allowed: frozenset[str], now_ns: int, max_resou
                 ):
                     slot[1] += 1
                 slot[2 + bisect.bisect_left(bounds, (end - start) / 1e6)] += 1
+                if first is None or end < first:
+                    first = end
                 out.accepted += 1
+        if first is not None and (batch.first_ns is None or first < batch.first_ns):
+            batch.first_ns = first
     return out
 
 

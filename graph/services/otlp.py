@@ -248,7 +248,9 @@ def _buffer(redis, batch: otlp.Batch, now_ms: int) -> None:
     pipe = redis.pipeline(transaction=False)
     for svc, data in batch.services.items():
         if data.edges or data.delta:
-            pipe.rpush(_q(svc), json.dumps({"t": now_ms, "e": data.edges, "d": data.delta}, separators=(",", ":")))
+            since = min(now_ms, data.first_ns // 1_000_000) if data.first_ns else now_ms
+            entry = {"t": now_ms, "s": since, "e": data.edges, "d": data.delta}
+            pipe.rpush(_q(svc), json.dumps(entry, separators=(",", ":")))
             entries += 1
         if data.cumulative:
             pipe.hset(_c(svc), mapping={k: json.dumps(v, separators=(",", ":")) for k, v in data.cumulative.items()})
@@ -296,7 +298,7 @@ def _drained(redis, svc, entries, current, previous, last, now_ms) -> dict:
     first = now_ms
     for raw in entries:
         entry = json.loads(raw)
-        first = min(first, entry["t"])
+        first = min(first, entry.get("s", entry["t"]))
         for key, slot in entry["e"].items():
             have = edges.get(key)
             if have is None:

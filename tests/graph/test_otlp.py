@@ -205,7 +205,7 @@ def test_spans_are_aggregated_per_service_and_peer_with_a_partial_success_for_th
     body = _traces_message(
         {
             "shop": [
-                span(HOST_ORDERS, ms=12),
+                span(HOST_ORDERS, ms=12, end_ns=time.time_ns() - 120 * 10**9),  # two minutes ago
                 span(HOST_ORDERS, ms=40, error=True),
                 span({**HOST_ORDERS, "http.response.status_code": 503}, ms=900),
                 span({"peer.service": "payments"}),
@@ -223,6 +223,7 @@ def test_spans_are_aggregated_per_service_and_peer_with_a_partial_success_for_th
     assert "1 client spans without a usable peer" in answer.partial_success.error_message
     got = drained()
     assert set(got) == {"shop"}
+    assert got["shop"]["window"] >= 120  # a first drain's window starts at the earliest span
     edges = {e[0]: e[1:] for e in got["shop"]["edges"]}
     orders = edges["h|orders.internal:8080"]
     assert orders[:2] == [3.0, 2.0] and sum(orders[2:]) == 3.0
