@@ -3,6 +3,7 @@ row lock, so every entry point shares one concurrency-safe check."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 
 from django.db import transaction
@@ -88,6 +89,45 @@ def aliases_check(service: Service, *, previous=()) -> None:
 # Any constant key for pg_advisory_xact_lock: alias checks and writes take turns.
 ALIAS_LOCK_ID = 0x5B_A11A5
 
+# --- Provenance: fields a descriptor location manages ------------------------------------------
+# An object imported from a location is changed by re-importing it; elsewhere (portal, REST,
+# GraphQL, admin) a change to one of these fields is refused with 409 ``managed_by_location``.
+# Keys and crawl_enabled stay editable. Orphaned objects are no longer managed.
+MANAGED_FIELDS = {
+    "service": SERVICE_FIELDS - {"crawl_enabled"} | {"team", "consumes", "resources", "delete"},
+    "api": {"name", "kind", "version", "base_path", "spec", "lifecycle", "provider", "delete"},
+    "system": {"name", "description", "domain", "team", "delete"},
+    "domain": {"name", "description", "parent", "team", "delete"},
+    "resource": {"name", "description", "type", "system", "team", "delete"},
+}
+_location_write = contextvars.ContextVar("location_write", default=False)
+
+
+def require_unmanaged(kind: str, slug: str, touched) -> None:
+    """409 ``managed_by_location`` naming the file when ``touched`` includes a field a location
+    manages (nothing to check during the location's own import)."""
+    touched = set(touched) & MANAGED_FIELDS[kind]
+    if not touched or _location_write.get():
+        return
+    from catalog.models import ManagedEntity
+
+    managed = ManagedEntity.objects.filter(kind=kind, slug=slug, orphaned_at=None).select_related("location").first()
+    if managed is None:
+        return
+    what = "deleted" if touched == {"delete"} else f"changed ({', '.join(sorted(touched - {'delete'}))})"
+    file = managed.location.target
+    raise Conflict(
+        f"{kind.title()} '{slug}' is managed by {file} (line {managed.line}): it is {what} there, by re-importing it.",
+        code="managed_by_location",
+        location=file,
+        line=managed.line,
+        fields={f: [f"Managed by {file}."] for f in sorted(touched - {"delete"})},
+    )
+
+
+def _changed(obj, fields: dict) -> set:
+    return {k for k, v in fields.items() if getattr(obj, k, None) != v}
+
 
 def service_create(*, actor, team: Team, slug: str, name: str, **fields) -> Service:
     _require_assets(actor, team)
@@ -106,6 +146,7 @@ def service_update(*, actor, service: Service, **fields) -> Service:
     _require_assets(actor, service.team)
     with transaction.atomic():
         service = Service.objects.select_for_update().get(pk=service.pk)
+        require_unmanaged("service", service.slug, _changed(service, fields))
         before = snapshot(service)
         for key, value in fields.items():
             if key in SERVICE_FIELDS:
@@ -127,6 +168,7 @@ def service_transfer(*, actor, service: Service, team: Team) -> Service:
         service = Service.objects.select_for_update().get(pk=service.pk)
         if service.team_id == team.pk:
             raise InvalidInput(f"Team '{team.slug}' already owns '{service.slug}'.", code="same_team")
+        require_unmanaged("service", service.slug, {"team"})
         receiving = team_lock(team)
         team_check_limit(receiving, limit="services")
         before = snapshot(service)
@@ -142,6 +184,7 @@ def service_delete(*, actor, service: Service) -> None:
     _require_assets(actor, service.team)
     with transaction.atomic():
         service = Service.objects.select_for_update().get(pk=service.pk)
+        require_unmanaged("service", service.slug, {"delete"})
         if service.apis.exists():
             raise Conflict(f"Service '{service.slug}' still provides APIs; delete them first.", code="service_has_apis")
         audit_record(actor=actor, action="service.delete", obj=service, before=snapshot(service))
@@ -155,6 +198,8 @@ def service_consumes_set(*, actor, service: Service, apis: list[Api]) -> Service
     _require_assets(actor, service.team)
     with transaction.atomic():
         before = sorted(service.consumes.values_list("slug", flat=True))
+        if before != sorted(a.slug for a in apis):
+            require_unmanaged("service", service.slug, {"consumes"})
         service.consumes.set(apis)
         audit_record(
             actor=actor,
@@ -235,6 +280,7 @@ def api_update(*, actor, api: Api, **fields) -> Api:
     _require_assets(actor, api.provider.team)
     with transaction.atomic():
         api = Api.objects.select_for_update().select_related("provider").get(pk=api.pk)
+        require_unmanaged("api", api.slug, _changed(api, {k: v for k, v in fields.items() if k in API_FIELDS}))
         before = snapshot(api)
         for key, value in fields.items():
             if key in API_FIELDS:
@@ -249,6 +295,7 @@ def api_update(*, actor, api: Api, **fields) -> Api:
 def api_delete(*, actor, api: Api) -> None:
     _require_assets(actor, api.provider.team)
     with transaction.atomic():
+        require_unmanaged("api", api.slug, {"delete"})
         provider_slug = api.provider.slug
         audit_record(actor=actor, action="api.delete", obj=api, before=snapshot(api))
         _keys_forget_on_commit(ApiKey.objects.filter(api=api))  # deleted with it (cascade)
@@ -535,6 +582,7 @@ def _owned_update(kind: str, *, actor, obj, **fields):
     _require_assets(actor, obj.team)
     with transaction.atomic():
         obj = model.objects.select_for_update().select_related("team").get(pk=obj.pk)
+        require_unmanaged(kind, obj.slug, _changed(obj, {k: v for k, v in fields.items() if k in allowed}))
         before = snapshot(obj)
         for key, value in fields.items():
             if key in allowed:
@@ -557,6 +605,7 @@ def _owned_transfer(kind: str, *, actor, obj, team: Team):
         obj = model.objects.select_for_update().get(pk=obj.pk)
         if obj.team_id == team.pk:
             return obj
+        require_unmanaged(kind, obj.slug, {"team"})
         receiving = team_lock(team)
         _check_owned_limit(receiving, kind)
         before = snapshot(obj)
@@ -572,6 +621,7 @@ def _owned_delete(kind: str, *, actor, obj, still_used) -> None:
     _require_assets(actor, obj.team)
     with transaction.atomic():
         obj = model.objects.select_for_update().get(pk=obj.pk)
+        require_unmanaged(kind, obj.slug, {"delete"})
         used = still_used(obj)
         if used:
             raise Conflict(f"{kind.title()} '{obj.slug}' still has {used}; move them first.", code=f"{kind}_in_use")
@@ -641,6 +691,8 @@ def service_resources_set(*, actor, service: Service, resources: list[Resource])
     _require_assets(actor, service.team)
     with transaction.atomic():
         before = sorted(service.resources.values_list("slug", flat=True))
+        if before != sorted(r.slug for r in resources):
+            require_unmanaged("service", service.slug, {"resources"})
         service.resources.set(resources)
         audit_record(
             actor=actor,
@@ -693,7 +745,11 @@ def location_import(*, actor, target: str, content: bytes | str, base_dir=None) 
             location = Location(target=target, created_by=actor if actor.is_authenticated else None)
         location.body, location.imported_at = text, timezone.now()
         validated_save(location)
-        _apply(actor, plan)
+        token = _location_write.set(True)
+        try:
+            _apply(actor, plan)
+        finally:
+            _location_write.reset(token)
         for item in plan.items:
             ManagedEntity.objects.update_or_create(
                 kind=item.kind,

@@ -414,3 +414,57 @@ def test_export_command_and_emails_only_for_superusers(world, api):
     assert "jane@acme.example" in api(world["root"]).get("/api/v1/catalog/export").content.decode()
     refused = api(world["reader"]).get("/api/v1/catalog/export?format=json")
     assert refused.status_code == 400 and refused.json()["code"] == "invalid"
+
+
+# --- provenance: managed fields ---------------------------------------------------------------------------
+def test_managed_fields_answer_409_naming_the_file_everywhere_and_unmanaged_ones_stay_editable(world, api, client):
+    import json
+
+    _import(ACME, world["root"])
+    rest = api(world["root"])
+    refused = rest.patch("/api/v1/services/payments/", {"description": "by hand"}, format="json")
+    assert refused.status_code == 409, refused.content
+    body = refused.json()
+    assert body["code"] == "managed_by_location" and body["location"] == str(ACME) and body["line"] == 108
+    assert str(ACME) in body["detail"] and body["fields"] == {"description": [f"Managed by {ACME}."]}
+    assert rest.delete("/api/v1/services/payments/").json()["code"] == "managed_by_location"
+    assert rest.patch("/api/v1/systems/checkout/", {"team": "storefront"}, format="json").status_code == 409
+    assert rest.put("/api/v1/services/payments/consumes/", {"apis": []}, format="json").status_code == 409
+    # the same values, and fields no location manages, are accepted
+    assert rest.patch("/api/v1/services/payments/", {"description": "Charges cards"}, format="json").status_code == 200
+    assert rest.patch("/api/v1/services/payments/", {"crawl_enabled": False}, format="json").status_code == 200
+    client.force_login(world["root"])
+    document = 'mutation { updateService(slug: "payments", input: {tier: 2}) { service { tier } } }'
+    data = client.post("/graphql", json.dumps({"query": document}), content_type="application/json").json()
+    assert data["errors"][0]["extensions"]["code"] == "managed_by_location"
+    page = client.post(
+        "/services/payments/edit/",
+        {
+            "name": "Renamed",
+            "tier": 1,
+            "lifecycle": "production",
+            "metrics_path": "/internal/metrics",
+            "health_path": "/internal/health",
+        },
+    )
+    assert page.status_code == 400 and f"Managed by {ACME}." in page.content.decode()
+    service = Service.objects.get(slug="payments")
+    assert (service.name, service.tier, service.description, service.crawl_enabled) == (
+        "Payments service",
+        1,
+        "Charges cards",
+        False,
+    )
+
+
+def test_an_orphan_is_no_longer_managed(world, api):
+    from catalog import services
+
+    _import(ACME, world["root"])
+    text = ACME.read_text().replace(
+        "kind: Resource\nmetadata:\n  name: events\n", "kind: Resource\nmetadata:\n  name: events-v2\n"
+    )
+    text = text.replace("dependsOn: [resource:events]", "dependsOn: [resource:events-v2]")
+    services.location_import(actor=world["root"], target=str(ACME), content=text, base_dir=ACME.parent)
+    response = api(world["root"]).patch("/api/v1/resources/events/", {"description": "old topic"}, format="json")
+    assert response.status_code == 200, response.content
