@@ -19,7 +19,18 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("DISCOVERY_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16")
 sys.path.insert(0, str(ROOT))
 
-BENCHES = ["crawl", "graph_ingest", "graph_queries", "gateway", "pages", "explorer", "security", "otlp", "central"]
+BENCHES = [
+    "crawl",
+    "graph_ingest",
+    "graph_queries",
+    "gateway",
+    "pages",
+    "explorer",
+    "security",
+    "otlp",
+    "central",
+    "events",
+]
 
 
 def main() -> int:

@@ -51,29 +51,46 @@ class Outcome:
     duration_ms: float
 
 
-async def _post(url: str, body: bytes, headers: dict, *, allowed: list, timeout: float) -> Outcome:
-    started = time.perf_counter()
-    connector = aiohttp.TCPConnector(resolver=SafeResolver(allowed), force_close=True)
-    try:
-        check_url(url, allowed)
-        async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
-            async with asyncio.timeout(timeout):
-                async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
+class Sender:
+    """Several deliveries to one subscription over one keep-alive connection (a drain sends
+    a backlog in order): one event loop and one session, same checks as ``post``."""
+
+    def __init__(self, *, allowed: list, timeout: float):
+        self.allowed, self.timeout = allowed, timeout
+        self.loop = asyncio.new_event_loop()
+        self.session = None
+        self.attempts = 0
+
+    async def _send(self, url: str, body: bytes, headers: dict) -> Outcome:
+        started = time.perf_counter()
+        try:
+            check_url(url, self.allowed)
+            if self.session is None:
+                connector = aiohttp.TCPConnector(resolver=SafeResolver(self.allowed), limit=1)
+                self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+            async with asyncio.timeout(self.timeout):
+                async with self.session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
                     await resp.content.read(RESPONSE_READ_LIMIT)
                     ok = 200 <= resp.status < 300
-                    error = "" if ok else f"HTTP {resp.status}"
-                    return Outcome(ok, resp.status, error, (time.perf_counter() - started) * 1000)
-    except FetchRefused as exc:
-        error = f"refused: {exc}"
-    except TimeoutError:
-        error = f"timed out after {timeout:g} s"
-    except (aiohttp.ClientError, OSError) as exc:
-        cause = exc.__cause__ or exc
-        error = f"refused: {cause}" if isinstance(cause, FetchRefused) else f"connection failed: {type(cause).__name__}"
-    finally:
-        await connector.close()
-    return Outcome(False, None, error[:300], (time.perf_counter() - started) * 1000)
+                    return Outcome(ok, resp.status, "" if ok else f"HTTP {resp.status}", _ms(started))
+        except FetchRefused as exc:
+            error = f"refused: {exc}"
+        except TimeoutError:
+            error = f"timed out after {self.timeout:g} s"
+        except (aiohttp.ClientError, OSError) as exc:
+            cause = exc.__cause__ or exc
+            refused = isinstance(cause, FetchRefused)
+            error = f"refused: {cause}" if refused else f"connection failed: {type(cause).__name__}"
+        return Outcome(False, None, error[:300], _ms(started))
+
+    def send(self, url: str, body: bytes, headers: dict) -> Outcome:
+        return self.loop.run_until_complete(self._send(url, body, headers))
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.loop.run_until_complete(self.session.close())
+        self.loop.close()
 
 
-def post(url: str, body: bytes, headers: dict, *, allowed: list, timeout: float) -> Outcome:
-    return asyncio.run(_post(url, body, headers, allowed=allowed, timeout=timeout))
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

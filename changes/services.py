@@ -513,7 +513,7 @@ def webhook_body(event: Event) -> bytes:
     ).encode()
 
 
-def _attempt(webhook: Webhook, item: Delivery) -> delivery.Outcome:
+def _attempt(sender: delivery.Sender, webhook: Webhook, item: Delivery) -> delivery.Outcome:
     body = webhook_body(item.event)
     headers = {
         "Content-Type": "application/json",
@@ -523,13 +523,7 @@ def _attempt(webhook: Webhook, item: Delivery) -> delivery.Outcome:
         "Switchboard-Delivery": str(item.uid),
         delivery.SIGNATURE_HEADER: delivery.sign(webhook.secret, body, int(timezone.now().timestamp())),
     }
-    return delivery.post(
-        webhook.url,
-        body,
-        headers,
-        allowed=settings.DISCOVERY_ALLOWED_NETWORKS,
-        timeout=float(_setting("WEBHOOK_TIMEOUT", 10)),
-    )
+    return sender.send(webhook.url, body, headers)
 
 
 def _disable(webhook: Webhook, reason: str) -> None:
@@ -562,7 +556,9 @@ def _record(webhook: Webhook, item: Delivery, outcome: delivery.Outcome) -> bool
         item.last_status_code, item.last_error = outcome.status_code, outcome.error
         if outcome.ok:
             item.status, item.delivered_at, item.next_attempt_at = "succeeded", now, None
-            Webhook.objects.filter(pk=webhook.pk).update(consecutive_failures=0)
+            if webhook.consecutive_failures:
+                Webhook.objects.filter(pk=webhook.pk).update(consecutive_failures=0)
+                webhook.consecutive_failures = 0
         elif item.attempts >= max_attempts:
             item.status, item.next_attempt_at = "dead", None
         else:
@@ -587,6 +583,42 @@ def _due(webhook_id: int):
     )
 
 
+def _drain_batches(webhook_id: int, sender: delivery.Sender, lock_ttl: int) -> float | None:
+    """Under the lock: send what is due, oldest first, in batches; the seconds until the
+    oldest waiting delivery is due (a retry to schedule), or None when nothing is owed."""
+    sender.attempts = 0
+    renewed = time.monotonic()  # the lock was just taken
+    while True:
+        webhook = Webhook.objects.filter(pk=webhook_id, enabled=True).first()
+        if webhook is None:
+            return None
+        batch = list(
+            Delivery.objects.select_related("event")
+            .filter(webhook_id=webhook_id, status="pending")
+            .order_by("id")[:100]
+        )
+        if not batch:
+            return None
+        for item in batch:
+            wait = (item.next_attempt_at - timezone.now()).total_seconds() if item.next_attempt_at else 0
+            if 0 < wait <= 1:
+                time.sleep(wait)  # a retry that fired a little early (clocks): wait here, not for the sweeper
+            elif wait > 0:
+                return wait
+            if time.monotonic() - renewed > lock_ttl / 4:  # the lock outlives any one attempt
+                redis_client().expire(redis_key(_lock_name(webhook_id)), lock_ttl)
+                renewed = time.monotonic()
+            if not sender.attempts:
+                # Whatever retry was scheduled is this drain: a failure schedules its own.
+                redis_client().delete(redis_key(_retry_name(webhook_id)))
+            sender.attempts += 1
+            if not _record(webhook, item, _attempt(sender, webhook, item)):
+                if item.status == "pending":
+                    return max((item.next_attempt_at - timezone.now()).total_seconds(), 0.05)
+                return None  # dead-lettered: the subscription is disabled
+        # a full batch went out: fetch the next (and see whether the subscription is still on)
+
+
 def webhook_drain(webhook_id: int) -> int:
     """Send what a subscription owes, oldest first, until it is done or an attempt fails (then
     a retry is scheduled with exponential back-off). One drainer per subscription at a time
@@ -599,29 +631,14 @@ def webhook_drain(webhook_id: int) -> int:
         if not redis_client().set(redis_key(_lock_name(webhook_id)), token, nx=True, ex=lock_ttl):
             return attempts  # another worker drains it, and checks again after letting go
         retry_in = None
+        sender = delivery.Sender(
+            allowed=settings.DISCOVERY_ALLOWED_NETWORKS, timeout=float(_setting("WEBHOOK_TIMEOUT", 10))
+        )
         try:
-            while True:
-                webhook = Webhook.objects.filter(pk=webhook_id, enabled=True).first()
-                item = _due(webhook_id) if webhook else None
-                if item is None:
-                    break
-                wait = (item.next_attempt_at - timezone.now()).total_seconds() if item.next_attempt_at else 0
-                if 0 < wait <= 1:
-                    time.sleep(wait)  # a retry that fired a little early (clocks): wait here, not for the sweeper
-                    continue
-                if wait > 0:
-                    retry_in = wait
-                    break
-                redis_client().expire(redis_key(_lock_name(webhook_id)), lock_ttl)
-                # Whatever retry was scheduled is this attempt: the next failure schedules its own.
-                redis_client().delete(redis_key(_retry_name(webhook_id)))
-                attempts += 1
-                if not _record(webhook, item, _attempt(webhook, item)):
-                    item.refresh_from_db()
-                    if item.status == "pending":
-                        retry_in = (item.next_attempt_at - timezone.now()).total_seconds()
-                    break
+            retry_in = _drain_batches(webhook_id, sender, lock_ttl)
+            attempts += sender.attempts
         finally:
+            sender.close()
             compare_and_set(_lock_name(webhook_id), token, None)
         if retry_in is not None:
             # One scheduled retry per subscription, however many new events ask to drain it.
