@@ -20,7 +20,7 @@ import urllib.request
 
 from django.contrib.auth import get_user_model
 
-from bench.common import ROOT_DIR, Row
+from bench.common import ROOT_DIR, Row, timed
 from devtools import fleet_collector
 from devtools.fleet import FleetService
 from graph import db, services
@@ -145,10 +145,32 @@ def run():
         finally:
             settings.DISCOVERY_SOURCES = saved
         result = crawl.results.get(target="central:bench")
-        edges = db.read("MATCH (:Service)-[r:CALLS]->(:Service) WHERE 'central:bench' IN r.sources RETURN count(r) AS n")[
-            0
-        ]["n"]
+        # The same window again, without the merge: what the source itself costs (queries, parse, match).
+        from graph.discovery import crawler, sources
+        from graph.discovery.rules import metric_rules
+        from graph.services.crawls import _limits
+
+        settings.DISCOVERY_SOURCES = ["graph.discovery.sources.central.CentralPrometheusSource"]
+        try:
+            target = next(t for group in services.run_targets() for t in group if t.label == "central:bench")
+        finally:
+            settings.DISCOVERY_SOURCES = saved
+        index = services.catalog_index(crawl)
+        observe_s, (observation,) = timed(
+            crawler.observe, [[target]], sources.registry(), index=index, limits=_limits(), rules=metric_rules()
+        )
+        edges = db.read(
+            "MATCH (:Service)-[r:CALLS]->(:Service) WHERE 'central:bench' IN r.sources RETURN count(r) AS n"
+        )[0]["n"]
         detail = {"edges": edges, "ok": result.ok, "error": result.error, "query_ms": result.latency_ms}
+        yield Row(
+            "central: the source alone (queries, parse, match), 10k edges",
+            round(observe_s, 3),
+            "s",
+            "reported",
+            None,
+            {"edges": len(observation.edges), "query_ms": observation.latency_ms},
+        )
         yield Row(
             "central: 10k edges of one window queried, matched, merged",
             round(seconds, 3),
