@@ -58,6 +58,7 @@ class IngestKeyRevokeSerializer(serializers.Serializer):
 
 class IngestKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = IngestKeySerializer
+    queryset = IngestKey.objects.none()  # the schema's type of {id}; get_queryset scopes every request
 
     def get_queryset(self):
         return selectors.ingest_key_list(user=self.request.user)
