@@ -393,6 +393,19 @@ class Planner:
             elif kind == "api":
                 self.build_api(entity, slug, name)
 
+    def providers(self) -> dict[Ref, list[Entity]]:
+        """API ref -> the service components that list it in spec.providesApis (computed once)."""
+        if not hasattr(self, "_providers"):
+            self._providers: dict[Ref, list[Entity]] = {}
+            for e in self.entities:
+                if self.kind_of.get(e.ref) != "service" or self.by_ref.get(e.ref) is not e:
+                    continue
+                for value in e.spec.get("providesApis") or ():
+                    ref = parse_ref(value, default_kind="api", default_namespace=e.namespace)
+                    if not isinstance(ref, str):
+                        self._providers.setdefault(ref, []).append(e)
+        return self._providers
+
     def system_ref(self, entity: Entity) -> str | None:
         if not entity.spec.get("system"):
             return None
@@ -478,15 +491,7 @@ class Planner:
 
     def build_api(self, entity: Entity, slug: str, name: str) -> None:
         spec = entity.spec
-        providers = [
-            e
-            for e in self.entities
-            if self.kind_of.get(e.ref) == "service"
-            and any(
-                parse_ref(v, default_kind="api", default_namespace=e.namespace) == entity.ref
-                for v in e.spec.get("providesApis") or ()
-            )
-        ]
+        providers = self.providers().get(entity.ref, [])
         provider = None
         if len(providers) > 1:
             where = ", ".join(f"{p.name} ({p.file}:{p.line})" for p in providers[:5])
@@ -590,19 +595,29 @@ class Planner:
     def compare(self) -> None:
         """create / update (naming the fields) / unchanged, against the catalog."""
         User = get_user_model()
+        existing = {
+            "org": set(Org.objects.values_list("slug", flat=True)),
+            "team": set(Team.objects.values_list("slug", flat=True)),
+            "user": set(User.objects.values_list("username", flat=True)),
+            **{kind: set(model.objects.values_list("slug", flat=True)) for kind, model in MODELS.items()},
+        }
+        claimed = {
+            (kind, slug): target
+            for kind, slug, target in ManagedEntity.objects.values_list("kind", "slug", "location__target")
+        }
         for item in self.items.values():
-            current = self.current(item.kind, item.slug, User)
+            current = self.current(item.kind, item.slug, User) if item.slug in existing[item.kind] else None
             if current is None:
                 item.action, item.changed = "create", sorted(k for k in item.fields if k not in ("leads",))
                 continue
             item.changed = sorted(k for k, v in item.fields.items() if current.get(k) != v)
             item.action = "update" if item.changed else "unchanged"
-            managed = ManagedEntity.objects.filter(kind=item.kind, slug=item.slug).select_related("location").first()
-            if managed and self.location and managed.location.target != self.location:
+            managed = claimed.get((item.kind, item.slug))
+            if managed and self.location and managed != self.location:
                 self.problem(
                     item.entity,
                     "metadata.name",
-                    f"{item.kind} '{item.slug}' is already managed by location '{managed.location.target}'.",
+                    f"{item.kind} '{item.slug}' is already managed by location '{managed}'.",
                 )
 
     @staticmethod

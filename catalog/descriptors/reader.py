@@ -80,6 +80,62 @@ def _loader_class(max_depth: int):
     return Loader
 
 
+def _mapping_constructor(loader, node):
+    result = Mapping()
+    result.line, result.lines = node.start_mark.line + 1, {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str):
+            raise DescriptorYAMLError("Mapping keys must be strings.", key_node.start_mark.line + 1)
+        if key in result:
+            raise DescriptorYAMLError(f"Duplicate key '{key[:80]}'.", key_node.start_mark.line + 1)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.lines[key] = key_node.start_mark.line + 1
+    return result
+
+
+if getattr(yaml, "__with_libyaml__", False):
+
+    class _FastLoader(yaml.CSafeLoader):
+        """libyaml's parser and composer with the constructors above; used only after the
+        event stream passed _precheck (no alias, bounded depth and count), since libyaml
+        composes nested nodes recursively."""
+
+    _FastLoader.add_constructor("tag:yaml.org,2002:map", _mapping_constructor)
+    _FastLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+else:  # pragma: no cover - PyYAML without libyaml
+    _FastLoader = None
+
+
+def _precheck(text: str, *, max_depth: int, max_docs: int) -> None:
+    """One pass over libyaml's events (iterative, no recursion): refuse aliases, nesting deeper
+    than ``max_depth`` and more than ``max_docs`` documents before anything is built."""
+    parser = yaml.CSafeLoader(text)
+    depth = docs = 0
+    try:
+        while True:
+            event = parser.get_event()
+            if event is None or isinstance(event, yaml.StreamEndEvent):
+                return
+            if isinstance(event, AliasEvent):
+                raise DescriptorYAMLError(
+                    f"YAML aliases ('*{event.anchor[:40]}') are not accepted in descriptors; write the value out.",
+                    event.start_mark.line + 1,
+                )
+            if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
+                depth += 1
+                if depth > max_depth:
+                    raise DescriptorYAMLError(f"Nested deeper than {max_depth} levels.", event.start_mark.line + 1)
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            elif isinstance(event, yaml.DocumentStartEvent):
+                docs += 1
+                if docs > max_docs:
+                    raise DescriptorYAMLError(f"More than {max_docs} YAML documents in one file.", 0)
+    finally:
+        parser.dispose()
+
+
 @dataclass(slots=True)
 class Document:
     file: str
@@ -113,15 +169,20 @@ def read(raw: bytes | str, *, file: str) -> tuple[list[Document], list[Problem]]
     if problem:
         return [], [problem]
     max_docs = settings.CATALOG_MAX_DOCUMENTS
-    loader = _loader_class(settings.CATALOG_MAX_DEPTH)(text)
     documents: list[Document] = []
+    loader = None
     try:
+        if _FastLoader is not None:
+            _precheck(text, max_depth=settings.CATALOG_MAX_DEPTH, max_docs=max_docs)
+            loader = _FastLoader(text)
+        else:  # pragma: no cover
+            loader = _loader_class(settings.CATALOG_MAX_DEPTH)(text)
         index = 0
         while loader.check_node():
             if index >= max_docs:
                 return [], [Problem(file, 0, "", f"More than {max_docs} YAML documents in one file.")]
-            line = loader.peek_event().start_mark.line + 1
             node = loader.get_node()
+            line = node.start_mark.line + 1
             data = loader.construct_document(node)
             if data is not None:
                 documents.append(Document(file, index, data.line if isinstance(data, Mapping) else line, data))
@@ -137,7 +198,8 @@ def read(raw: bytes | str, *, file: str) -> tuple[list[Document], list[Problem]]
     except RecursionError:
         return [], [Problem(file, 0, "", "Nested too deeply.")]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return documents, []
 
 
