@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from catalog import keys as key_format
@@ -37,6 +37,9 @@ from teams.models import Org, Team
 logger = logging.getLogger(__name__)
 
 
+EVENT_ORDER_LOCK = 0x5357_4556  # "SWEV": the PostgreSQL advisory lock that orders event ids
+
+
 def _setting(name: str, default):
     return getattr(settings, name, default)
 
@@ -54,6 +57,12 @@ def event_record(
     """Append an event and, in the same transaction, one delivery per matching enabled
     subscription; the deliveries are sent once the transaction commits."""
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Ids in commit order, so a poller reading "after <cursor>" never skips an event that
+            # committed late with a lower id: event writers queue here until each commits.
+            # (SQLite's IMMEDIATE transactions already serialise every writer.)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_ORDER_LOCK])
         event = Event.objects.create(
             type=type, subject=subject, payload=payload, org_id=org_id, team_id=team_id, service_id=service_id
         )
@@ -583,40 +592,86 @@ def _due(webhook_id: int):
     )
 
 
+SUCCESS_FLUSH_EVERY = 50  # successes recorded together (one transaction), or after 0.5 s
+SUCCESS_FLUSH_SECONDS = 0.5
+
+
+def _record_successes(webhook: Webhook, done: list[tuple[Delivery, delivery.Outcome]]) -> None:
+    """Successful attempts are recorded in one transaction per group: on SQLite every write
+    transaction queues behind the others, so one per delivery caps the rate. A worker killed
+    before the group is recorded sends those again (at-least-once; receivers dedupe on the
+    Switchboard-Delivery id)."""
+    if not done:
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        DeliveryAttempt.objects.bulk_create(
+            [DeliveryAttempt(delivery=item, status_code=o.status_code, duration_ms=o.duration_ms) for item, o in done]
+        )
+        for code in {o.status_code for _, o in done}:
+            Delivery.objects.filter(pk__in=[item.pk for item, o in done if o.status_code == code]).update(
+                status="succeeded",
+                delivered_at=now,
+                next_attempt_at=None,
+                last_status_code=code,
+                last_error="",
+                attempts=F("attempts") + 1,
+            )
+        if webhook.consecutive_failures:
+            Webhook.objects.filter(pk=webhook.pk).update(consecutive_failures=0)
+            webhook.consecutive_failures = 0
+    done.clear()
+
+
 def _drain_batches(webhook_id: int, sender: delivery.Sender, lock_ttl: int) -> float | None:
     """Under the lock: send what is due, oldest first, in batches; the seconds until the
     oldest waiting delivery is due (a retry to schedule), or None when nothing is owed."""
     sender.attempts = 0
     renewed = time.monotonic()  # the lock was just taken
-    while True:
-        webhook = Webhook.objects.filter(pk=webhook_id, enabled=True).first()
-        if webhook is None:
-            return None
-        batch = list(
-            Delivery.objects.select_related("event")
-            .filter(webhook_id=webhook_id, status="pending")
-            .order_by("id")[:100]
-        )
-        if not batch:
-            return None
-        for item in batch:
-            wait = (item.next_attempt_at - timezone.now()).total_seconds() if item.next_attempt_at else 0
-            if 0 < wait <= 1:
-                time.sleep(wait)  # a retry that fired a little early (clocks): wait here, not for the sweeper
-            elif wait > 0:
-                return wait
-            if time.monotonic() - renewed > lock_ttl / 4:  # the lock outlives any one attempt
-                redis_client().expire(redis_key(_lock_name(webhook_id)), lock_ttl)
-                renewed = time.monotonic()
-            if not sender.attempts:
-                # Whatever retry was scheduled is this drain: a failure schedules its own.
-                redis_client().delete(redis_key(_retry_name(webhook_id)))
-            sender.attempts += 1
-            if not _record(webhook, item, _attempt(sender, webhook, item)):
+    done: list[tuple[Delivery, delivery.Outcome]] = []
+    flushed = time.monotonic()
+    try:
+        while True:
+            webhook = Webhook.objects.filter(pk=webhook_id, enabled=True).first()
+            if webhook is None:
+                return None
+            batch = list(
+                Delivery.objects.select_related("event")
+                .filter(webhook_id=webhook_id, status="pending")
+                .exclude(pk__in=[item.pk for item, _ in done])
+                .order_by("id")[:100]
+            )
+            if not batch:
+                return None
+            for item in batch:
+                wait = (item.next_attempt_at - timezone.now()).total_seconds() if item.next_attempt_at else 0
+                if 0 < wait <= 1:
+                    time.sleep(wait)  # a retry that fired a little early (clocks): wait here, not for the sweeper
+                elif wait > 0:
+                    return wait
+                if time.monotonic() - renewed > lock_ttl / 4:  # the lock outlives any one attempt
+                    redis_client().expire(redis_key(_lock_name(webhook_id)), lock_ttl)
+                    renewed = time.monotonic()
+                if not sender.attempts:
+                    # Whatever retry was scheduled is this drain: a failure schedules its own.
+                    redis_client().delete(redis_key(_retry_name(webhook_id)))
+                sender.attempts += 1
+                outcome = _attempt(sender, webhook, item)
+                if outcome.ok:
+                    done.append((item, outcome))
+                    if len(done) >= SUCCESS_FLUSH_EVERY or time.monotonic() - flushed > SUCCESS_FLUSH_SECONDS:
+                        _record_successes(webhook, done)
+                        flushed = time.monotonic()
+                    continue
+                _record_successes(webhook, done)
+                _record(webhook, item, outcome)
                 if item.status == "pending":
                     return max((item.next_attempt_at - timezone.now()).total_seconds(), 0.05)
                 return None  # dead-lettered: the subscription is disabled
-        # a full batch went out: fetch the next (and see whether the subscription is still on)
+            # a full batch went out: fetch the next (and see whether the subscription is still on)
+    finally:
+        if done:
+            _record_successes(webhook, done)
 
 
 def webhook_drain(webhook_id: int) -> int:
