@@ -728,7 +728,7 @@ def location_import(*, actor, target: str, content: bytes | str, base_dir=None) 
     from django.utils import timezone
 
     from catalog.descriptors.plan import entity_metadata, plan_files
-    from catalog.models import Location, ManagedEntity
+    from catalog.models import Location
 
     if not actor or not actor.is_authenticated:
         permissions.require(False, actor, "Sign in first.")
@@ -741,6 +741,13 @@ def location_import(*, actor, target: str, content: bytes | str, base_dir=None) 
     text = content.decode("utf-8-sig") if isinstance(content, bytes) else content
     with transaction.atomic():
         location = Location.objects.select_for_update().filter(target=target).first()
+        if (
+            location is not None
+            and location.body == text
+            and not plan.orphans
+            and all(i.action == "unchanged" for i in plan.items)
+        ):
+            return location, plan  # nothing changed: nothing is written, not even the import time
         if location is None:
             location = Location(target=target, created_by=actor if actor.is_authenticated else None)
         location.body, location.imported_at = text, timezone.now()
@@ -750,21 +757,34 @@ def location_import(*, actor, target: str, content: bytes | str, base_dir=None) 
             _apply(actor, plan)
         finally:
             _location_write.reset(token)
-        for item in plan.items:
-            ManagedEntity.objects.update_or_create(
-                kind=item.kind,
-                slug=item.slug,
-                defaults={
-                    "location": location,
-                    "line": item.entity.line,
-                    "metadata": entity_metadata(item.entity),
-                    "orphaned_at": None,
-                },
-            )
-        for kind, slug in plan.orphans:
-            ManagedEntity.objects.filter(location=location, kind=kind, slug=slug).update(orphaned_at=timezone.now())
+        _provenance_record(location, plan, entity_metadata)
         audit_record(actor=actor, action="location.import", obj=location, after={"summary": plan.summary()})
     return location, plan
+
+
+def _provenance_record(location, plan, entity_metadata) -> None:
+    """Each planned object is managed by the location (rows written only where they change);
+    the location's objects no longer described are marked orphan."""
+    from django.utils import timezone
+
+    from catalog.models import ManagedEntity
+
+    rows = {(m.kind, m.slug): m for m in ManagedEntity.objects.filter(kind__in={i.kind for i in plan.items})}
+    new, changed = [], []
+    for item in plan.items:
+        wanted = {"line": item.entity.line, "metadata": entity_metadata(item.entity), "orphaned_at": None}
+        row = rows.get((item.kind, item.slug))
+        if row is None:
+            new.append(ManagedEntity(location=location, kind=item.kind, slug=item.slug, **wanted))
+        elif row.location_id != location.pk or any(getattr(row, k) != v for k, v in wanted.items()):
+            row.location = location
+            for key, value in wanted.items():
+                setattr(row, key, value)
+            changed.append(row)
+    ManagedEntity.objects.bulk_create(new, batch_size=500)
+    ManagedEntity.objects.bulk_update(changed, ["location", "line", "metadata", "orphaned_at"], batch_size=500)
+    for kind, slug in plan.orphans:
+        ManagedEntity.objects.filter(location=location, kind=kind, slug=slug).update(orphaned_at=timezone.now())
 
 
 def _apply(actor, plan) -> None:
