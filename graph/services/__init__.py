@@ -22,7 +22,7 @@ from graph.services.crawls import (
     tracing_source_save,
 )
 from graph.services.edges import edges_age, edges_merge, now_ms
-from graph.services.otlp import ingest_key_issue, ingest_key_revoke, otlp_drain, otlp_receive
+from graph.services.otlp import ingest_key_issue, ingest_key_revoke, otlp_drain, otlp_receive, otlp_settle
 from graph.services.projection import graph_init, graph_sync, graph_wipe, project
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "now_ms",
     "otlp_drain",
     "otlp_receive",
+    "otlp_settle",
     "progress_add",
     "progress_get",
     "project",

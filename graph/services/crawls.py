@@ -244,6 +244,16 @@ def _run_tally(run_id: int, stats: dict, graph_error: str) -> bool:
         return agg["n"] >= run.total
 
 
+def _settle(groups: list[list[SourceTarget]]) -> None:
+    """Tell each source that keeps data until it is in the graph (``settle``) that it is."""
+    registered = sources.registry()
+    for group in groups:
+        for target in group:
+            settle = getattr(registered.get(target.source), "settle", None)
+            if settle is not None:
+                settle(target)
+
+
 def crawl_chunk(run_id: int, chunk: list[list[dict]]) -> None:
     """Observe, merge and record one chunk of target groups; the chunk that completes the
     run finishes it. Safe to run twice (results upsert per target)."""
@@ -254,6 +264,8 @@ def crawl_chunk(run_id: int, chunk: list[list[dict]]) -> None:
     observations = _observe(run, groups)
     stats, graph_error = _merge(run_id, observations)
     _results_record(run_id, groups, observations, graph_error)
+    if not graph_error:
+        _settle(groups)
     if _run_tally(run_id, stats, graph_error):
         crawl_finish(run_id)
 

@@ -7,7 +7,9 @@ Redis (under the cache prefix): ``otlp:q:<svc>`` a list of per-request aggregate
 and delta points; ``otlp:c:<svc>`` the latest point of each cumulative series; ``otlp:p:<svc>``
 those points as last drained (deltas are taken against them); ``otlp:last:<svc>`` when the
 service was last drained (ms); ``otlp:svcs`` services with something to drain;
-``otlp:pending`` buffered entries over all services (the bound behind 429)."""
+``otlp:pending`` buffered entries over all services, staged ones included (the bound behind
+429); ``otlp:s:<svc>``, ``otlp:sp:<svc>``, ``otlp:st:<svc>`` and ``otlp:staged``: what a drain
+staged until its run settles it (below)."""
 
 from __future__ import annotations
 
@@ -262,32 +264,93 @@ def _buffer(redis, batch: otlp.Batch, now_ms: int) -> None:
         pipe.execute()
 
 
-# --- The drain (at crawl planning) ------------------------------------------------------------
+# --- The drain (at crawl planning) and its settlement (after the run's graph write) ----------
+# A drain stages, it does not delete: the service's buffered entries move to ``otlp:s:<svc>``
+# and the cumulative points it differenced against become ``otlp:sp:<svc>`` (the next
+# ``otlp:p``), under a token in ``otlp:st:<svc>`` that the target carries. Only
+# ``otlp_settle(svc, token)``, once the run's results are merged into Neo4j, deletes the
+# staged entries and makes the staged points and window start current. A run whose merge
+# fails, whose worker dies or that is abandoned leaves them staged: the next drain takes
+# them again with whatever arrived since (and a new token), over the window since the last
+# settled drain.
+_STAGED = "otlp:staged"
+
+_STAGE = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('RENAME', KEYS[1], KEYS[2]) end
+else
+  while redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') do end
+end
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('HSET', KEYS[5], 'token', ARGV[2], 'last', ARGV[3])
+return redis.call('LRANGE', KEYS[2], 0, -1)
+"""
+
+_SETTLE = """
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+local n = redis.call('LLEN', KEYS[2])
+redis.call('DEL', KEYS[2])
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('RENAME', KEYS[3], KEYS[4]) else redis.call('DEL', KEYS[4]) end
+redis.call('SET', KEYS[5], redis.call('HGET', KEYS[1], 'last'))
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[6], ARGV[2])
+if redis.call('DECRBY', KEYS[7], n) < 0 then redis.call('SET', KEYS[7], 0) end
+return 1
+"""
+
+
+def _s(svc: str) -> str:
+    return core_redis.key(f"otlp:s:{svc}")
+
+
+def _sp(svc: str) -> str:
+    return core_redis.key(f"otlp:sp:{svc}")
+
+
+def _st(svc: str) -> str:
+    return core_redis.key(f"otlp:st:{svc}")
+
+
 def otlp_drain() -> list[dict]:
-    """Take what every reporting service pushed since its last drain: per service, its peers
-    (calls, errors, duration buckets) and its metric series' deltas as an exposition the
-    metric rules read, with the window they cover. Cumulative series are differenced against
-    the points last drained (a new start time or a falling count is a restart). Taken
-    atomically per service: a request that arrives meanwhile is in the next drain."""
+    """Take what every reporting service pushed since its last settled drain: per service,
+    its peers (calls, errors, duration buckets) and its metric series' deltas as an
+    exposition the metric rules read, with the window they cover and the ``token`` that
+    settles them (``otlp_settle``). Cumulative series are differenced against the points
+    last settled (a new start time or a falling count is a restart). Staged atomically per
+    service: a request that arrives meanwhile is in the next drain."""
+    import uuid
+
     redis = core_redis.client()
     now_ms = int(time.time() * 1000)
+    stage = redis.register_script(_STAGE)
+    names = redis.smembers(core_redis.key(_SERVICES)) | redis.smembers(core_redis.key(_STAGED))
     out = []
-    for raw_svc in sorted(redis.smembers(core_redis.key(_SERVICES))):
+    for raw_svc in sorted(names):
         svc = raw_svc.decode()
+        token = uuid.uuid4().hex
+        keys = [_q(svc), _s(svc), core_redis.key(_SERVICES), core_redis.key(_STAGED), _st(svc)]
+        entries = stage(keys=keys, args=[svc, token, now_ms])
         pipe = redis.pipeline(transaction=True)
-        pipe.lrange(_q(svc), 0, -1)
-        pipe.delete(_q(svc))
-        pipe.srem(core_redis.key(_SERVICES), svc)
         pipe.hgetall(_c(svc))
         pipe.hgetall(_p(svc))
         pipe.get(_last(svc))
-        entries, _, _, current, previous, last = pipe.execute()
-        out.append(_drained(redis, svc, entries, current, previous, last, now_ms))
-        if entries:
-            redis.decrby(core_redis.key(_PENDING), len(entries))
-    if int(redis.get(core_redis.key(_PENDING)) or 0) < 0:
-        redis.set(core_redis.key(_PENDING), 0)
-    return [o for o in out if o["edges"] or o["exposition"]]
+        current, previous, last = pipe.execute()
+        drained = _drained(redis, svc, entries, current, previous, last, now_ms)
+        if drained["edges"] or drained["exposition"]:
+            out.append({**drained, "token": token})
+        else:
+            otlp_settle(svc, token)  # nothing to merge, nothing to lose
+    return out
+
+
+def otlp_settle(svc: str, token: str) -> bool:
+    """The run that drained ``svc`` with ``token`` has merged it: drop the staged entries and
+    make the staged points and window current. False (and nothing changes) when a later
+    drain has taken the staged data again."""
+    redis = core_redis.client()
+    keys = [_st(svc), _s(svc), _sp(svc), _p(svc), _last(svc), core_redis.key(_STAGED), core_redis.key(_PENDING)]
+    return bool(redis.register_script(_SETTLE)(keys=keys, args=[token, svc]))
 
 
 def _drained(redis, svc, entries, current, previous, last, now_ms) -> dict:
@@ -332,13 +395,15 @@ def _drained(redis, svc, entries, current, previous, last, now_ms) -> dict:
             if before is None:
                 first = min(first, point[2] // 1_000_000 or first)
         drained[sid] = json.dumps([point[2], point[4], point[6]], separators=(",", ":"))
-    pipe = redis.pipeline(transaction=False)
-    if drained:
-        pipe.hset(_p(svc), mapping=drained)
+    staged = {k: v for k, v in previous.items() if k not in expired}
+    staged.update(drained)
+    pipe = redis.pipeline(transaction=True)
+    pipe.delete(_sp(svc))
+    if staged:
+        pipe.hset(_sp(svc), mapping=staged)
     if expired:
         pipe.hdel(_c(svc), *expired)
         pipe.hdel(_p(svc), *expired)
-    pipe.set(_last(svc), now_ms)
     pipe.execute()
     since = int(last) if last else first
     return {

@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from graph import db, services
 from graph.discovery import otlp
 from graph.models import IngestKey
-from graph.services.otlp import ingest_key_issue, ingest_key_revoke, otlp_drain
+from graph.services.otlp import ingest_key_issue, ingest_key_revoke, otlp_drain, otlp_settle
 
 ROOT = Path(__file__).resolve().parents[2]
 PB, JSON = "application/x-protobuf", "application/json"
@@ -140,8 +140,12 @@ def partial(response, signal="traces"):
     return message
 
 
-def drained() -> dict[str, dict]:
-    return {d["service"]: d for d in otlp_drain()}
+def drained(settle=True) -> dict[str, dict]:
+    """What a run would take; settled (as a run whose graph write succeeded) unless told not."""
+    got = {d["service"]: d for d in otlp_drain()}
+    for d in got.values() if settle else ():
+        assert otlp_settle(d["service"], d["token"])
+    return got
 
 
 # --- Pure parts ---------------------------------------------------------------------------------
@@ -221,6 +225,7 @@ def test_spans_are_aggregated_per_service_and_peer_with_a_partial_success_for_th
     assert answer.partial_success.rejected_spans == 2
     assert "1 spans of a service this key may not report for" in answer.partial_success.error_message
     assert "1 client spans without a usable peer" in answer.partial_success.error_message
+    assert set(drained(settle=False)) == {"shop"}  # not settled: the next drain takes it again
     got = drained()
     assert set(got) == {"shop"}
     assert got["shop"]["window"] >= 120  # a first drain's window starts at the earliest span
@@ -609,6 +614,45 @@ def test_an_edge_ages_only_while_its_reporter_keeps_reporting(catalog, graph, se
     }
     # web kept reporting and no longer calls payments; shop stopped reporting, so nothing says its edge is gone.
     assert stale == {("web", "orders"): False, ("web", "payments"): True, ("shop", "orders"): False}
+
+
+@pytest.mark.django_db
+def test_a_run_whose_graph_write_fails_loses_no_pushed_calls(catalog, graph, settings):
+    """Neo4j does not answer when the run merges (no server on the port): the drained spans and
+    cumulative points stay staged, and the next run, with Neo4j back, counts all of them."""
+    from graph import db as graph_db
+    from tests.conftest import free_port
+
+    services.graph_sync()
+    client, shop, web = Client(), catalog["keys"]["shop"], catalog["keys"]["web"]
+    ok = {**HOST_ORDERS, "http.response.status_code": 200}
+    start = time.time_ns() - 3600 * 10**9
+    post(
+        client,
+        "/v1/traces",
+        _traces_message({"shop": [span(HOST_ORDERS), span(HOST_ORDERS)]}).SerializeToString(),
+        shop,
+    )
+    post(client, "/v1/metrics", _metrics("web", [(ok, [2, 5, 1, 0])], start=start), web)
+    uri = settings.NEO4J_URI
+    graph_db.close()
+    settings.NEO4J_URI = f"bolt://127.0.0.1:{free_port()}"  # nothing listens there: the merge fails
+    try:
+        down = services.crawl_inline()
+        assert down.status == "failed" and "unavailable" in down.error.lower(), down.error
+    finally:
+        graph_db.close()
+        settings.NEO4J_URI = uri
+    post(client, "/v1/traces", _traces_message({"shop": [span(HOST_ORDERS)]}).SerializeToString(), shop)
+    post(client, "/v1/metrics", _metrics("web", [(ok, [2, 8, 2, 0])], start=start), web)
+    run = services.crawl_inline()
+    assert run.status == "succeeded", run.results.values_list("target", "error")
+    assert _edge("shop", "orders")[:2] == (3.0, 0.0)  # 2 spans of the failed run + 1
+    assert _edge("web", "orders")[:2] == (12.0, 0.0)  # the counter's whole rise, not 12 - 8
+    # Settled: a third run sees only what was pushed after the second.
+    post(client, "/v1/traces", _traces_message({"shop": [span(HOST_ORDERS)]}).SerializeToString(), shop)
+    assert services.crawl_inline().status == "succeeded"
+    assert _edge("shop", "orders")[:2] == (1.0, 0.0)
 
 
 @pytest.mark.django_db

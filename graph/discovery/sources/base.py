@@ -121,6 +121,12 @@ class Source(Protocol):
         """One observation of one target. Never raises for a bad target: the reason goes in
         ``error`` (what a signed-in user may read: never a body's content)."""
 
+    # Optional: ``def settle(self, target: SourceTarget) -> None``, called (synchronously, in
+    # the worker) once the chunk holding ``target`` has been merged into the graph. A source
+    # whose ``targets()`` takes data away (OTLP drains pushed buffers) deletes it only here,
+    # so a failed graph write or a dead worker loses nothing. Must be idempotent: a chunk may
+    # be delivered twice.
+
 
 def join_url(base: str, path: str) -> str:
     return base.rstrip("/") + path

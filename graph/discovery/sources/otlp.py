@@ -1,6 +1,8 @@
 """OTLP push (``POST /v1/traces``, ``/v1/metrics``): what services pushed since the last run,
 drained from the receiver's Redis buffers when the run is planned (graph/services/otlp.py),
-one target per reporting service. ``observe`` only turns it into edges.
+one target per reporting service. ``observe`` only turns it into edges; ``settle``, called
+once the run's graph write succeeded, drops the staged buffers (a failed run leaves them for
+the next).
 
 Target kinds: a CLIENT span's peer is matched to the catalog like a scraped target (base
 URL host:port, slug, alias, name) and is otherwise an unknown endpoint; a database or
@@ -37,10 +39,18 @@ class OtlpSource:
                 key=d["service"],
                 label=f"otlp:{d['service']}",
                 service_id=ids.get(d["service"]),
-                params={k: d[k] for k in ("edges", "exposition", "window", "skipped")},
+                params={k: d[k] for k in ("edges", "exposition", "window", "skipped", "token")},
             )
             for d in drained
         ]
+
+    def settle(self, target: SourceTarget) -> None:
+        """The run merged what ``target`` carried into the graph: the drained buffers go.
+        Until then they stay staged, and a run that fails or is abandoned loses nothing."""
+        from graph.services import otlp_settle
+
+        if target.params.get("token"):
+            otlp_settle(target.key, target.params["token"])
 
     async def observe(self, target: SourceTarget, ctx: ObserveContext) -> Observation:
         slug = ctx.index.service_for_name(target.key)
