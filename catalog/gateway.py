@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from redis.commands.core import Script
 from redis.exceptions import RedisError
@@ -28,6 +27,7 @@ from redis.exceptions import RedisError
 from catalog import keys
 from catalog.gateway_path import PathInvalid, normalise_method, normalise_path, scope_allows
 from catalog.models import ApiKey
+from core.limiter import FailureLimiter
 from core.redis import client as redis_client
 from core.redis import key as redis_key
 
@@ -36,7 +36,8 @@ _local: dict[str, tuple[float, dict | None]] = {}
 _usage: dict[str, list] = {}  # key id -> [count, last used epoch]
 _usage_lock = threading.Lock()
 _last_flush = [time.monotonic()]
-_blocked: dict[str, float] = {}  # client address -> blocked until (monotonic)
+_limiter = FailureLimiter("gateway:fail", "GATEWAY_FAILURES_PER_MINUTE")
+_blocked = _limiter.blocked  # client address -> blocked until (monotonic)
 USAGE_FLUSH_SECONDS = 5.0
 REDIS_RECORD_SECONDS = 300
 USAGE_HASH = "gateway:usage"
@@ -206,24 +207,15 @@ def usage_drain() -> dict[str, tuple[int, object]]:
 
 def _fail(client_ip: str, verdict: Verdict) -> Verdict:
     """Count a failed attempt for the client's address; too many in a minute blocks it."""
-    window = int(time.time() // 60)
-    counter = f"gateway:fail:{client_ip}:{window}"
-    try:
-        if not cache.add(counter, 1, 120) and cache.incr(counter) > settings.GATEWAY_FAILURES_PER_MINUTE:
-            _blocked[client_ip] = time.monotonic() + 60 - time.time() % 60
-    except RedisError as exc:  # Redis down: keep answering, without the limiter
-        logger.warning("gateway failure not counted: %s", type(exc).__name__)
+    _limiter.fail(client_ip)
     return verdict
 
 
 def key_verify(*, raw_key: str, target_api: str, client_ip: str, method: str, path: str) -> Verdict:
     """May this key call ``method path`` (as the gateway received it, query included) of
     this API? 200, or 401/403/429 with a machine-readable code."""
-    blocked_until = _blocked.get(client_ip)
-    if blocked_until is not None:
-        if time.monotonic() < blocked_until:
-            return Verdict(429, "rate_limited", "Too many failed attempts from this address; try again later.")
-        _blocked.pop(client_ip, None)
+    if _limiter.retry_after(client_ip) is not None:
+        return Verdict(429, "rate_limited", "Too many failed attempts from this address; try again later.")
     if not raw_key:
         return _fail(client_ip, Verdict(401, "key_missing", "Send the key in X-Api-Key or 'Authorization: Api-Key'."))
     parsed = keys.parse(raw_key)

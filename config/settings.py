@@ -208,6 +208,7 @@ OTLP_MAX_PEERS_PER_SERVICE = env_int("OTLP_MAX_PEERS_PER_SERVICE", 1000)
 OTLP_MAX_SERIES_PER_SERVICE = env_int("OTLP_MAX_SERIES_PER_SERVICE", 10_000)
 OTLP_BUFFER_MAX_ENTRIES = env_int("OTLP_BUFFER_MAX_ENTRIES", 50_000)
 OTLP_RETRY_AFTER_SECONDS = env_int("OTLP_RETRY_AFTER_SECONDS", 30)
+OTLP_FAILURES_PER_MINUTE = env_int("OTLP_FAILURES_PER_MINUTE", 60)  # failed key attempts per address, then 429
 
 # --- API keys -----------------------------------------------------------------------
 KEY_LOCAL_CACHE_SECONDS = float(os.environ.get("KEY_LOCAL_CACHE_SECONDS", 0.5))

@@ -71,8 +71,11 @@ def _fresh_cache(request):
     from catalog import gateway
 
     cache.clear()
+    from core.limiter import forget_blocks
+
     for state in (gateway._local, gateway._usage, gateway._blocked):  # per-process gateway caches
         state.clear()
+    forget_blocks()  # every failed-attempt limiter's blocks (gateway, OTLP receiver)
     yield
 
 

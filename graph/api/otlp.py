@@ -8,6 +8,7 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from core.clientip import client_ip
 from graph.services import otlp_receive
 
 
@@ -21,6 +22,7 @@ def _receive(request, signal: str) -> HttpResponse:
         content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""),
         length=int(length) if length.isdigit() else None,
         read=request.read,
+        client_ip=client_ip(request.META),
     )
     response = HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
     for name, value in answer.headers.items():

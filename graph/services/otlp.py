@@ -24,6 +24,7 @@ from core import keys as keyformat
 from core import redis as core_redis
 from core.audit import audit_record, snapshot
 from core.errors import Conflict, InvalidInput
+from core.limiter import FailureLimiter
 from graph.discovery import otlp
 
 _PENDING = "otlp:pending"
@@ -174,18 +175,41 @@ def _rule_names() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(samples), histograms
 
 
+_limiter = FailureLimiter("otlp:fail", "OTLP_FAILURES_PER_MINUTE")
+
+
 def otlp_receive(
-    *, signal: str, authorization: str, api_key: str, content_type: str, content_encoding: str, length, read
+    *,
+    signal: str,
+    authorization: str,
+    api_key: str,
+    content_type: str,
+    content_encoding: str,
+    length,
+    read,
+    client_ip: str = "",
 ) -> Answer:
     """One OTLP/HTTP export request (``signal``: traces or metrics) into the buffers.
     ``read(n)`` reads at most n bytes of the body. Refusals: 401 without a usable key, 415 for
     another media type or encoding, 413 over ``OTLP_MAX_BODY_BYTES`` (or its decompressed
     size over ``OTLP_MAX_DECODED_BYTES``), 400 for a body that is not an export request,
-    429 when the buffers hold ``OTLP_BUFFER_MAX_ENTRIES``, 503 when Redis does not answer."""
+    429 when the buffers hold ``OTLP_BUFFER_MAX_ENTRIES``, 503 when Redis does not answer.
+    Every 401 counts against ``client_ip``; past ``OTLP_FAILURES_PER_MINUTE`` in a minute the
+    address gets 429 ``rate_limited`` with ``Retry-After`` before any key is parsed or hashed."""
     from redis.exceptions import RedisError
 
+    wait = _limiter.retry_after(client_ip)
+    if wait is not None:
+        return _fail(
+            429,
+            "rate_limited",
+            "too many failed key attempts from this address; retry later",
+            content_type,
+            {"Retry-After": str(wait)},
+        )
     allowed = authenticate(authorization or "", api_key or "")
     if allowed is None:
+        _limiter.fail(client_ip)
         return _fail(
             401, "key_missing_or_invalid", "present an active ingestion key (Authorization: Bearer)", content_type
         )
