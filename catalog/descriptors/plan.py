@@ -605,8 +605,13 @@ class Planner:
             (kind, slug): target
             for kind, slug, target in ManagedEntity.objects.values_list("kind", "slug", "location__target")
         }
+        wanted = defaultdict(list)
         for item in self.items.values():
-            current = self.current(item.kind, item.slug, User) if item.slug in existing[item.kind] else None
+            if item.slug in existing[item.kind]:
+                wanted[item.kind].append(item.slug)
+        currents = {kind: self.current_all(kind, slugs, User) for kind, slugs in wanted.items()}
+        for item in self.items.values():
+            current = currents.get(item.kind, {}).get(item.slug)
             if current is None:
                 item.action, item.changed = "create", sorted(k for k in item.fields if k not in ("leads",))
                 continue
@@ -621,41 +626,62 @@ class Planner:
                 )
 
     @staticmethod
-    def current(kind: str, slug: str, User) -> dict | None:
-        """The catalog's values of one object, in the plan's terms (references as slugs)."""
-        if kind == "org":
-            return Org.objects.filter(slug=slug).values("name", "description").first()
-        if kind == "team":
-            row = (
-                Team.objects.filter(slug=slug)
-                .values("name", "description", "oncall_contact", "chat_channel", "org__slug")
-                .first()
-            )
-            return row and {**row, "org": row.pop("org__slug")}
-        if kind == "user":
-            user = User.objects.filter(username=slug).first()
-            if user is None:
-                return None
-            members = Membership.objects.filter(user=user)
-            return {
-                "email": user.email,
-                "first_name": user.first_name,
-                "teams": sorted(members.values_list("team__slug", flat=True)),
-                "leads": sorted(members.filter(role="lead").values_list("team__slug", flat=True)),
-            }
-        model = MODELS[kind]
-        obj = model.objects.filter(slug=slug).first()
-        if obj is None:
-            return None
-        values = {f.name: getattr(obj, f.attname) for f in model._meta.concrete_fields if not f.is_relation}
-        for name in ("team", "system", "domain", "parent", "provider"):
-            if hasattr(obj, f"{name}_id"):
-                related = getattr(obj, name)
-                values[name] = related.slug if related else None
-        if kind == "service":
-            values["consumes"] = sorted(obj.consumes.values_list("slug", flat=True))
-            values["resources"] = sorted(obj.resources.values_list("slug", flat=True))
-        return values
+    def current_all(kind: str, slugs: list[str], User) -> dict[str, dict]:
+        """The catalog's values of many objects of one kind, in a few queries (slug -> values)."""
+        out: dict[str, dict] = {}
+        for start in range(0, len(slugs), 500):
+            chunk = slugs[start : start + 500]
+            if kind == "org":
+                rows = Org.objects.filter(slug__in=chunk).values("slug", "name", "description")
+            elif kind == "team":
+                rows = [
+                    {**r, "org": r.pop("org__slug")}
+                    for r in Team.objects.filter(slug__in=chunk).values(
+                        "slug", "name", "description", "oncall_contact", "chat_channel", "org__slug"
+                    )
+                ]
+            elif kind == "user":
+                rows = []
+                members = defaultdict(list)
+                for username, team, role in Membership.objects.filter(user__username__in=chunk).values_list(
+                    "user__username", "team__slug", "role"
+                ):
+                    members[username].append((team, role))
+                for r in User.objects.filter(username__in=chunk).values("username", "email", "first_name"):
+                    seats = members[r["username"]]
+                    rows.append(
+                        {
+                            "slug": r["username"],
+                            "email": r["email"],
+                            "first_name": r["first_name"],
+                            "teams": sorted(t for t, _ in seats),
+                            "leads": sorted(t for t, role in seats if role == "lead"),
+                        }
+                    )
+            else:
+                model = MODELS[kind]
+                plain = [f.name for f in model._meta.concrete_fields if not f.is_relation]
+                related = [n for n in ("team", "system", "domain", "parent", "provider") if hasattr(model, f"{n}_id")]
+                rows = [
+                    {**{k: v for k, v in r.items() if "__" not in k}, **{n: r[f"{n}__slug"] for n in related}}
+                    for r in model.objects.filter(slug__in=chunk).values(*plain, *(f"{n}__slug" for n in related))
+                ]
+                if kind == "service":
+                    extra = defaultdict(lambda: {"consumes": [], "resources": []})
+                    for service, api in Service.consumes.through.objects.filter(service__slug__in=chunk).values_list(
+                        "service__slug", "api__slug"
+                    ):
+                        extra[service]["consumes"].append(api)
+                    for service, resource in Resource.dependents.through.objects.filter(
+                        service__slug__in=chunk
+                    ).values_list("service__slug", "resource__slug"):
+                        extra[service]["resources"].append(resource)
+                    for r in rows:
+                        r["consumes"] = sorted(extra[r["slug"]]["consumes"])
+                        r["resources"] = sorted(extra[r["slug"]]["resources"])
+            for r in rows:
+                out[r["slug"]] = r
+        return out
 
     def check_limits(self) -> None:
         """Ownership limits as they would stand after the change: one problem per team over."""
