@@ -46,6 +46,15 @@ MAX_DURATION_NS = 3600 * 10**9
 MAX_NAME = 253  # longest peer name or host used (DNS); longer values are rejected, never stored
 MAX_LABEL_VALUE = 256
 MAX_BUCKETS = 64
+# Exponential histograms are read onto one fixed layout, the powers of two from 2^-20 to
+# 2^20 in the metric's unit (scale 0): every bucket at a scale >= 0 falls wholly inside one
+# of them, so nothing is guessed and a series keeps its bounds when the SDK rescales
+# (cumulative deltas stay exact). A bucket at a negative scale spans several: it counts
+# at its upper bound.
+EXP_LOW, EXP_HIGH = -20, 20
+EXP_BOUNDS = [math.ldexp(1.0, k) for k in range(EXP_LOW, EXP_HIGH + 1)]
+MAX_EXP_BUCKETS = 4096
+_UNUSED_KINDS = {"gauge": "gauge", "sum": "non-monotonic sum", "summary": "summary"}
 MAX_SPAN_NAME = 1024  # a span name is not used, but one this long is not a span an exporter made
 
 _HOST = re.compile(r"^(?=.*[A-Za-z.:\[])[A-Za-z0-9_.\-:\[\]]{1,253}$")
@@ -425,6 +434,27 @@ def sample_base(name: str, unit: str, *, counter: bool, known: frozenset[str]) -
     return next((c for c in candidates if c in known), None)
 
 
+def exponential_counts(point) -> list[float] | None:
+    """An ExponentialHistogramDataPoint's counts on ``EXP_BOUNDS`` (the last, +Inf); None when
+    it cannot be read: a scale outside -10..20, over ``MAX_EXP_BUCKETS`` buckets, negative
+    values (no duration is negative), or buckets that do not add up to its count. The zero
+    bucket counts in the first bound."""
+    scale, positive = point.scale, point.positive
+    if not -10 <= scale <= 20 or len(positive.bucket_counts) > MAX_EXP_BUCKETS:
+        return None
+    if len(point.negative.bucket_counts) > MAX_EXP_BUCKETS or any(point.negative.bucket_counts):
+        return None
+    last = len(EXP_BOUNDS)
+    counts = [0.0] * (last + 1)
+    counts[0] = float(point.zero_count)
+    for j, n in enumerate(positive.bucket_counts):
+        if n:
+            i = positive.offset + j  # the bucket (base^i, base^(i+1)], base = 2^(2^-scale)
+            upper = (i >> scale) + 1 if scale >= 0 else (i + 1) << -scale  # its scale-0 upper bound: 2^upper
+            counts[min(max(upper - EXP_LOW, 0), last)] += float(n)
+    return counts if sum(counts) == point.count else None
+
+
 def _labels(attributes) -> dict[str, str] | None:
     labels = {}
     for kv in attributes:
@@ -487,8 +517,20 @@ def aggregate_metrics(
                 elif which == "histogram":
                     base = sample_base(metric.name, metric.unit, counter=False, known=histograms)
                     data = metric.histogram
+                elif which == "exponential_histogram":
+                    base = sample_base(metric.name, metric.unit, counter=False, known=histograms)
+                    data = metric.exponential_histogram
                 else:
                     base, data = None, None
+                    if which and (
+                        sample_base(metric.name, metric.unit, counter=True, known=counters)
+                        or sample_base(metric.name, metric.unit, counter=False, known=histograms)
+                    ):
+                        out.reject(
+                            len(getattr(metric, which).data_points),
+                            f"{_UNUSED_KINDS[which]} points of a metric the rules read as a counter or histogram",
+                        )
+                        continue
                 if base is None:
                     out.accepted += len(getattr(metric, which).data_points) if which else 0
                     continue
@@ -504,6 +546,11 @@ def aggregate_metrics(
                     bounds = counts = None
                     if which == "sum":
                         value = point.as_double if point.WhichOneof("value") == "as_double" else float(point.as_int)
+                    elif which == "exponential_histogram":
+                        value, bounds, counts = float(point.count), list(EXP_BOUNDS), exponential_counts(point)
+                        if counts is None:
+                            out.reject(1, "exponential histogram points with unusable buckets")
+                            continue
                     else:
                         value = float(point.count)
                         bounds, counts = list(point.explicit_bounds), [float(c) for c in point.bucket_counts]

@@ -420,6 +420,78 @@ def test_metric_points_cumulative_delta_and_restarts_through_the_scrape_rules(ca
     assert _edge("web", "orders")[:2] == (3.0, 0.0)
 
 
+def _exponential(service, *, scale, offset, counts, start, negative=(), gauge=False):
+    """Cumulative exponential-histogram points of http.client.request.duration (s) to orders."""
+    request = metrics_service_pb2.ExportMetricsServiceRequest()
+    rm = request.resource_metrics.add()
+    rm.resource.attributes.add(key="service.name").value.string_value = service
+    scope = rm.scope_metrics.add()
+    metric = scope.metrics.add(name="http.client.request.duration", unit="s")
+    metric.exponential_histogram.aggregation_temporality = 2
+    now = time.time_ns()
+    for bad in (False, True) if negative else (False,):
+        p = metric.exponential_histogram.data_points.add(
+            start_time_unix_nano=start, time_unix_nano=now, scale=scale, count=sum(counts) + sum(negative) * bad
+        )
+        p.positive.offset = offset
+        p.positive.bucket_counts.extend(counts)
+        if bad:
+            p.negative.bucket_counts.extend(negative)
+        for k, v in {**HOST_ORDERS, "http.response.status_code": 200, "bad": str(bad)}.items():
+            kv = p.attributes.add(key=k)
+            if isinstance(v, int):
+                kv.value.int_value = v
+            else:
+                kv.value.string_value = v
+    if gauge:
+        read = scope.metrics.add(name="http.client.request.duration", unit="s")  # a name the rules read
+        read.gauge.data_points.add(as_double=0.02, time_unix_nano=now)
+        other = scope.metrics.add(name="process.cpu.utilization", unit="1")  # a name they do not
+        other.gauge.data_points.add(as_double=0.5, time_unix_nano=now)
+    return request.SerializeToString()
+
+
+@pytest.mark.unit
+def test_exponential_buckets_fall_into_power_of_two_bounds_at_every_scale():
+    point = metrics_service_pb2.ExportMetricsServiceRequest().resource_metrics.add()
+    p = point.scope_metrics.add().metrics.add().exponential_histogram.data_points.add(scale=3, count=7, zero_count=1)
+    p.positive.offset = -46  # (2^(-46/8), 2^(-45/8)] = (18.6 ms, 20.3 ms]: inside (2^-6, 2^-5]
+    p.positive.bucket_counts.extend([4, 0, 2])  # the third, (21.0 ms, 22.9 ms], too
+    counts = otlp.exponential_counts(p)
+    assert counts[0] == 1 and counts[otlp.EXP_BOUNDS.index(2.0**-5)] == 6 and sum(counts) == 7
+    p.scale, p.positive.offset = -1, 2  # (2^4, 2^6] and (2^8, 2^10]: counted at their upper bounds
+    counts = otlp.exponential_counts(p)
+    assert counts[otlp.EXP_BOUNDS.index(64.0)] == 4 and counts[otlp.EXP_BOUNDS.index(1024.0)] == 2
+    p.positive.offset = 40  # beyond 2^20: the +Inf bucket
+    assert otlp.exponential_counts(p)[-1] == 6
+    p.count = 8  # the buckets do not add up
+    assert otlp.exponential_counts(p) is None
+    p.count, p.scale = 7, 21
+    assert otlp.exponential_counts(p) is None
+
+
+@pytest.mark.django_db
+def test_exponential_histograms_are_read_and_gauges_of_read_metrics_rejected(catalog, graph):
+    services.graph_sync()
+    web, client = catalog["keys"]["web"], Client()
+    start = time.time_ns() - 3600 * 10**9
+    # 4 calls of about 20 ms (scale 3), a point with negative durations, two gauges.
+    body = _exponential("web", scale=3, offset=-46, counts=[4], start=start, negative=[1], gauge=True)
+    response = post(client, "/v1/metrics", body, web)
+    assert response.status_code == 200
+    answer = partial(response, "metrics").partial_success
+    assert answer.rejected_data_points == 2  # the negative point, the gauge of a read metric; not process.cpu
+    assert "1 exponential histogram points with unusable buckets" in answer.error_message
+    assert "1 gauge points of a metric the rules read" in answer.error_message
+    assert services.crawl_inline().status == "succeeded"
+    calls, errors, p50, p99, *_ = _edge("web", "orders")
+    assert (calls, errors) == (4.0, 0.0) and 2**-6 * 1000 <= p50 <= p99 <= 2**-5 * 1000
+    # The SDK rescales (scale 2) as the counts grow: the series keeps its bounds, the delta is exact.
+    post(client, "/v1/metrics", _exponential("web", scale=2, offset=-23, counts=[10], start=start), web)
+    assert services.crawl_inline().status == "succeeded"
+    assert _edge("web", "orders")[:2] == (6.0, 0.0)
+
+
 def _edge(src, dst):
     rows = db.read(
         "MATCH (:Service {slug: $src})-[r:CALLS]->(t) WHERE t.slug = $dst OR t.key = $dst "
