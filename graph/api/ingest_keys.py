@@ -42,10 +42,10 @@ class IssuedIngestKeySerializer(IngestKeySerializer):
 
 
 class IngestKeyIssueSerializer(serializers.Serializer):
-    service = serializers.SlugField(max_length=50, help_text="The reporting service (resource `service.name`).")
+    service = serializers.SlugField(max_length=64, help_text="The reporting service (resource `service.name`).")
     name = serializers.CharField(max_length=100)
     may_report_for = serializers.ListField(
-        child=serializers.SlugField(max_length=50),
+        child=serializers.SlugField(max_length=64),
         required=False,
         max_length=100,
         help_text="Other services whose telemetry the key may carry (a collector); you must manage each.",
