@@ -30,7 +30,7 @@ def build(n_services: int, n_edges: int, *, topology: str = "layered", seed: int
     ]
     db.write_batches(cypher.PROJECT_SERVICES, rows, tag=1)
     make = layered_edges if topology == "layered" else random_edges
-    db.write_batches(cypher.MERGE_SERVICE_EDGES, make(slugs, n_edges, seed=seed), now=1, crawl_id=1)
+    db.write_batches(cypher.MERGE_SERVICE_EDGES, make(slugs, n_edges, seed=seed), now=1, crawl_id=1, report_max=0)
     return slugs
 
 

@@ -26,6 +26,9 @@ AUDIT_EVENT_TYPES = {
     "key.expiry": "key.expiry_changed",
 }
 
+# Edge changes the graph announces (graph.signals.edges_changed), and the event type each becomes.
+EDGE_EVENT_TYPES = {"appeared": "edge.appeared", "stale": "edge.stale", "disappeared": "edge.disappeared"}
+
 EVENT_TYPES = frozenset(
     {
         *AUDIT_EVENT_TYPES.values(),
@@ -35,6 +38,7 @@ EVENT_TYPES = frozenset(
         "deploy_key.revoked",
         "crawl.failed",
         "webhook.disabled",
+        *EDGE_EVENT_TYPES.values(),
     }
 )
 ALL_TYPES = "*"

@@ -177,3 +177,59 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status_code or self.error}"
+
+
+# --- Edge history ---------------------------------------------------------------------------------
+# What discovery saw on each call edge over time (graph announces it: graph.signals.edges_observed).
+# Narrow rows keyed by a small integer per edge: full resolution (one row per crawl, push window
+# or central query) for EDGE_HISTORY_RAW_HOURS, hourly roll-ups for EDGE_HISTORY_HOURLY_DAYS.
+# Times are epoch seconds, rates calls per minute, error rates 0..1, latencies ms.
+class EdgeSeries(models.Model):
+    """One call edge: a caller's slug and what it calls (a service slug or an endpoint key)."""
+
+    src = models.CharField(max_length=300)
+    dst = models.CharField(max_length=300, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["src", "dst"], name="changes_edgeseries_pair")]
+
+    def __str__(self) -> str:
+        return f"{self.src} -> {self.dst}"
+
+
+class EdgeSample(models.Model):
+    """One observation window of an edge."""
+
+    series = models.ForeignKey(EdgeSeries, on_delete=models.CASCADE, related_name="samples", db_index=False)
+    at = models.BigIntegerField()
+    rate = models.FloatField(null=True)
+    error_rate = models.FloatField(null=True)
+    p95_ms = models.FloatField(null=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["series", "at"], name="changes_edgesample_series_at"),
+            models.Index(fields=["at"], name="changes_edgesample_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series_id}@{self.at}"
+
+
+class EdgeHourly(models.Model):
+    """An hour of an edge: mean calls per minute, error rate weighted by calls, the worst
+    window's p95 and how many windows it sums up."""
+
+    series = models.ForeignKey(EdgeSeries, on_delete=models.CASCADE, related_name="hourly", db_index=False)
+    hour = models.BigIntegerField()
+    rate = models.FloatField(null=True)
+    error_rate = models.FloatField(null=True)
+    p95_ms = models.FloatField(null=True)
+    samples = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["series", "hour"], name="changes_edgehourly_series_hour")]
+        indexes = [models.Index(fields=["hour"], name="changes_edgehourly_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.series_id}@{self.hour}"

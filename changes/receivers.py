@@ -3,7 +3,10 @@ with the change that caused it or not at all:
 
 - an audit record of a catalog or teams write (core.models.AuditEvent, post_save): catalog
   changes and keys issued, rotated and revoked, with the action, actor and before/after;
-- a crawl run that finished as failed (graph.models.CrawlRun, post_save).
+- a crawl run that finished as failed (graph.models.CrawlRun, post_save);
+- what discovery observed on each edge (graph.signals.edges_observed: the edge history) and
+  edges that appeared, went stale or disappeared (graph.signals.edges_changed: events), sent
+  by the graph once its Neo4j write is done.
 
 (core.events.changed is sent after commit and carries only a kind and a slug: an event written
 there could be lost between the commit and the handler, and would not know what happened.)"""
@@ -26,9 +29,25 @@ def on_crawl_run(sender, instance, created, update_fields=None, **kwargs) -> Non
         event_crawl_failed(instance)
 
 
+def on_edges_observed(sender, samples, **kwargs) -> None:
+    from changes.services import history_append
+
+    history_append(samples)
+
+
+def on_edges_changed(sender, change, pairs, total, at_ms, **kwargs) -> None:
+    from changes.services import edge_events_record
+
+    edge_events_record(change=change, pairs=pairs, total=total, at_ms=at_ms)
+
+
 def connect() -> None:
     from core.models import AuditEvent
+    from graph import signals
     from graph.models import CrawlRun
+
+    signals.edges_observed.connect(on_edges_observed, dispatch_uid="changes.on_edges_observed")
+    signals.edges_changed.connect(on_edges_changed, dispatch_uid="changes.on_edges_changed")
 
     post_save.connect(on_audit, sender=AuditEvent, dispatch_uid="changes.on_audit")
     post_save.connect(on_crawl_run, sender=CrawlRun, dispatch_uid="changes.on_crawl_run")

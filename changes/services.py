@@ -15,13 +15,23 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Max, Q, Sum
 from django.utils import timezone
 
 from catalog import keys as key_format
 from catalog.models import Api, Service
 from changes import constants, delivery
-from changes.models import Delivery, DeliveryAttempt, Deploy, DeployKey, Event, Webhook
+from changes.models import (
+    Delivery,
+    DeliveryAttempt,
+    Deploy,
+    DeployKey,
+    EdgeHourly,
+    EdgeSample,
+    EdgeSeries,
+    Event,
+    Webhook,
+)
 from changes.permissions import can_manage_webhook, can_manage_webhook_scope
 from core.audit import audit_record, snapshot
 from core.errors import Conflict, InvalidInput, PermissionDenied
@@ -719,3 +729,133 @@ def webhook_sweep() -> int:
     for webhook_id in ids:
         _kick(webhook_id)
     return len(ids)
+
+
+# --- Edge history and edge events (graph.signals, connected in changes/receivers.py) --------------
+HOUR = 3600
+
+
+def _series_ids(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The EdgeSeries id of each (src, dst), created where missing (concurrent chunks may race:
+    the unique constraint keeps one, and both read it back)."""
+    srcs = {src for src, _ in pairs}
+    found = {(a, b): i for i, a, b in EdgeSeries.objects.filter(src__in=srcs).values_list("id", "src", "dst")}
+    missing = pairs - found.keys()
+    if missing:
+        EdgeSeries.objects.bulk_create(
+            [EdgeSeries(src=a, dst=b) for a, b in sorted(missing)], ignore_conflicts=True, batch_size=500
+        )
+        found = {(a, b): i for i, a, b in EdgeSeries.objects.filter(src__in=srcs).values_list("id", "src", "dst")}
+    return found
+
+
+def history_append(samples) -> int:
+    """Append one merge's edge samples (graph.signals.EdgeSample) in one transaction; returns
+    how many rows were written. Off when EDGE_HISTORY is."""
+    if not settings.EDGE_HISTORY or not samples:
+        return 0
+    with transaction.atomic():
+        ids = _series_ids({(x.src, x.dst) for x in samples})
+        rows = [
+            EdgeSample(
+                series_id=ids[(x.src, x.dst)],
+                at=x.at_ms // 1000,
+                rate=x.rate_per_min,
+                error_rate=x.error_rate,
+                p95_ms=x.p95_ms,
+            )
+            for x in samples
+            if (x.src, x.dst) in ids
+        ]
+        EdgeSample.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
+
+
+def history_rollup(*, now: float | None = None) -> dict:
+    """Roll full-resolution samples up into hours, then prune both to their retention. Each
+    complete hour since the last rolled one (and that one again, for late samples), within
+    the raw retention, is recomputed from its samples and upserted: safe to run any time,
+    twice, or after the beat was down."""
+    now = int(now if now is not None else time.time())
+    current = now - now % HOUR
+    raw_from = now - settings.EDGE_HISTORY_RAW_HOURS * HOUR
+    last = EdgeHourly.objects.aggregate(h=Max("hour"))["h"]
+    if last is None:
+        first = EdgeSample.objects.filter(at__gte=raw_from).order_by("at").values_list("at", flat=True).first()
+        start = None if first is None else first - first % HOUR
+    else:
+        start = max(last, raw_from - raw_from % HOUR)
+    rolled = 0
+    hour = start
+    while hour is not None and hour < current:
+        agg = (
+            EdgeSample.objects.filter(at__gte=hour, at__lt=hour + HOUR)
+            .values("series_id")
+            .annotate(
+                n=Count("id"),
+                rate_sum=Sum("rate"),
+                rate_n=Count("rate"),
+                err_weighted=Sum(F("error_rate") * F("rate")),
+                err_rate_sum=Sum("rate", filter=Q(error_rate__isnull=False)),
+                p95=Max("p95_ms"),
+            )
+        )
+        rows = [
+            EdgeHourly(
+                series_id=a["series_id"],
+                hour=hour,
+                rate=round(a["rate_sum"] / a["rate_n"], 4) if a["rate_n"] else None,
+                error_rate=round(a["err_weighted"] / a["err_rate_sum"], 4)
+                if a["err_rate_sum"]
+                else (0.0 if a["rate_n"] else None),
+                p95_ms=a["p95"],
+                samples=a["n"],
+            )
+            for a in agg
+        ]
+        with transaction.atomic():
+            EdgeHourly.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["series", "hour"],
+                update_fields=["rate", "error_rate", "p95_ms", "samples"],
+                batch_size=1000,
+            )
+        rolled += len(rows)
+        hour += HOUR
+    pruned_raw, _ = EdgeSample.objects.filter(at__lt=raw_from).delete()
+    pruned_hourly, _ = EdgeHourly.objects.filter(hour__lt=now - settings.EDGE_HISTORY_HOURLY_DAYS * 86400).delete()
+    orphans, _ = EdgeSeries.objects.filter(samples__isnull=True, hourly__isnull=True).delete()
+    return {"rolled": rolled, "pruned_samples": pruned_raw, "pruned_hours": pruned_hourly, "pruned_series": orphans}
+
+
+def edge_events_record(*, change: str, pairs, total: int, at_ms: int) -> int:
+    """One event per edge that appeared, went stale or disappeared (``edge.<change>``), scoped
+    to the caller's service, team and org; ``total`` says how many changed in that step (the
+    graph names at most DISCOVERY_EDGE_EVENTS_MAX of them)."""
+    type_ = constants.EDGE_EVENT_TYPES[change]
+    pairs = list(pairs)
+    callers = {
+        s.slug: s
+        for s in Service.objects.filter(slug__in={p.src for p in pairs})
+        .select_related("team")
+        .only("id", "slug", "team__id", "team__org_id")
+    }
+    for p in pairs:
+        svc = callers.get(p.src)
+        event_record(
+            type=type_,
+            subject={"kind": "edge", "id": f"{p.src}->{p.dst}", "name": f"{p.src} -> {p.dst}"},
+            payload={
+                "src": p.src,
+                "dst": p.dst,
+                "dst_kind": p.kind,
+                "at": at_ms,
+                "changed_in_step": total,
+                "named_in_step": len(pairs),
+            },
+            org_id=svc.team.org_id if svc else None,
+            team_id=svc.team_id if svc else None,
+            service_id=svc.pk if svc else None,
+        )
+    return len(pairs)

@@ -14,3 +14,8 @@ def webhook_drain_task(webhook_id: int) -> int:
 @shared_task(name="changes.tasks.webhook_sweep_task", ignore_result=True)
 def webhook_sweep_task() -> int:
     return services.webhook_sweep()
+
+
+@shared_task(name="changes.tasks.edge_history_rollup_task", ignore_result=True)
+def edge_history_rollup_task() -> dict:
+    return services.history_rollup()

@@ -171,8 +171,22 @@ CATALOG_MAX_DEPTH = env_int("CATALOG_MAX_DEPTH", 32)  # nesting of mappings and 
 CATALOG_MAX_SYSTEMS_PER_TEAM = env_int("CATALOG_MAX_SYSTEMS_PER_TEAM", 8)
 CATALOG_MAX_DOMAINS_PER_TEAM = env_int("CATALOG_MAX_DOMAINS_PER_TEAM", 4)
 CATALOG_MAX_RESOURCES_PER_TEAM = env_int("CATALOG_MAX_RESOURCES_PER_TEAM", 16)
+# URL and git locations (issue 12): fetched under the crawler's allow-list, within these bounds.
+CATALOG_FETCH_TIMEOUT = env_int("CATALOG_FETCH_TIMEOUT", 30)  # seconds for one URL or one git clone
+CATALOG_GIT_MAX_BYTES = env_int("CATALOG_GIT_MAX_BYTES", 100 * 1024 * 1024)  # a checkout on disk
+CATALOG_GIT_MAX_FILES = env_int("CATALOG_GIT_MAX_FILES", 2000)  # descriptor files a glob may match
+CATALOG_GIT_ALLOW_LOCAL = env_bool("CATALOG_GIT_ALLOW_LOCAL", False)  # file:// and paths for everyone
+CATALOG_REFRESH_MINUTES = env_int("CATALOG_REFRESH_MINUTES", 30)  # beat refresh of URL and git locations
+CATALOG_ORPHAN_GRACE_HOURS = env_int("CATALOG_ORPHAN_GRACE_HOURS", 168)  # default grace before removal
 DISCOVERY_EDGE_TTL = env_int("DISCOVERY_EDGE_TTL", 3600)  # seconds unseen before "stale"
 DISCOVERY_EDGE_REMOVE_AFTER = env_int("DISCOVERY_EDGE_REMOVE_AFTER", 7 * 24 * 3600)
+# Edge change events (appeared / stale / disappeared): at most this many named per merge or aging step.
+DISCOVERY_EDGE_EVENTS_MAX = env_int("DISCOVERY_EDGE_EVENTS_MAX", 1000)
+# Edge history (changes.EdgeSample / EdgeHourly): on or off, full-resolution days and hourly roll-up days kept.
+EDGE_HISTORY = env_bool("EDGE_HISTORY", True)
+EDGE_HISTORY_RAW_HOURS = env_int("EDGE_HISTORY_RAW_HOURS", 48)
+EDGE_HISTORY_HOURLY_DAYS = env_int("EDGE_HISTORY_HOURLY_DAYS", 90)
+EDGE_HISTORY_MAX_EDGES = env_int("EDGE_HISTORY_MAX_EDGES", 50)  # edges per direction in one service's history
 DISCOVERY_FETCH_TIMEOUT = float(os.environ.get("DISCOVERY_FETCH_TIMEOUT", 5))
 DISCOVERY_MAX_BYTES = env_int("DISCOVERY_MAX_BYTES", 10 * 1024 * 1024)
 DISCOVERY_MAX_SERIES = env_int("DISCOVERY_MAX_SERIES", 50_000)

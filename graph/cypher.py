@@ -99,8 +99,11 @@ ON CREATE SET r.first_seen = $now, r.created_by_crawl = $crawl_id
 SET r += row.props, r.last_seen = $now, r.crawl_id = $crawl_id, r.stale = false,
     r.sources = CASE WHEN row.source IN coalesce(r.sources, []) THEN r.sources
                      ELSE coalesce(r.sources, []) + row.source END
-RETURN sum(CASE WHEN r.first_seen = $now AND r.created_by_crawl = $crawl_id THEN 1 ELSE 0 END) AS created,
-       count(r) AS merged
+WITH s, t, r, r.first_seen = $now AND r.created_by_crawl = $crawl_id AS new
+RETURN sum(CASE WHEN new THEN 1 ELSE 0 END) AS created, count(r) AS merged,
+       collect(CASE WHEN new THEN {src: s.slug, dst: coalesce(t.slug, t.key),
+                                   kind: CASE WHEN t:Service THEN 'service' ELSE 'endpoint' END} END)[..$report_max]
+         AS created_pairs
 """
 MERGE_SERVICE_EDGES = (
     """
@@ -130,19 +133,22 @@ SET r.calls = $calls, r.errors = $errors, r.last_seen = $now
 """
 # Aging is scoped to edges whose evidence was fetched successfully in this run, so a
 # failed fetch is never read as "that service has no edges".
-MARK_STALE = """
-MATCH (s:Service)-[r:CALLS]->()
+# Both return the edges they touched (at most $report_max pairs) for the edge change events.
+_AGED_PAIR = "{src: s.slug, dst: coalesce(t.slug, t.key), kind: CASE WHEN t:Service THEN 'service' ELSE 'endpoint' END}"
+MARK_STALE = f"""
+MATCH (s:Service)-[r:CALLS]->(t)
 WHERE r.last_seen < $stale_before AND NOT coalesce(r.stale, false)
   AND (s.slug IN $ok_services OR any(x IN r.sources WHERE x IN $ok_sources))
 SET r.stale = true
-RETURN count(r) AS stale
+RETURN count(r) AS stale, collect({_AGED_PAIR})[..$report_max] AS pairs
 """
-REMOVE_EXPIRED = """
-MATCH (s:Service)-[r:CALLS]->()
+REMOVE_EXPIRED = f"""
+MATCH (s:Service)-[r:CALLS]->(t)
 WHERE r.last_seen < $remove_before
   AND (s.slug IN $ok_services OR any(x IN r.sources WHERE x IN $ok_sources))
+WITH s, r, t, {_AGED_PAIR} AS pair
 DELETE r
-RETURN count(*) AS removed
+RETURN count(*) AS removed, collect(pair)[..$report_max] AS pairs
 """
 REMOVE_ORPHAN_ENDPOINTS = "MATCH (e:Endpoint) WHERE NOT (e)<-[:CALLS]-() DELETE e RETURN count(*) AS removed"
 

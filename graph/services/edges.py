@@ -2,18 +2,56 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 
 from django.conf import settings
 
-from graph import cypher, db
+from graph import cypher, db, signals
 from graph.discovery.latency import Histogram, quantiles_ms
 from graph.discovery.sources import Observation, ObservedEdge
+
+logger = logging.getLogger(__name__)
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _announce(signal, **kwargs) -> None:
+    """Tell the layers above (changes: history, events); their failure never fails a crawl,
+    whose graph write has already happened."""
+    for receiver, result in signal.send_robust(sender="graph", **kwargs):
+        if isinstance(result, Exception):
+            logger.error("%s receiver %s failed: %r", kwargs.get("change", "edges_observed"), receiver, result)
+
+
+def _samples(rows: list[dict], now: int) -> list[signals.EdgeSample]:
+    """One sample per edge of this merge (where several sources saw it, the one with the most
+    calls per minute, as in the dedup of telemetry), for those with a rate or a latency."""
+    best: dict[tuple[str, str], signals.EdgeSample] = {}
+    for row in rows:
+        props = row["props"]
+        rate, p95 = props.get("rate_per_min"), props.get("p95_ms")
+        if rate is None and p95 is None:
+            continue  # a first scrape of a counter: no window yet
+        sample = signals.EdgeSample(
+            row["src"],
+            row["dst"],
+            row.get("at") or now,
+            rate,
+            props.get("error_rate") if rate is not None else None,
+            p95,
+        )
+        key = (row["src"], row["dst"])
+        if key not in best or (rate or 0.0) > (best[key].rate_per_min or 0.0):
+            best[key] = sample
+    return list(best.values())
+
+
+def _pairs(rows: list[dict]) -> list[signals.EdgePair]:
+    return [signals.EdgePair(p["src"], p["dst"], p["kind"]) for p in rows]
 
 
 def _stored_histogram(prev: dict | None, source: str) -> Histogram | None:
@@ -98,6 +136,7 @@ def edges_merge(results: Iterable[Observation], *, crawl_id: int, now: int | Non
                 "src": e.src,
                 "dst": e.target.key,
                 "source": r.source,
+                "at": r.observed_at_ms or now,
                 "props": _edge_props(
                     e, r.source, r.window_seconds, previous.get((e.src, e.target.key)), r.observed_at_ms or now
                 ),
@@ -107,10 +146,18 @@ def edges_merge(results: Iterable[Observation], *, crawl_id: int, now: int | Non
             else:
                 endpoint_rows.append({**row, "host": e.target.host, "port": e.target.port, "kind": e.target.kind})
     stats = {"merged": 0, "created": 0}
+    report_max = settings.DISCOVERY_EDGE_EVENTS_MAX
+    created: list[dict] = []
     for query, rows in ((cypher.MERGE_SERVICE_EDGES, service_rows), (cypher.MERGE_ENDPOINT_EDGES, endpoint_rows)):
-        for out in db.write_batches(query, rows, now=now, crawl_id=crawl_id):
+        for out in db.write_batches(query, rows, now=now, crawl_id=crawl_id, report_max=report_max):
             stats["merged"] += out["merged"]
             stats["created"] += out["created"]
+            created.extend(out["created_pairs"][: max(0, report_max - len(created))])
+    samples = _samples(service_rows + endpoint_rows, now)
+    if samples:
+        _announce(signals.edges_observed, samples=samples)
+    if stats["created"]:
+        _announce(signals.edges_changed, change="appeared", pairs=_pairs(created), total=stats["created"], at_ms=now)
     return stats
 
 
@@ -119,17 +166,30 @@ def edges_age(*, ok_services: list[str], ok_sources: list[str], now: int | None 
     fetched successfully (``ok_services``: every edge of these callers; ``ok_sources``:
     edges these evidence names support)."""
     now = now or now_ms()
+    report_max = settings.DISCOVERY_EDGE_EVENTS_MAX
     stale = db.write(
         cypher.MARK_STALE,
         stale_before=now - settings.DISCOVERY_EDGE_TTL * 1000,
         ok_services=ok_services,
         ok_sources=ok_sources,
-    )[0]["stale"]
+        report_max=report_max,
+    )[0]
     removed = db.write(
         cypher.REMOVE_EXPIRED,
         remove_before=now - settings.DISCOVERY_EDGE_REMOVE_AFTER * 1000,
         ok_services=ok_services,
         ok_sources=ok_sources,
-    )[0]["removed"]
+        report_max=report_max,
+    )[0]
     db.write(cypher.REMOVE_ORPHAN_ENDPOINTS)
-    return {"stale": stale, "removed": removed}
+    if stale["stale"]:
+        _announce(signals.edges_changed, change="stale", pairs=_pairs(stale["pairs"]), total=stale["stale"], at_ms=now)
+    if removed["removed"]:
+        _announce(
+            signals.edges_changed,
+            change="disappeared",
+            pairs=_pairs(removed["pairs"]),
+            total=removed["removed"],
+            at_ms=now,
+        )
+    return {"stale": stale["stale"], "removed": removed["removed"]}
