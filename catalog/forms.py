@@ -126,3 +126,18 @@ class LocationUploadForm(forms.Form):
         if upload.size > settings.CATALOG_MAX_BYTES:
             raise forms.ValidationError(f"The file is {upload.size} bytes; at most {settings.CATALOG_MAX_BYTES}.")
         return upload
+
+
+class LocationRemoteForm(forms.Form):
+    """A URL or git location (refreshed on schedule and by its webhook)."""
+
+    kind = forms.ChoiceField(choices=[("git", "Git repository"), ("url", "URL of one descriptor file")])
+    target = forms.CharField(max_length=500, help_text="https://… (a local path or file:// for superusers)")
+    branch = forms.CharField(max_length=200, required=False, initial="main", help_text="git only")
+    path_glob = forms.CharField(
+        max_length=200, required=False, initial="**/catalog-info.yaml", help_text="git only: descriptor files"
+    )
+    orphan_policy = forms.ChoiceField(
+        choices=[("keep", "Keep orphans"), ("remove", "Remove orphans after the grace period")], initial="keep"
+    )
+    orphan_grace_hours = forms.IntegerField(min_value=0, max_value=8760, initial=168)

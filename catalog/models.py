@@ -241,20 +241,65 @@ class Location(models.Model):
     """Where descriptors come from: an uploaded file (its body kept, so a re-import can be compared)."""
 
     KIND_UPLOAD = "upload"
-    KIND_CHOICES = [(KIND_UPLOAD, "Uploaded file")]
+    KIND_URL = "url"
+    KIND_GIT = "git"
+    KIND_CHOICES = [(KIND_UPLOAD, "Uploaded file"), (KIND_URL, "URL"), (KIND_GIT, "Git repository")]
+    ORPHAN_KEEP = "keep"
+    ORPHAN_REMOVE = "remove"
+    ORPHAN_CHOICES = [(ORPHAN_KEEP, "Keep orphans"), (ORPHAN_REMOVE, "Remove orphans after the grace period")]
 
     kind = models.CharField(max_length=16, choices=KIND_CHOICES, default=KIND_UPLOAD)
-    target = models.CharField(max_length=500, unique=True, help_text="the file name it was uploaded as")
+    target = models.CharField(
+        max_length=500, unique=True, help_text="the file name it was uploaded as, the URL, or the repository"
+    )
     body = models.TextField(blank=True)
+    # git locations: the branch and the glob of descriptor files inside the repository
+    branch = models.CharField(max_length=200, blank=True)
+    path_glob = models.CharField(max_length=200, blank=True)
+    orphan_policy = models.CharField(max_length=8, choices=ORPHAN_CHOICES, default=ORPHAN_KEEP)
+    orphan_grace_hours = models.PositiveIntegerField(default=168)
+    # the webhook secret is derived from SECRET_KEY and this salt (never stored itself)
+    webhook_salt = models.CharField(max_length=64, blank=True)
+    revision = models.CharField(max_length=64, blank=True)  # git commit or body digest last applied
+    digest = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     imported_at = models.DateTimeField(null=True, blank=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)  # last refresh attempt
 
     class Meta:
         ordering = ["target"]
 
     def __str__(self) -> str:
         return self.target
+
+
+class LocationRun(models.Model):
+    """One refresh of a URL or git location: its progress and what each file gave."""
+
+    STATUS_CHOICES = [(s, s.title()) for s in ("queued", "running", "succeeded", "unchanged", "failed")]
+
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default="queued")
+    trigger = models.CharField(max_length=16, default="manual")  # manual | schedule | webhook | api
+    requested_by = models.CharField(max_length=150, blank=True)
+    revision = models.CharField(max_length=64, blank=True)
+    total = models.PositiveIntegerField(default=0)  # files
+    done = models.PositiveIntegerField(default=0)
+    files = models.JSONField(default=list, blank=True)  # [{file, entities, skipped, errors}]
+    summary = models.JSONField(default=dict, blank=True)  # per kind: created, updated, ...
+    errors = models.JSONField(default=list, blank=True)  # [{file, line, field, message}] (at most 500)
+    skipped = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"location run #{self.pk} ({self.status})"
 
 
 class ManagedEntity(models.Model):

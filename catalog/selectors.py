@@ -243,6 +243,20 @@ def location_list() -> QuerySet:
     ).order_by("-id")
 
 
+def location_run_list(*, location=None) -> QuerySet:
+    """Refresh runs, newest first (one location's with ``location``)."""
+    from catalog.models import LocationRun
+
+    runs = LocationRun.objects.select_related("location").order_by("-id")
+    return runs.filter(location=location) if location is not None else runs
+
+
+def location_run_progress(run) -> int:
+    if run.finished_at:
+        return 100
+    return int(100 * run.done / run.total) if run.total else 0
+
+
 def catalog_export(*, org: str | None = None, user=None) -> str:
     """The catalog (or one org) as Backstage descriptors; users' e-mail addresses only for superusers."""
     from catalog.descriptors.export import export_backstage

@@ -727,7 +727,7 @@ def location_import(*, actor, target: str, content: bytes | str, base_dir=None) 
     Returns (location, plan)."""
     from django.utils import timezone
 
-    from catalog.descriptors.plan import entity_metadata, plan_files
+    from catalog.descriptors.plan import plan_files
     from catalog.models import Location
 
     if not actor or not actor.is_authenticated:
@@ -741,6 +741,8 @@ def location_import(*, actor, target: str, content: bytes | str, base_dir=None) 
     text = content.decode("utf-8-sig") if isinstance(content, bytes) else content
     with transaction.atomic():
         location = Location.objects.select_for_update().filter(target=target).first()
+        if location is not None and location.kind != Location.KIND_UPLOAD:
+            raise Conflict(f"'{target[:100]}' is a {location.kind} location; refresh it instead.", code="location_kind")
         if (
             location is not None
             and location.body == text
@@ -752,14 +754,22 @@ def location_import(*, actor, target: str, content: bytes | str, base_dir=None) 
             location = Location(target=target, created_by=actor if actor.is_authenticated else None)
         location.body, location.imported_at = text, timezone.now()
         validated_save(location)
-        token = _location_write.set(True)
-        try:
-            _apply(actor, plan)
-        finally:
-            _location_write.reset(token)
-        _provenance_record(location, plan, entity_metadata)
-        audit_record(actor=actor, action="location.import", obj=location, after={"summary": plan.summary()})
+        _location_apply(actor, location, plan)
     return location, plan
+
+
+def _location_apply(actor, location, plan) -> None:
+    """Inside the caller's transaction: write the plan through the services, record provenance
+    and one audit event."""
+    from catalog.descriptors.plan import entity_metadata
+
+    token = _location_write.set(True)
+    try:
+        _apply(actor, plan)
+    finally:
+        _location_write.reset(token)
+    _provenance_record(location, plan, entity_metadata)
+    audit_record(actor=actor, action="location.import", obj=location, after={"summary": plan.summary()})
 
 
 def _provenance_record(location, plan, entity_metadata) -> None:
@@ -887,3 +897,291 @@ def _apply(actor, plan) -> None:
             service_resources_set(
                 actor=actor, service=service, resources=[get["resource"](s) for s in item.fields["resources"]]
             )
+
+
+# --- URL and git locations: creation, refresh runs, webhooks, orphans ----------------------------
+def location_webhook_secret(location) -> str:
+    """The location's webhook secret: derived from SECRET_KEY and the location's salt, so the
+    database alone does not reveal it. Shown once, when the location is created."""
+    import hashlib
+    import hmac
+
+    from django.conf import settings
+
+    message = f"catalog-location-webhook:{location.pk}:{location.webhook_salt}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def location_webhook_check(location, *, body: bytes, signature: str, gitlab_token: str) -> bool:
+    """GitHub style (``X-Hub-Signature-256: sha256=<hex>``, HMAC-SHA256 of the raw body) or
+    GitLab style (``X-Gitlab-Token``: the secret itself); compared in constant time."""
+    import hashlib
+    import hmac
+
+    if not location.webhook_salt:
+        return False
+    secret = location_webhook_secret(location)
+    if signature:
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected.encode(), signature.strip().encode("utf-8", "replace"))
+    if gitlab_token:
+        return hmac.compare_digest(secret.encode(), gitlab_token.strip().encode("utf-8", "replace"))
+    return False
+
+
+def location_local_ok(actor) -> bool:
+    from django.conf import settings
+
+    return bool(settings.CATALOG_GIT_ALLOW_LOCAL or (actor is not None and actor.is_superuser))
+
+
+def location_create(
+    *,
+    actor,
+    kind: str,
+    target: str,
+    branch: str = "",
+    path_glob: str = "",
+    orphan_policy: str = "keep",
+    orphan_grace_hours: int | None = None,
+):
+    """A URL or git location, refreshed at once (a queued run) and then on schedule and by its
+    webhook. Returns (location, webhook secret (shown once), run)."""
+    import secrets
+
+    from django.conf import settings
+
+    from catalog.descriptors.sources import SourceError, branch_check, git_url_check, glob_check
+    from catalog.models import Location
+    from core.netpolicy import FetchRefused, check_url
+
+    permissions.require(bool(actor and actor.is_authenticated), actor, "Sign in first.")
+    target = (target or "").strip()
+    errors: dict = {}
+    if kind not in (Location.KIND_URL, Location.KIND_GIT):
+        errors["kind"] = ["url or git (upload a file with a body instead)."]
+    elif not target or len(target) > 500:
+        errors["target"] = ["Give the URL or repository (at most 500 characters)."]
+    elif kind == Location.KIND_URL:
+        try:
+            check_url(target, settings.DISCOVERY_ALLOWED_NETWORKS)
+        except FetchRefused as exc:
+            errors["target"] = [f"refused: {exc}"]
+    else:
+        branch = (branch or "").strip() or "main"
+        try:
+            git_url_check(target, local_ok=location_local_ok(actor))
+        except SourceError as exc:
+            errors["target"] = [str(exc)]
+        try:
+            branch = branch_check(branch)
+        except SourceError as exc:
+            errors["branch"] = [str(exc)]
+        try:
+            path_glob = glob_check(path_glob)
+        except SourceError as exc:
+            errors["path_glob"] = [str(exc)]
+    if orphan_policy not in (Location.ORPHAN_KEEP, Location.ORPHAN_REMOVE):
+        errors["orphan_policy"] = ["keep or remove."]
+    grace = settings.CATALOG_ORPHAN_GRACE_HOURS if orphan_grace_hours is None else orphan_grace_hours
+    if not isinstance(grace, int) or not 0 <= grace <= 24 * 365:
+        errors["orphan_grace_hours"] = ["Hours from 0 to 8760."]
+    if errors:
+        raise InvalidInput("; ".join(f"{k}: {v[0]}" for k, v in errors.items()), fields=errors)
+    with transaction.atomic():
+        if Location.objects.filter(target=target).exists():
+            raise Conflict(f"A location '{target[:100]}' exists already.", code="location_exists")
+        location = Location(
+            kind=kind,
+            target=target,
+            branch=branch if kind == Location.KIND_GIT else "",
+            path_glob=path_glob if kind == Location.KIND_GIT else "",
+            orphan_policy=orphan_policy,
+            orphan_grace_hours=grace,
+            webhook_salt=secrets.token_hex(16),
+            created_by=actor,
+        )
+        validated_save(location)
+        audit_record(actor=actor, action="location.create", obj=location, after={"kind": kind, "target": target})
+        run = _location_run_queue(location, trigger="api", requested_by=actor.get_username())
+    return location, location_webhook_secret(location), run
+
+
+def location_may_refresh(actor, location) -> bool:
+    return bool(actor and actor.is_authenticated and (actor.is_superuser or (location.created_by_id == actor.pk)))
+
+
+def location_refresh(*, actor, location, trigger: str = "manual"):
+    """Queue a refresh run. ``actor`` None is the system (beat, a verified webhook); people must
+    be the location's creator or a superuser."""
+    if actor is not None:
+        permissions.require(
+            location_may_refresh(actor, location),
+            actor,
+            "Only the location's creator and superusers refresh it; push to its webhook instead.",
+        )
+    if location.kind == location.KIND_UPLOAD:
+        raise Conflict("An uploaded file is refreshed by uploading it again.", code="location_kind")
+    with transaction.atomic():
+        return _location_run_queue(location, trigger=trigger, requested_by=actor.get_username() if actor else "")
+
+
+def _location_run_queue(location, *, trigger: str, requested_by: str):
+    """A queued run, sent to a worker once committed; a run already queued is reused."""
+    from catalog.models import LocationRun
+    from catalog.tasks import location_refresh_task
+    from core.queue import enqueue
+
+    pending = LocationRun.objects.filter(location=location, status="queued").first()
+    if pending is not None:
+        return pending
+    run = LocationRun.objects.create(location=location, trigger=trigger, requested_by=requested_by[:150])
+    transaction.on_commit(lambda: enqueue(location_refresh_task, run.pk))
+    return run
+
+
+def location_refresh_run(run_id: int):
+    """The worker's side of a run: fetch the location, plan every file together, apply all or
+    nothing (as the location's creator), record per-file results. A run whose files and plan are
+    unchanged writes nothing to the catalog (only the run record)."""
+    from django.utils import timezone
+
+    from catalog.descriptors.plan import plan_files
+    from catalog.descriptors.sources import SourceError, fetch_location
+    from catalog.models import LocationRun
+
+    run = LocationRun.objects.select_related("location", "location__created_by").filter(pk=run_id).first()
+    if run is None or run.status != "queued":
+        return run
+    location = run.location
+    LocationRun.objects.filter(pk=run.pk).update(status="running", started_at=timezone.now())
+    run.status = "running"
+    actor = location.created_by
+    try:
+        if actor is None or not actor.is_active:
+            raise SourceError("The location's creator is gone or inactive; create the location again.")
+        with fetch_location(
+            location.kind, location.target, location.branch, location.path_glob, local_ok=location_local_ok(actor)
+        ) as fetched:
+            LocationRun.objects.filter(pk=run.pk).update(total=len(fetched.files), revision=fetched.revision[:64])
+            plan = plan_files(fetched.files, location=location.target)
+        per_file = {name: {"file": name, "entities": 0, "skipped": 0, "errors": 0} for name, _, _ in fetched.files}
+        for item in plan.items:
+            per_file.setdefault(item.entity.file, {"file": item.entity.file, "entities": 0, "skipped": 0, "errors": 0})
+            per_file[item.entity.file]["entities"] += 1
+        for skip in plan.skipped:
+            per_file.get(skip["file"], {}).update(skipped=per_file.get(skip["file"], {}).get("skipped", 0) + 1)
+        for problem in plan.problems:
+            per_file.get(problem.file, {}).update(errors=per_file.get(problem.file, {}).get("errors", 0) + 1)
+        result = {
+            "files": list(per_file.values())[:2000],
+            "summary": plan.summary(),
+            "errors": [p.as_dict() for p in plan.problems[:500]],
+            "skipped": plan.skipped[:2000],
+            "revision": fetched.revision[:64],
+            "total": len(fetched.files),
+            "done": len(fetched.files),
+        }
+        if not plan.ok:
+            status, error = "failed", f"{len(plan.problems)} error(s) in the descriptors; nothing was changed."
+        elif not fetched.files:
+            status, error = "failed", "No descriptor file matched; nothing was changed."
+        else:
+            with transaction.atomic():
+                current = type(location).objects.select_for_update().get(pk=location.pk)
+                unchanged = not plan.orphans and all(i.action == "unchanged" for i in plan.items)
+                if unchanged and current.digest == fetched.digest:
+                    status, error = "unchanged", ""
+                else:
+                    current.revision, current.digest = fetched.revision[:64], fetched.digest
+                    current.imported_at = timezone.now()
+                    current.save(update_fields=["revision", "digest", "imported_at"])
+                    _location_apply(actor, current, plan)
+                    status, error = "succeeded", ""
+    except SourceError as exc:
+        result, status, error = {}, "failed", str(exc)[:2000]
+    except Exception as exc:  # a service refusing (limits raced, permissions): nothing was written
+        from core.errors import DomainError
+
+        if not isinstance(exc, DomainError):
+            LocationRun.objects.filter(pk=run.pk).update(
+                status="failed",
+                error=f"internal error ({type(exc).__name__}); nothing was changed",
+                finished_at=timezone.now(),
+            )
+            raise
+        result, status, error = {}, "failed", f"{exc.detail} (nothing was changed)"[:2000]
+    finally:
+        if run.status == "running":
+            # the attempt is recorded whatever happened (refreshed_at is the schedule's clock)
+            type(location).objects.filter(pk=location.pk).update(refreshed_at=timezone.now())
+    LocationRun.objects.filter(pk=run.pk).update(status=status, error=error, finished_at=timezone.now(), **result)
+    run.refresh_from_db()
+    return run
+
+
+def locations_refresh_due() -> int:
+    """Beat: queue a run for each URL or git location not refreshed for CATALOG_REFRESH_MINUTES."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from catalog.models import Location
+
+    due = timezone.now() - timedelta(minutes=settings.CATALOG_REFRESH_MINUTES)
+    count = 0
+    for location in Location.objects.exclude(kind=Location.KIND_UPLOAD).filter(
+        Q(refreshed_at=None) | Q(refreshed_at__lte=due)
+    ):
+        with transaction.atomic():
+            _location_run_queue(location, trigger="schedule", requested_by="")
+        count += 1
+    return count
+
+
+ORPHAN_REMOVAL_ORDER = ("api", "service", "resource", "system", "domain", "team")
+
+
+def orphans_sweep(*, now=None) -> dict:
+    """Beat: delete the orphans of locations whose policy is ``remove`` once their grace period
+    is over, through the services (as the location's creator), APIs first and teams last. Orgs
+    and users are never removed (people may belong elsewhere). An orphan a service refuses to
+    delete (still in use, 409) stays orphaned and is tried again next time."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from catalog.models import Location, ManagedEntity
+    from core.errors import DomainError
+    from teams.services import team_delete
+
+    now = now or timezone.now()
+    removed, refused = 0, []
+    deleters = {
+        "api": (Api, "api", api_delete),
+        "service": (Service, "service", service_delete),
+        "resource": (Resource, "resource", resource_delete),
+        "system": (System, "system", system_delete),
+        "domain": (Domain, "domain", domain_delete),
+        "team": (Team, "team", team_delete),
+    }
+    for location in Location.objects.filter(orphan_policy=Location.ORPHAN_REMOVE).select_related("created_by"):
+        cutoff = now - timedelta(hours=location.orphan_grace_hours)
+        rows = list(ManagedEntity.objects.filter(location=location, orphaned_at__lte=cutoff, kind__in=deleters))
+        rows.sort(key=lambda m: ORPHAN_REMOVAL_ORDER.index(m.kind))
+        actor = location.created_by
+        for row in rows:
+            model, argument, delete = deleters[row.kind]
+            obj = model.objects.filter(slug=row.slug).first()
+            try:
+                if obj is not None:
+                    if actor is None:
+                        raise Conflict("the location's creator is gone", code="location_actor_gone")
+                    delete(actor=actor, **{argument: obj})
+                row.delete()
+                removed += 1
+            except DomainError as exc:
+                refused.append({"kind": row.kind, "slug": row.slug, "reason": exc.detail})
+    return {"removed": removed, "refused": refused}

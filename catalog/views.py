@@ -11,6 +11,7 @@ from catalog.forms import (
     KeyRequestForm,
     KeyRevokeForm,
     KeyRotateForm,
+    LocationRemoteForm,
     LocationUploadForm,
     ServiceEditForm,
     ServiceForm,
@@ -238,6 +239,70 @@ def location_list(request):
         request,
         "catalog/location_list.html",
         {"locations": selectors.location_list()[:200], "form": LocationUploadForm()},
+    )
+
+
+@login_required
+def location_new(request):
+    """A URL or git location; the webhook secret is shown on the page that answers, once."""
+    form = LocationRemoteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            location, secret, run = services.location_create(actor=request.user, **form.cleaned_data)
+        except DomainError as exc:
+            form.add_error(None, exc.detail)
+        else:
+            return render(
+                request,
+                "catalog/location_created.html",
+                {"location": location, "secret": secret, "run": run},
+            )
+    return render(request, "catalog/location_new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+def location_detail(request, pk):
+    location = get_object_or_404(selectors.location_list(), pk=pk)
+    return render(
+        request,
+        "catalog/location_detail.html",
+        {
+            "location": location,
+            "runs": selectors.location_run_list(location=location)[:50],
+            "may_refresh": services.location_may_refresh(request.user, location),
+        },
+    )
+
+
+@login_required
+@require_POST
+def location_refresh(request, pk):
+    location = get_object_or_404(selectors.location_list(), pk=pk)
+    try:
+        run = services.location_refresh(actor=request.user, location=location, trigger="manual")
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+        return redirect("catalog:location_detail", pk=pk)
+    messages.success(request, f"Refresh #{run.pk} queued.")
+    return redirect("catalog:location_run_detail", pk=run.pk)
+
+
+@login_required
+def location_run_detail(request, pk):
+    run = get_object_or_404(selectors.location_run_list(), pk=pk)
+    return render(
+        request, "catalog/location_run_detail.html", {"run": run, "progress": selectors.location_run_progress(run)}
+    )
+
+
+@login_required
+def location_run_progress(request, pk):
+    """Polled by htmx every second while a run is going; stops polling when it ends."""
+    run = get_object_or_404(selectors.location_run_list(), pk=pk)
+    return render(
+        request,
+        "catalog/htmx/location_run_progress.html",
+        {"run": run, "progress": selectors.location_run_progress(run)},
     )
 
 

@@ -7,13 +7,14 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import parsers, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import selectors, services
 from catalog.models import Location
 from core.api import JSONParser
-from core.errors import DomainError, InvalidInput
+from core.errors import DomainError, InvalidInput, NotAuthenticated, NotFound
 from core.openapi import ErrorSerializer
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/plain")
@@ -111,7 +112,63 @@ class LocationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Location
-        fields = ["id", "kind", "target", "created_at", "imported_at", "entities", "orphans"]
+        fields = [
+            "id",
+            "kind",
+            "target",
+            "branch",
+            "path_glob",
+            "orphan_policy",
+            "orphan_grace_hours",
+            "revision",
+            "created_at",
+            "imported_at",
+            "refreshed_at",
+            "entities",
+            "orphans",
+        ]
+
+
+class LocationRemoteSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["url", "git"])
+    target = serializers.CharField(
+        max_length=500,
+        help_text="url: the descriptor file's https/http URL; git: the repository (https://…, or a "
+        "local path or file:// for superusers or with CATALOG_GIT_ALLOW_LOCAL)",
+    )
+    branch = serializers.CharField(max_length=200, required=False, default="main", help_text="git only")
+    path_glob = serializers.CharField(
+        max_length=200, required=False, default="**/catalog-info.yaml", help_text="git only: descriptor files"
+    )
+    orphan_policy = serializers.ChoiceField(choices=["keep", "remove"], required=False, default="keep")
+    orphan_grace_hours = serializers.IntegerField(
+        min_value=0, max_value=8760, required=False, help_text="default CATALOG_ORPHAN_GRACE_HOURS"
+    )
+
+
+class LocationRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    location = serializers.IntegerField(source="location_id")
+    status = serializers.CharField()
+    trigger = serializers.CharField()
+    revision = serializers.CharField()
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    summary = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
+    files = serializers.ListField(child=serializers.DictField())
+    errors = ProblemSerializer(many=True)
+    skipped = SkippedSerializer(many=True)
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class LocationCreatedSerializer(serializers.Serializer):
+    location = LocationSerializer()
+    webhook_secret = serializers.CharField(help_text="shown once: sign pushes with it (GitHub) or send it (GitLab)")
+    webhook_url = serializers.CharField()
+    run = LocationRunSerializer()
 
 
 class LocationImportSerializer(serializers.Serializer):
@@ -181,6 +238,85 @@ class LocationViewSet(viewsets.GenericViewSet):
         location = selectors.location_list().get(pk=location.pk)
         body = {"location": LocationSerializer(location).data, "plan": plan.as_dict()}
         return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=LocationRemoteSerializer,
+        responses={201: LocationCreatedSerializer},
+        description="A URL or git location: refreshed at once (a queued run), then on schedule and by its webhook. "
+        "The webhook secret is in this answer only.",
+    )
+    @action(detail=False, methods=["post"], url_path="remote", parser_classes=[JSONParser])
+    def remote(self, request):
+        data = LocationRemoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        location, secret, run = services.location_create(actor=request.user, **data.validated_data)
+        location = selectors.location_list().get(pk=location.pk)
+        body = {
+            "location": LocationSerializer(location).data,
+            "webhook_secret": secret,
+            "webhook_url": request.build_absolute_uri(f"/api/v1/catalog/locations/{location.pk}/refresh"),
+            "run": LocationRunSerializer(run).data,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: LocationRunSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def runs(self, request, pk=None):
+        location = self.get_object()
+        page = self.paginate_queryset(selectors.location_run_list(location=location))
+        return self.get_paginated_response(LocationRunSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=None,
+        parameters=[
+            OpenApiParameter("X-Hub-Signature-256", str, OpenApiParameter.HEADER, required=False),
+            OpenApiParameter("X-Gitlab-Token", str, OpenApiParameter.HEADER, required=False),
+        ],
+        responses={202: LocationRunSerializer},
+        auth=[],
+        description="Push webhook: queue a refresh. Authenticated by the location's secret, GitHub style "
+        "(`X-Hub-Signature-256: sha256=<HMAC-SHA256 of the raw body>`) or GitLab style (`X-Gitlab-Token: "
+        "<secret>`); or by a signed-in (token) creator of the location or a superuser.",
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        authentication_classes=[],
+        permission_classes=[permissions.AllowAny],
+        parser_classes=[],
+    )
+    def refresh(self, request, pk=None):
+        from rest_framework.settings import api_settings
+
+        try:
+            pk = int(pk)
+        except (TypeError, ValueError):
+            raise NotFound("No such location.") from None
+
+        location = selectors.location_list().filter(pk=pk).first()
+        signature = request.headers.get("X-Hub-Signature-256", "")
+        token = request.headers.get("X-Gitlab-Token", "")
+        if signature or token:
+            if location is None or not services.location_webhook_check(
+                location, body=request.body, signature=signature, gitlab_token=token
+            ):
+                raise NotAuthenticated("The webhook signature or token does not match.", code="webhook_signature")
+            run = services.location_refresh(actor=None, location=location, trigger="webhook")
+        else:
+            user = None
+            for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
+                found = auth().authenticate(request)
+                if found:
+                    user = found[0]
+                    break
+            if user is None:
+                raise NotAuthenticated(
+                    "Sign the body (X-Hub-Signature-256) or send X-Gitlab-Token.", code="webhook_signature"
+                )
+            if location is None:
+                raise NotFound("No such location.")
+            run = services.location_refresh(actor=user, location=location, trigger="api")
+        return Response(LocationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
 class CatalogExportView(APIView):
