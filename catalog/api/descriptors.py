@@ -310,9 +310,7 @@ class LocationViewSet(viewsets.GenericViewSet):
                     user = found[0]
                     break
             if user is None:
-                raise NotAuthenticated(
-                    "Sign the body (X-Hub-Signature-256) or send X-Gitlab-Token.", code="webhook_signature"
-                )
+                raise NotAuthenticated("Sign the body (X-Hub-Signature-256), send X-Gitlab-Token, or sign in.")
             if location is None:
                 raise NotFound("No such location.")
             run = services.location_refresh(actor=user, location=location, trigger="api")

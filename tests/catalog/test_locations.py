@@ -420,6 +420,7 @@ def test_webhook_signatures(root, make_user, api, repo):
     answer = anonymous.post(url, body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=good)
     assert answer.status_code == 202 and answer.json()["trigger"] == "webhook"
     assert LocationRun.objects.filter(location_id=pk, status="queued").count() == 1
+    events_before = LocationRun.objects.count()
     # a second push while one is queued joins it
     again = anonymous.post(url, body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=good)
     assert again.json()["id"] == answer.json()["id"]
@@ -428,11 +429,13 @@ def test_webhook_signatures(root, make_user, api, repo):
         {"HTTP_X_HUB_SIGNATURE_256": "sha256=" + hmac.new(b"wrong", body, hashlib.sha256).hexdigest()},
         {"HTTP_X_HUB_SIGNATURE_256": good[7:]},  # no sha256= prefix
         {"HTTP_X_GITLAB_TOKEN": secret[:-1] + "x"},
-        {},
     ):
         bad = anonymous.post(url, body, content_type="application/json", **headers)
         assert bad.status_code == 401, headers
         assert bad.json()["code"] == "webhook_signature"
+    missing = anonymous.post(url, body, content_type="application/json")
+    assert missing.status_code == 401 and missing.json()["code"] == "not_authenticated"
+    assert LocationRun.objects.count() == events_before  # no refusal queued anything
     # the body signed is the body sent
     tampered = anonymous.post(url, body + b" ", content_type="application/json", HTTP_X_HUB_SIGNATURE_256=good)
     assert tampered.status_code == 401
@@ -460,3 +463,34 @@ def test_webhook_signatures(root, make_user, api, repo):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {token_create(actor=user, user=user)}")
         assert client.post(url).status_code == status
+
+
+# --- real Celery worker, beat's due refreshes -------------------------------------------------------
+def _wait_finished(run_id, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = LocationRun.objects.get(pk=run_id)
+        if run.finished_at:
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} did not finish; see var/test-worker-*.log")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_runs_on_a_celery_worker(celery_workers, root, repo, settings):
+    celery_workers(1, concurrency=1)
+    repo.push(catalog_files())
+    location, _, run = services.location_create(actor=root, kind="git", target=repo.url, branch="main")
+    run = _wait_finished(run.pk)  # queued on commit, run by the worker
+    assert run.status == "succeeded", (run.error, run.errors)
+    assert run.started_at and run.total == 3 and Service.objects.filter(slug__in=["cart", "orders"]).count() == 2
+
+    # beat: a location refreshed within CATALOG_REFRESH_MINUTES is not due; one refreshed earlier is
+    assert services.locations_refresh_due() == 0
+    Location.objects.filter(pk=location.pk).update(refreshed_at=timezone.now() - timedelta(minutes=31))
+    repo.push(catalog_files(lifecycle="deprecated"))
+    assert services.locations_refresh_due() == 1
+    run = LocationRun.objects.filter(location=location, trigger="schedule").get()
+    run = _wait_finished(run.pk)
+    assert run.status == "succeeded", (run.error, run.errors)
+    assert Service.objects.get(slug="orders").lifecycle == "deprecated"
