@@ -4,12 +4,14 @@ their deliveries (scoped to the subscriptions the reader manages)."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 
+from catalog.models import Service
 from changes import constants
-from changes.models import Delivery, Deploy, DeployKey, Event, Webhook
+from changes.models import Delivery, Deploy, DeployKey, EdgeHourly, EdgeSample, EdgeSeries, Event, Webhook
 from changes.permissions import can_manage_webhook
 from core.errors import InvalidInput, NotFound
 from teams.models import Team
@@ -113,3 +115,105 @@ def deploy_get(*, pk) -> Deploy:
         return Deploy.objects.select_related("service").get(pk=int(pk))
     except (Deploy.DoesNotExist, TypeError, ValueError):
         raise NotFound("No such deploy.") from None
+
+
+# --- Edge history -------------------------------------------------------------------------------
+HISTORY_WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400}
+
+
+def _hourly_from_samples(rows) -> list[tuple]:
+    """Raw samples (series_id, at, rate, error_rate, p95) summed up per hour like the roll-up:
+    mean rate, error rate weighted by rate, the worst window's p95."""
+    hours: dict[tuple[int, int], list] = {}
+    for series_id, at, rate, err, p95 in rows:
+        acc = hours.setdefault((series_id, at - at % 3600), [0.0, 0, 0.0, 0.0, None])
+        if rate is not None:
+            acc[0] += rate
+            acc[1] += 1
+            if err is not None:
+                acc[2] += err * rate
+                acc[3] += rate
+        if p95 is not None:
+            acc[4] = p95 if acc[4] is None else max(acc[4], p95)
+    return [
+        (
+            sid,
+            hour,
+            round(a[0] / a[1], 4) if a[1] else None,
+            round(a[2] / a[3], 4) if a[3] else (0.0 if a[1] else None),
+            a[4],
+        )
+        for (sid, hour), a in sorted(hours.items())
+    ]
+
+
+def service_history(*, slug: str, window: str, now: float | None = None) -> dict:
+    """What discovery observed on the service's inbound and outbound edges over ``window``
+    (1h, 24h: every window as observed; 7d: hourly roll-ups, the hours not yet rolled up
+    summed from the samples), the first EDGE_HISTORY_MAX_EDGES edges recorded per direction
+    (busiest first), and the service's deploys in that time as markers."""
+    if window not in HISTORY_WINDOWS:
+        raise InvalidInput(f"window: one of {', '.join(HISTORY_WINDOWS)}.", code="window_invalid")
+    service = Service.objects.filter(slug=slug).only("id", "slug").first()
+    if service is None:
+        raise NotFound("No such service.")
+    now = int(now if now is not None else time.time())
+    since = now - HISTORY_WINDOWS[window]
+    limit = settings.EDGE_HISTORY_MAX_EDGES
+    directions = {"out": Q(src=slug), "in": Q(dst=slug)}
+    series = {}
+    truncated = False
+    for direction, where in directions.items():
+        found = list(EdgeSeries.objects.filter(where).order_by("id").values_list("id", "src", "dst")[: limit + 1])
+        truncated |= len(found) > limit
+        for sid, src, dst in found[:limit]:
+            series[sid] = {"direction": direction, "src": src, "dst": dst, "points": []}
+    ids = list(series)
+    if window == "7d":
+        rolled_until = EdgeHourly.objects.aggregate(h=Max("hour"))["h"]
+        raw_from = since if rolled_until is None else max(since, rolled_until + 3600)
+        rows = list(
+            EdgeHourly.objects.filter(series_id__in=ids, hour__gte=since - since % 3600)
+            .order_by("series_id", "hour")
+            .values_list("series_id", "hour", "rate", "error_rate", "p95_ms")
+        )
+        raw = EdgeSample.objects.filter(series_id__in=ids, at__gte=raw_from - raw_from % 3600).values_list(
+            "series_id", "at", "rate", "error_rate", "p95_ms"
+        )
+        rows += _hourly_from_samples(raw)
+        resolution = 3600
+    else:
+        rows = (
+            EdgeSample.objects.filter(series_id__in=ids, at__gte=since)
+            .order_by("series_id", "at")
+            .values_list("series_id", "at", "rate", "error_rate", "p95_ms")
+        )
+        resolution = 0
+    for sid, at, rate, err, p95 in rows:
+        series[sid]["points"].append({"t": at * 1000, "calls_per_min": rate, "error_rate": err, "p95_ms": p95})
+    edges = sorted(
+        series.values(),
+        key=lambda e: (e["direction"], -max((p["calls_per_min"] or 0.0 for p in e["points"]), default=0.0), e["dst"]),
+    )
+    deploys = [
+        {
+            "id": d.pk,
+            "version": d.version,
+            "status": d.status,
+            "environment": d.environment,
+            "t": int((d.finished_at or d.started_at or d.created_at).timestamp() * 1000),
+        }
+        for d in Deploy.objects.filter(service_id=service.pk, created_at__gte=datetime.fromtimestamp(since, tz=UTC))
+        .order_by("created_at")
+        .only("id", "version", "status", "environment", "started_at", "finished_at", "created_at")[:200]
+    ]
+    return {
+        "service": slug,
+        "window": window,
+        "from": since * 1000,
+        "to": now * 1000,
+        "resolution_seconds": resolution,
+        "truncated": truncated,
+        "edges": edges,
+        "deploys": deploys,
+    }

@@ -19,7 +19,7 @@ from catalog.api.views import (
     ServiceViewSet,
     SystemViewSet,
 )
-from changes.api.views import DeployKeyViewSet, DeployViewSet, EventListView, WebhookViewSet
+from changes.api.views import DeployKeyViewSet, DeployViewSet, EventListView, ServiceHistoryView, WebhookViewSet
 from config.security import ApiDocsView
 from core.graphql import SwitchboardGraphQLView
 from graph.api.ingest_keys import IngestKeyViewSet
@@ -71,6 +71,7 @@ api_v1 = [
     path("graph/coupling", CouplingView.as_view(), name="graph-coupling"),
     path("graph/endpoints", UnknownEndpointsView.as_view(), name="graph-endpoints"),
     path("events", EventListView.as_view(), name="events"),
+    path("services/<slug:slug>/history", ServiceHistoryView.as_view(), name="service-history"),
 ]
 
 

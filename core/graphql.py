@@ -41,6 +41,7 @@ GRAPH_FIELD_COST = {
     "teamDependencies": 10,
     "unknownEndpoints": 10,
     "cycles": 20,
+    "history": 20,
 }
 MAX_ROOT_MUTATIONS = 5
 

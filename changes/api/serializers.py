@@ -177,3 +177,41 @@ class DeliverySerializer(serializers.ModelSerializer):
             "attempt_log",
         ]
         read_only_fields = fields
+
+
+class HistoryPointSerializer(serializers.Serializer):
+    t = serializers.IntegerField(help_text="Epoch ms: when the window was observed (7d: the hour's start).")
+    calls_per_min = serializers.FloatField(allow_null=True, help_text="Calls per minute (null: not measured).")
+    error_rate = serializers.FloatField(allow_null=True, help_text="Share of calls that failed, 0..1.")
+    p95_ms = serializers.FloatField(allow_null=True, help_text="95th percentile latency in ms, where known.")
+
+
+class HistoryEdgeSerializer(serializers.Serializer):
+    direction = serializers.ChoiceField(choices=["in", "out"], help_text="`in`: calls into the service.")
+    src = serializers.CharField(help_text="The caller's slug.")
+    dst = serializers.CharField(help_text="The callee: a service slug or an endpoint `host:port`.")
+    points = HistoryPointSerializer(many=True)
+
+
+class HistoryDeploySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.CharField()
+    status = serializers.CharField()
+    environment = serializers.CharField()
+    t = serializers.IntegerField(help_text="Epoch ms: when it finished (else started, else was recorded).")
+
+
+class ServiceHistorySerializer(serializers.Serializer):
+    service = serializers.CharField()
+    window = serializers.ChoiceField(choices=["1h", "24h", "7d"])
+    from_ = serializers.IntegerField(help_text="Epoch ms.")
+    to = serializers.IntegerField(help_text="Epoch ms.")
+    resolution_seconds = serializers.IntegerField(help_text="0: every observed window; 3600: hourly roll-ups.")
+    truncated = serializers.BooleanField(help_text="More edges than EDGE_HISTORY_MAX_EDGES in one direction.")
+    edges = HistoryEdgeSerializer(many=True)
+    deploys = HistoryDeploySerializer(many=True)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields

@@ -20,6 +20,7 @@ from changes.api.serializers import (
     EventPageSerializer,
     EventSerializer,
     IssuedDeployKeySerializer,
+    ServiceHistorySerializer,
     WebhookCreateSerializer,
     WebhookSerializer,
 )
@@ -202,3 +203,20 @@ class WebhookViewSet(
             raise exceptions.NotFound()
         item = services.delivery_redeliver(actor=request.user, delivery_obj=item)
         return Response(DeliverySerializer(item).data)
+
+
+class ServiceHistoryView(APIView):
+    """What discovery observed on a service's inbound and outbound edges over a window (calls
+    per minute, error rate, p95 latency), with the service's deploys as markers."""
+
+    @extend_schema(
+        operation_id="services_history",
+        parameters=[
+            OpenApiParameter(
+                "window", str, enum=["1h", "24h", "7d"], description="1h or 24h: every observed window; 7d: hourly."
+            )
+        ],
+        responses=ServiceHistorySerializer,
+    )
+    def get(self, request, slug):
+        return Response(selectors.service_history(slug=slug, window=request.query_params.get("window", "24h")))

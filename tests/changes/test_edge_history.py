@@ -137,3 +137,88 @@ def test_history_off_writes_nothing(settings):
     settings.EDGE_HISTORY = False
     assert changes.history_append([Observed("a", "b", 1_000_000, 1.0, 0.0, None)]) == 0
     assert EdgeSample.objects.count() == 0
+
+
+# --- Reading it back: REST, GraphQL ---------------------------------------------------------------
+@pytest.fixture
+def shop(world):
+    from catalog import services as catalog
+
+    for slug in ("web", "orders", "ledger"):
+        catalog.service_create(actor=world["member"], team=world["team"], slug=slug, name=slug)
+    return world
+
+
+def test_history_api_answers_each_window_with_deploy_markers(shop, api):
+    from changes.models import Deploy
+
+    now = int(time.time())
+    hour = 3600
+    samples = []
+    for minutes_ago in range(0, 30 * 60, 5):  # 30 hours of 5-minute windows: web -> orders -> ledger
+        at = (now - 30 - minutes_ago * 60) * 1000  # 30 s off the minute: clear of the window's edge
+        samples += [Observed("web", "orders", at, 60.0, 0.01, 12.0), Observed("orders", "ledger", at, 30.0, 0.0, 4.0)]
+    samples.append(Observed("orders", "db.internal:5432", now * 1000, 5.0, 0.0, None))
+    changes.history_append(samples)
+    changes.history_rollup(now=now)  # complete hours rolled up; the current hour only in samples
+    sampled_hours = {(s.at_ms // 1000) // hour * hour * 1000 for s in samples if s.src == "web"}
+    assert EdgeHourly.objects.filter(series__src="web").count() == len(sampled_hours) - 1  # not the current hour
+    Deploy.objects.create(service=shop["team"].services.get(slug="orders"), client_id="d1", version="1.2.3")
+
+    client = api(shop["reader"])
+    day = client.get("/api/v1/services/orders/history", {"window": "24h"}).json()
+    assert (day["window"], day["resolution_seconds"], day["truncated"]) == ("24h", 0, False)
+    assert day["to"] - day["from"] == 86_400_000
+    assert [(e["direction"], e["src"], e["dst"]) for e in day["edges"]] == [
+        ("in", "web", "orders"),
+        ("out", "orders", "ledger"),
+        ("out", "orders", "db.internal:5432"),
+    ]
+    inbound = day["edges"][0]["points"]
+    assert len(inbound) == 24 * 12 and inbound[0]["t"] < inbound[-1]["t"]
+    assert inbound[-1] == {"t": (now - 30) * 1000, "calls_per_min": 60.0, "error_rate": 0.01, "p95_ms": 12.0}
+    assert [d["version"] for d in day["deploys"]] == ["1.2.3"]
+
+    last_hour = client.get("/api/v1/services/orders/history", {"window": "1h"}).json()
+    assert len(last_hour["edges"][0]["points"]) == 12
+
+    week = client.get("/api/v1/services/orders/history", {"window": "7d"}).json()
+    assert week["resolution_seconds"] == 3600
+    hours = [p["t"] for p in week["edges"][0]["points"]]
+    assert hours == sorted(set(hours)) and all(t % 3_600_000 == 0 for t in hours)
+    assert set(hours) == sampled_hours  # rolled-up hours plus the current one, summed from its samples
+    assert {p["calls_per_min"] for p in week["edges"][0]["points"]} == {60.0}
+
+    bad = client.get("/api/v1/services/orders/history", {"window": "2w"})
+    assert bad.status_code == 400 and bad.json()["code"] == "window_invalid"
+    missing = client.get("/api/v1/services/nope/history", {"window": "1h"})
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    assert api().get("/api/v1/services/orders/history").status_code == 401
+
+
+def test_history_is_a_graphql_field_of_service(shop, client, settings):
+    now = int(time.time())
+    changes.history_append([Observed("web", "orders", now * 1000, 6.0, 0.5, 100.0)])
+    settings.EDGE_HISTORY_MAX_EDGES = 1
+    changes.history_append([Observed("shop", "orders", now * 1000, 1.0, 0.0, None)])
+    query = """{ service(slug: "orders") { history(window: "1h") { window from to truncated
+                 edges { direction src dst points { t callsPerMin errorRate p95Ms } } deploys { version } } } }"""
+    client.force_login(shop["reader"])
+    body = client.post("/graphql", {"query": query}, content_type="application/json").json()
+    assert "errors" not in body, body
+    history = body["data"]["service"]["history"]
+    assert history["truncated"] is True and history["to"] - history["from"] == 3_600_000
+    assert history["edges"] == [
+        {
+            "direction": "in",
+            "src": "web",
+            "dst": "orders",
+            "points": [{"t": now * 1000, "callsPerMin": 6.0, "errorRate": 0.5, "p95Ms": 100.0}],
+        }
+    ]
+    bad = client.post(
+        "/graphql",
+        {"query": '{ service(slug: "orders") { history(window: "1y") { window } } }'},
+        content_type="application/json",
+    )
+    assert "window" in bad.json()["errors"][0]["message"]

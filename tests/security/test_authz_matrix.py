@@ -420,6 +420,8 @@ REST: dict[tuple[str, str], dict[str, Case]] = {
         "": Case(ASSETS, params={"id": lambda w: w["deploy_key"].pk}, ok=200)
     },
     ("GET", "/api/v1/events"): {"": Case(SIGNED_IN, check=_events_scoped)},
+    # Edge history reads like the graph: any signed-in user.
+    ("GET", "/api/v1/services/{slug}/history"): {"": Case(SIGNED_IN, params=ORDERS, query="window=7d")},
     ("GET", "/api/v1/webhooks/"): {"": READ},
     ("POST", "/api/v1/webhooks/"): {
         "service": Case(ASSETS, body={"name": "h", "url": "http://10.0.0.9/h", "types": ["*"], "service": "orders"}),
