@@ -1073,6 +1073,8 @@ def location_refresh_run(run_id: int):
             per_file.get(skip["file"], {}).update(skipped=per_file.get(skip["file"], {}).get("skipped", 0) + 1)
         for problem in plan.problems:
             per_file.get(problem.file, {}).update(errors=per_file.get(problem.file, {}).get("errors", 0) + 1)
+        for name in fetched.ignored:
+            per_file[name] = {"file": name, "entities": 0, "skipped": 0, "errors": 0, "note": "no apiVersion: not read"}
         result = {
             "files": list(per_file.values())[:2000],
             "summary": plan.summary(),

@@ -50,11 +50,11 @@ router.register("catalog/locations", LocationViewSet, basename="location")
 router.register("keys", ApiKeyViewSet, basename="key")
 router.register("audit", AuditEventViewSet, basename="audit")
 router.register("crawls", CrawlViewSet, basename="crawl")
-router.register("metrics-backends", MetricsBackendViewSet, basename="metrics-backend")
 router.register("ingest-keys", IngestKeyViewSet, basename="ingest-key")
 router.register("deploys", DeployViewSet, basename="deploy")
 router.register("deploy-keys", DeployKeyViewSet, basename="deploy-key")
 router.register("webhooks", WebhookViewSet, basename="webhook")
+router.register("metrics-backends", MetricsBackendViewSet, basename="metrics-backend")
 # graph's views of a service (dependencies, blast radius, drift, path) under /services/{slug}/, with the
 # URL names they always had (api:service-dependencies, ...); a second router since a basename is registered once.
 service_graph_router = DefaultRouter(trailing_slash="/?")
@@ -65,6 +65,12 @@ api_v1 = [
     path("", include(router.urls)),
     path("", include(service_graph_router.urls)),
     path("catalog/validate", CatalogValidateView.as_view(), name="catalog-validate"),
+    # the push webhook, without a trailing slash (GitHub and GitLab do not follow a redirect of a POST)
+    path(
+        "catalog/locations/<int:pk>/refresh",
+        LocationViewSet.as_view({"post": "refresh"}, **LocationViewSet.refresh.kwargs),
+        name="location-webhook",
+    ),
     path("catalog/export", CatalogExportView.as_view(), name="catalog-export"),
     path("graph", GraphView.as_view(), name="graph"),
     path("graph/cycles", CyclesView.as_view(), name="graph-cycles"),

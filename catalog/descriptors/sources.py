@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
@@ -40,6 +40,7 @@ class Fetched:
     files: list[tuple[str, bytes, Path | None]]  # (name, content, directory for $text)
     revision: str  # the git commit, or a digest of the URL's body
     digest: str  # sha256 over every file name and content
+    ignored: list = field(default_factory=list)  # matched files that declare no apiVersion
 
 
 def digest_of(files) -> str:
@@ -242,14 +243,18 @@ def fetch_git(url: str, branch: str, pattern: str, *, local_ok: bool):
         matches = sorted(p for p in root.glob(pattern) if p.is_file() and ".git" not in p.relative_to(root).parts)
         if len(matches) > settings.CATALOG_GIT_MAX_FILES:
             raise SourceError(f"'{pattern}' matches {len(matches)} files; at most {settings.CATALOG_GIT_MAX_FILES}.")
-        files = []
+        files, ignored = [], []
         for path in matches:
             name = str(path.relative_to(root))
             size = path.stat().st_size
             if size > settings.CATALOG_MAX_BYTES:
                 raise SourceError(f"{name} is {size} bytes; at most {settings.CATALOG_MAX_BYTES} are read.")
-            files.append((name, path.read_bytes(), path.parent))
-        yield Fetched(files=files, revision=commit, digest=digest_of(files))
+            content = path.read_bytes()
+            if b"apiVersion:" not in content:
+                ignored.append(name)  # not a descriptor (a $text definition next to one, say)
+                continue
+            files.append((name, content, path.parent))
+        yield Fetched(files=files, revision=commit, digest=digest_of(files), ignored=ignored)
 
 
 @contextmanager

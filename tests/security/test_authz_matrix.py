@@ -126,6 +126,9 @@ def build_world() -> dict:
     location, _ = catalog.location_import(
         actor=root, target="world.yaml", content=MATRIX_DESCRIPTOR.replace("matrix-svc", "managed-svc")
     )
+    # A URL location (root's), its first run over, so a refresh queues a new one.
+    remote, _, first_run = catalog.location_create(actor=root, kind="url", target="http://10.0.0.9/catalog-info.yaml")
+    type(first_run).objects.filter(pk=first_run.pk).update(status="failed", error="not fetched in this test")
     key, _ = catalog.key_issue(actor=root, api=api, consumer=shop, name="shop-to-orders")
     pending = catalog.key_request(actor=root, api=api, consumer=shop, name="shop-asks")
     # A location's import is installation-wide (a file may span orgs): superusers read it.
@@ -162,6 +165,8 @@ def build_world() -> dict:
         "pending": pending,
         "run": run,
         "location": location,
+        "remote": remote,
+        "location_run": first_run,
         "a_events": a_events,
         "service_event": service_event,
         "ingest_key": ingest_key,
@@ -377,6 +382,19 @@ REST: dict[tuple[str, str], dict[str, Case]] = {
         "": Case(ASSETS, body={"name": "m.yaml", "content": MATRIX_DESCRIPTOR}),
     },
     ("GET", "/api/v1/catalog/locations/{id}/"): {"": Case(SIGNED_IN, params={"id": lambda w: w["location"].pk})},
+    # URL and git locations: any signed-in user adds one (its imports run with their permissions);
+    # a refresh is queued by the location's creator (root here), a superuser, or a signed push
+    # (tests/catalog/test_locations.py checks the signatures).
+    ("POST", "/api/v1/catalog/locations/remote/"): {
+        "": Case(SIGNED_IN, body={"kind": "url", "target": "http://10.0.0.9/other.yaml"}),
+    },
+    ("GET", "/api/v1/catalog/locations/{id}/runs/"): {"": Case(SIGNED_IN, params={"id": lambda w: w["remote"].pk})},
+    ("POST", "/api/v1/catalog/locations/{id}/refresh/"): {
+        "": Case(SUPER, params={"id": lambda w: w["remote"].pk}, ok=202)
+    },
+    ("POST", "/api/v1/catalog/locations/{id}/refresh"): {
+        "": Case(SUPER, params={"id": lambda w: w["remote"].pk}, ok=202)
+    },
     ("PUT", "/api/v1/services/{slug}/resources/"): {
         "": Case(ASSETS, params=ORDERS, body={"resources": ["orders-db"]}, ok=200),
     },
@@ -683,6 +701,14 @@ PORTAL_FORMS: dict[str, dict[str, Form]] = {
     },
     # Issue 12: importing a descriptor file writes through the services (alpha's new service here).
     "catalog:location_upload": {"": Form(ASSETS, data=lambda w: {"file": _descriptor_upload()})},
+    "catalog:location_new": {
+        "": Form(
+            SIGNED_IN,
+            data={"kind": "url", "target": "http://10.0.0.9/p.yaml", "orphan_policy": "keep", "orphan_grace_hours": 1},
+        )
+    },
+    # "Refresh now": the location's creator (root) and superusers
+    "catalog:location_refresh": {"": Form(SUPER, params={"pk": lambda w: w["remote"].pk})},
     "catalog:key_issue": {"": Form(ASSETS, data={"api": "orders-v1", "consumer": "shop", "name": "p"})},
     "catalog:key_request": {"": Form(ASSETS, data={"api": "catalog-v1", "consumer": "orders", "name": "p"})},
     "catalog:key_approve": {"": Form(ASSETS, params={"pk": _pending})},
@@ -726,6 +752,9 @@ PORTAL_READS: dict[str, dict] = {
     "catalog:resource_list": {},
     "catalog:resource_detail": {"slug": "orders-db"},
     "catalog:location_list": {},
+    "catalog:location_detail": {"pk": lambda w: w["remote"].pk},
+    "catalog:location_run_detail": {"pk": lambda w: w["location_run"].pk},
+    "catalog:location_run_progress": {"pk": lambda w: w["location_run"].pk},
     "teams:team_list": {},
     "teams:team_detail": ALPHA,
     "teams:profile": {},
