@@ -141,3 +141,6 @@ class LocationRemoteForm(forms.Form):
         choices=[("keep", "Keep orphans"), ("remove", "Remove orphans after the grace period")], initial="keep"
     )
     orphan_grace_hours = forms.IntegerField(min_value=0, max_value=8760, initial=168)
+    skip_unmappable = forms.BooleanField(
+        required=False, help_text="skip entities Switchboard cannot represent (listed with the reason)"
+    )

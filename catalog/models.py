@@ -258,6 +258,9 @@ class Location(models.Model):
     path_glob = models.CharField(max_length=200, blank=True)
     orphan_policy = models.CharField(max_length=8, choices=ORPHAN_CHOICES, default=ORPHAN_KEEP)
     orphan_grace_hours = models.PositiveIntegerField(default=168)
+    # entities Switchboard cannot represent (an owner that is a user, an API no component
+    # provides, a $text URL) are skipped with their reason instead of refusing the refresh
+    skip_unmappable = models.BooleanField(default=False)
     # the webhook secret is derived from SECRET_KEY and this salt (never stored itself)
     webhook_salt = models.CharField(max_length=64, blank=True)
     revision = models.CharField(max_length=64, blank=True)  # git commit or body digest last applied

@@ -944,6 +944,7 @@ def location_create(
     path_glob: str = "",
     orphan_policy: str = "keep",
     orphan_grace_hours: int | None = None,
+    skip_unmappable: bool = False,
 ):
     """A URL or git location, refreshed at once (a queued run) and then on schedule and by its
     webhook. Returns (location, webhook secret (shown once), run)."""
@@ -998,6 +999,7 @@ def location_create(
             path_glob=path_glob if kind == Location.KIND_GIT else "",
             orphan_policy=orphan_policy,
             orphan_grace_hours=grace,
+            skip_unmappable=bool(skip_unmappable),
             webhook_salt=secrets.token_hex(16),
             created_by=actor,
         )
@@ -1064,7 +1066,7 @@ def location_refresh_run(run_id: int):
             location.kind, location.target, location.branch, location.path_glob, local_ok=location_local_ok(actor)
         ) as fetched:
             LocationRun.objects.filter(pk=run.pk).update(total=len(fetched.files), revision=fetched.revision[:64])
-            plan = plan_files(fetched.files, location=location.target)
+            plan = plan_files(fetched.files, location=location.target, skip_unmappable=location.skip_unmappable)
         per_file = {name: {"file": name, "entities": 0, "skipped": 0, "errors": 0} for name, _, _ in fetched.files}
         for item in plan.items:
             per_file.setdefault(item.entity.file, {"file": item.entity.file, "entities": 0, "skipped": 0, "errors": 0})

@@ -120,6 +120,7 @@ class LocationSerializer(serializers.ModelSerializer):
             "path_glob",
             "orphan_policy",
             "orphan_grace_hours",
+            "skip_unmappable",
             "revision",
             "created_at",
             "imported_at",
@@ -143,6 +144,12 @@ class LocationRemoteSerializer(serializers.Serializer):
     orphan_policy = serializers.ChoiceField(choices=["keep", "remove"], required=False, default="keep")
     orphan_grace_hours = serializers.IntegerField(
         min_value=0, max_value=8760, required=False, help_text="default CATALOG_ORPHAN_GRACE_HOURS"
+    )
+    skip_unmappable = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="skip (with the reason) entities Switchboard cannot represent, and what refers to them, "
+        "instead of refusing the refresh; invalid descriptors are still refused",
     )
 
 

@@ -173,8 +173,20 @@ def entity_metadata(entity: Entity) -> dict:
 
 
 class Planner:
-    def __init__(self, entities: list[Entity], *, location: str | None, base_dirs: dict[str, Path | None]):
+    def __init__(
+        self,
+        entities: list[Entity],
+        *,
+        location: str | None,
+        base_dirs: dict[str, Path | None],
+        skipped_refs: dict[Ref, str] | None = None,
+    ):
         self.entities = entities
+        # entities left out as unmappable (``skip_unmappable``): a reference to one is a gap too
+        self.skipped_refs = skipped_refs or {}
+        # problems that are Backstage-valid input Switchboard cannot represent (an owner that is a
+        # user, an API no component provides, a $text URL, ...): (entity, reason)
+        self.gaps: list[tuple[Entity, str]] = []
         self.location = location
         self.base_dirs = base_dirs
         self.plan = Plan()
@@ -185,6 +197,12 @@ class Planner:
     # --- helpers ------------------------------------------------------------------------------
     def problem(self, entity: Entity, path: str, message: str) -> None:
         self.plan.problems.append(entity.problem(path, message))
+
+    def gap(self, entity: Entity, path: str, message: str) -> None:
+        """A problem that is a mapping gap, not invalid input: refused like any problem, unless
+        the location skips unmappable entities (then the entity is skipped with this reason)."""
+        self.problem(entity, path, message)
+        self.gaps.append((entity, f"{path}: {message}"))
 
     def skip(self, entity: Entity, reason: str) -> None:
         self.plan.skipped.append(
@@ -198,12 +216,15 @@ class Planner:
         if isinstance(ref, str):
             self.problem(entity, path, ref)
             return None
+        if ref in self.skipped_refs:
+            self.gap(entity, path, f"{ref} is skipped, so this {entity.kind} is skipped too.")
+            return None
         if ref in self.by_ref:
             mapped = self.kind_of.get(ref)
             if mapped != kind:
                 target = self.by_ref[ref]
                 what = f"maps to a {mapped}" if mapped else "is skipped"
-                self.problem(entity, path, f"{ref} ({target.file}:{target.line}) {what}; a {kind} is needed here.")
+                self.gap(entity, path, f"{ref} ({target.file}:{target.line}) {what}; a {kind} is needed here.")
                 return None
             return ref_slug(ref)
         slug = ref_slug(ref)
@@ -217,7 +238,7 @@ class Planner:
         item = Item(kind, slug, entity, fields, refs or {})
         if (kind, slug) in self.items:
             other = self.items[(kind, slug)].entity
-            self.problem(entity, "metadata.name", f"{kind} '{slug}' is also described at {other.file}:{other.line}.")
+            self.gap(entity, "metadata.name", f"{kind} '{slug}' is also described at {other.file}:{other.line}.")
             return item
         self.items[(kind, slug)] = item
         return item
@@ -505,7 +526,7 @@ class Planner:
         else:
             current = Api.objects.filter(slug=slug).values_list("provider__slug", flat=True).first()
             if current is None:
-                self.problem(
+                self.gap(
                     entity,
                     "metadata.name",
                     "No Component lists this API in spec.providesApis; a Switchboard API belongs to a service.",
@@ -520,9 +541,12 @@ class Planner:
             )
         definition = spec["definition"]
         if isinstance(definition, dict):
-            definition, problem = _text_definition(entity, definition["$text"], self.base_dirs.get(entity.file))
+            text_path = str(definition["$text"])
+            definition, problem = _text_definition(entity, text_path, self.base_dirs.get(entity.file))
             if problem:
                 self.plan.problems.append(problem)
+                if "://" in text_path:  # Switchboard never fetches a definition from a URL
+                    self.gaps.append((entity, f"spec.definition.$text: {problem.message}"))
                 definition = None
         spec_value = None
         meaningful = isinstance(definition, str) and any(
@@ -782,8 +806,13 @@ def _plain(value):
     return value
 
 
-def plan_files(files: list[tuple[str, bytes | str, Path | None]], *, location: str | None = None) -> Plan:
-    """Read, validate and plan descriptor files given as (name, content, directory for $text or None)."""
+def plan_files(
+    files: list[tuple[str, bytes | str, Path | None]], *, location: str | None = None, skip_unmappable: bool = False
+) -> Plan:
+    """Read, validate and plan descriptor files given as (name, content, directory for $text or None).
+    With ``skip_unmappable``, entities Switchboard cannot represent (mapping gaps, not invalid
+    input) are skipped with their reason, and so is whatever refers to them, until none is left;
+    invalid input is still refused."""
     entities, problems, skipped = [], [], []
     for name, content, _ in files:
         documents, read_problems = read(content, file=name)
@@ -795,10 +824,33 @@ def plan_files(files: list[tuple[str, bytes | str, Path | None]], *, location: s
                 skipped.append(_skipped(doc, reason))
             elif entity is not None:
                 entities.append(entity)
-    planner = Planner(entities, location=location, base_dirs={name: base for name, _, base in files})
-    plan = planner.run()
+    base_dirs = {name: base for name, _, base in files}
+    skipped_refs: dict[Ref, str] = {}
+    gap_skips: list[dict] = []
+    for _ in range(64):  # each round skips at least one entity; references are at most this deep
+        planner = Planner(
+            [e for e in entities if e.ref not in skipped_refs],
+            location=location,
+            base_dirs=base_dirs,
+            skipped_refs=skipped_refs,
+        )
+        plan = planner.run()
+        if not skip_unmappable or not planner.gaps:
+            break
+        for entity, reason in planner.gaps:
+            if entity.ref not in skipped_refs:
+                skipped_refs[entity.ref] = reason
+                gap_skips.append(
+                    {
+                        "file": entity.file,
+                        "line": entity.line,
+                        "kind": entity.kind,
+                        "name": entity.name,
+                        "reason": reason,
+                    }
+                )
     plan.problems = problems + plan.problems
-    plan.skipped = skipped + plan.skipped
+    plan.skipped = skipped + plan.skipped + gap_skips
     return plan
 
 

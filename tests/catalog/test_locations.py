@@ -494,3 +494,91 @@ def test_refresh_runs_on_a_celery_worker(celery_workers, root, repo, settings):
     run = _wait_finished(run.pk)
     assert run.status == "succeeded", (run.error, run.errors)
     assert Service.objects.get(slug="orders").lifecycle == "deprecated"
+
+
+UNMAPPABLE = """\
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata:
+  name: ann
+spec:
+  memberOf: [checkout-team]
+---
+apiVersion: backstage.io/v1alpha1
+kind: Domain
+metadata:
+  name: money
+spec:
+  owner: shop
+---
+apiVersion: backstage.io/v1alpha1
+kind: System
+metadata:
+  name: billing
+spec:
+  owner: checkout-team
+  domain: money
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: invoices
+spec:
+  type: service
+  lifecycle: production
+  owner: user:ann
+---
+apiVersion: backstage.io/v1alpha1
+kind: API
+metadata:
+  name: orphan-api
+spec:
+  type: grpc
+  lifecycle: production
+  owner: checkout-team
+  definition:
+    $text: https://example.com/orphan.proto
+"""
+
+
+@pytest.mark.django_db
+def test_unmappable_entities_refuse_or_are_skipped_with_their_reason(root, repo):
+    """Backstage-valid entities Switchboard cannot represent (a service owned by a user, a domain
+    owned by an org, an API no component provides, a $text URL) refuse the refresh by default;
+    with skip_unmappable they are skipped with the reason, and so is what refers to them (the
+    system of the skipped domain); invalid descriptors are refused either way."""
+    repo.push({**catalog_files(), "extra/catalog-info.yaml": UNMAPPABLE})
+    strict, _, run = _create(root, repo)
+    assert run.status == "failed"
+    fields = sorted((e["file"], e["field"]) for e in run.errors)
+    assert fields == [
+        ("extra/catalog-info.yaml", "metadata.name"),  # orphan-api: no provider
+        ("extra/catalog-info.yaml", "spec.definition.$text"),
+        ("extra/catalog-info.yaml", "spec.owner"),  # money: an org
+        ("extra/catalog-info.yaml", "spec.owner"),  # invoices: a user
+    ]
+    strict.delete()
+
+    lenient, _, run = services.location_create(
+        actor=root, kind="git", target=repo.url + "/", branch="main", skip_unmappable=True
+    )
+    run = services.location_refresh_run(run.pk)
+    assert run.status == "succeeded", run.errors
+    skipped = {(s["kind"], s["name"]): s["reason"] for s in run.skipped}
+    assert set(skipped) == {
+        ("Domain", "money"),
+        ("System", "billing"),
+        ("Component", "invoices"),
+        ("API", "orphan-api"),
+    }
+    assert "maps to a org; a team is needed" in skipped[("Domain", "money")]
+    assert "domain:default/money is skipped" in skipped[("System", "billing")]
+    assert "maps to a user" in skipped[("Component", "invoices")]
+    assert Service.objects.filter(slug__in=["cart", "orders"]).count() == 2
+    assert not Service.objects.filter(slug="invoices").exists()
+    assert Team.objects.get(slug="checkout-team").memberships.get().user.username == "ann"
+
+    # invalid input is still refused
+    repo.push({"extra/catalog-info.yaml": UNMAPPABLE.replace("name: invoices", "name: in voices")})
+    run = _refresh(lenient)
+    assert run.status == "failed" and [e["field"] for e in run.errors] == ["metadata.name"]
