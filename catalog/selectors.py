@@ -1,7 +1,7 @@
 """Reads of services and APIs. Every list is built so its SQL query count does not grow
 with page size."""
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from catalog.models import Api, Domain, ManagedEntity, Resource, Service, System
 from core import observed as core_observed
@@ -240,6 +240,7 @@ def location_list() -> QuerySet:
     return Location.objects.annotate(
         entity_count=Count("entities", distinct=True),
         orphan_count=Count("entities", filter=Q(entities__orphaned_at__isnull=False), distinct=True),
+        refreshed_at=Max("runs__created_at"),
     ).order_by("-id")
 
 

@@ -1115,10 +1115,7 @@ def location_refresh_run(run_id: int):
             )
             raise
         result, status, error = {}, "failed", f"{exc.detail} (nothing was changed)"[:2000]
-    finally:
-        if run.status == "running":
-            # the attempt is recorded whatever happened (refreshed_at is the schedule's clock)
-            type(location).objects.filter(pk=location.pk).update(refreshed_at=timezone.now())
+    # the location's row is not written: its last run is the schedule's clock
     LocationRun.objects.filter(pk=run.pk).update(status=status, error=error, finished_at=timezone.now(), **result)
     run.refresh_from_db()
     return run
@@ -1129,16 +1126,15 @@ def locations_refresh_due() -> int:
     from datetime import timedelta
 
     from django.conf import settings
-    from django.db.models import Q
+    from django.db.models import Max, Q
     from django.utils import timezone
 
     from catalog.models import Location
 
     due = timezone.now() - timedelta(minutes=settings.CATALOG_REFRESH_MINUTES)
     count = 0
-    for location in Location.objects.exclude(kind=Location.KIND_UPLOAD).filter(
-        Q(refreshed_at=None) | Q(refreshed_at__lte=due)
-    ):
+    locations = Location.objects.exclude(kind=Location.KIND_UPLOAD).annotate(last_run=Max("runs__created_at"))
+    for location in locations.filter(Q(last_run=None) | Q(last_run__lte=due)):
         with transaction.atomic():
             _location_run_queue(location, trigger="schedule", requested_by="")
         count += 1

@@ -67,7 +67,7 @@ api_v1 = [
     path("catalog/validate", CatalogValidateView.as_view(), name="catalog-validate"),
     # the push webhook, without a trailing slash (GitHub and GitLab do not follow a redirect of a POST)
     path(
-        "catalog/locations/<int:pk>/refresh",
+        "catalog/locations/<str:pk>/refresh",
         LocationViewSet.as_view({"post": "refresh"}, **LocationViewSet.refresh.kwargs),
         name="location-webhook",
     ),

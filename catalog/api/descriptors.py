@@ -107,6 +107,7 @@ class PlanSerializer(serializers.Serializer):
 
 
 class LocationSerializer(serializers.ModelSerializer):
+    refreshed_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="the last refresh run's start")
     entities = serializers.IntegerField(source="entity_count", read_only=True)
     orphans = serializers.IntegerField(source="orphan_count", read_only=True)
 
@@ -279,7 +280,15 @@ class LocationViewSet(viewsets.GenericViewSet):
             OpenApiParameter("X-Hub-Signature-256", str, OpenApiParameter.HEADER, required=False),
             OpenApiParameter("X-Gitlab-Token", str, OpenApiParameter.HEADER, required=False),
         ],
-        responses={202: LocationRunSerializer},
+        responses={
+            202: LocationRunSerializer,
+            401: OpenApiResponse(
+                ErrorSerializer,
+                description="No signature, token or sign-in (`not_authenticated`), or a signature or token that "
+                "does not match (`webhook_signature`).",
+            ),
+            403: OpenApiResponse(ErrorSerializer, description="Signed in, but not the creator nor a superuser."),
+        },
         auth=[],
         description="Push webhook: queue a refresh. Authenticated by the location's secret, GitHub style "
         "(`X-Hub-Signature-256: sha256=<HMAC-SHA256 of the raw body>`) or GitLab style (`X-Gitlab-Token: "

@@ -487,7 +487,7 @@ def test_refresh_runs_on_a_celery_worker(celery_workers, root, repo, settings):
 
     # beat: a location refreshed within CATALOG_REFRESH_MINUTES is not due; one refreshed earlier is
     assert services.locations_refresh_due() == 0
-    Location.objects.filter(pk=location.pk).update(refreshed_at=timezone.now() - timedelta(minutes=31))
+    LocationRun.objects.filter(location=location).update(created_at=timezone.now() - timedelta(minutes=31))
     repo.push(catalog_files(lifecycle="deprecated"))
     assert services.locations_refresh_due() == 1
     run = LocationRun.objects.filter(location=location, trigger="schedule").get()
