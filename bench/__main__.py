@@ -30,6 +30,7 @@ BENCHES = [
     "otlp",
     "central",
     "events",
+    "history",
 ]
 
 
