@@ -1,9 +1,15 @@
-"""Shared helpers: percentiles, timing, peak memory, result rows."""
+"""Shared helpers: percentiles, timing, peak memory, result rows, a live web server."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import statistics
+import subprocess
+import sys
 import time
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -64,3 +70,29 @@ def summary(values: list[float]) -> dict:
         "mean": round(statistics.fmean(values), 3),
         "n": len(values),
     }
+
+
+@contextlib.contextmanager
+def web_server(port: int, *, args: list[str], env: dict | None = None):
+    """A real gunicorn (``args`` after the executable), in its own process group, once its
+    ``/healthz`` answers on ``port`` (30 s at most); stopped with its workers on exit."""
+    server = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "gunicorn"), *args],
+        cwd=ROOT_DIR,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield server
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)

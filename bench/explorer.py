@@ -2,15 +2,10 @@
 request to Cytoscape's first `layoutstop`, as the page measures it itself."""
 
 import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 
 from django.contrib.auth import get_user_model
 
-from bench.common import ROOT_DIR, Row
+from bench.common import ROOT_DIR, Row, web_server
 from bench.graphdata import build
 
 PORT, RUNS = 18901, 3
@@ -35,51 +30,29 @@ def run():
     user = User.objects.filter(username="bench").first() or User.objects.create_superuser("bench", "b@e.x", "bench")
     user.set_password("bench")
     user.save()
-    server = subprocess.Popen(
-        [
-            os.path.join(os.path.dirname(sys.executable), "gunicorn"),
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{PORT}",
-            "--workers",
-            "2",
-        ],
-        cwd=ROOT_DIR,
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     timings = []
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.goto(f"http://127.0.0.1:{PORT}/accounts/login/")
-            page.fill("#id_username", "bench")
-            page.fill("#id_password", "bench")
-            page.click("main button[type=submit]")
-            page.wait_for_selector("text=Sign out")
-            for _ in range(RUNS):
-                page.goto(f"http://127.0.0.1:{PORT}/graph/")
-                page.wait_for_function(
-                    "() => window.__graphLayoutMs !== undefined", timeout=60_000
-                )  # a function: CSP forbids eval
-                timings.append(page.evaluate("window.__graphLayoutMs"))
-            nodes = page.evaluate("document.getElementById('cy')._cyreg.cy.nodes().length")
-            out = ROOT_DIR / "bench" / "results"
-            out.mkdir(exist_ok=True)
-            page.screenshot(path=str(out / "explorer-2000.png"))
-            browser.close()
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
+    with (
+        web_server(PORT, args=["config.wsgi", "--bind", f"127.0.0.1:{PORT}", "--workers", "2"]),
+        sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(f"http://127.0.0.1:{PORT}/accounts/login/")
+        page.fill("#id_username", "bench")
+        page.fill("#id_password", "bench")
+        page.click("main button[type=submit]")
+        page.wait_for_selector("text=Sign out")
+        for _ in range(RUNS):
+            page.goto(f"http://127.0.0.1:{PORT}/graph/")
+            page.wait_for_function(
+                "() => window.__graphLayoutMs !== undefined", timeout=60_000
+            )  # a function: CSP forbids eval
+            timings.append(page.evaluate("window.__graphLayoutMs"))
+        nodes = page.evaluate("document.getElementById('cy')._cyreg.cy.nodes().length")
+        out = ROOT_DIR / "bench" / "results"
+        out.mkdir(exist_ok=True)
+        page.screenshot(path=str(out / "explorer-2000.png"))
+        browser.close()
     worst = max(timings) / 1000
     yield Row(
         "graph explorer first layout, 2,000 nodes (worst of 3)",

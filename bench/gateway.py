@@ -1,18 +1,13 @@
 """Gateway key verification under concurrent load against gunicorn (2 workers), beside a
 bare Django view that returns 200 (`/healthz`) measured in the same run, with wrk."""
 
-import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import time
-import urllib.request
 
 from django.contrib.auth import get_user_model
 
-from bench.common import ROOT_DIR, Row, peak_rss_mb
+from bench.common import Row, peak_rss_mb, web_server
 from catalog import services as catalog_services
 from catalog.models import Api, Service
 from teams.models import Org, Team
@@ -64,32 +59,11 @@ def run():
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: apt-get install wrk")
     secret = _key()
-    env = {**os.environ, "LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen(
-        [
-            os.path.join(os.path.dirname(sys.executable), "gunicorn"),
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{PORT}",
-            "--workers",
-            str(WORKERS),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with web_server(
+        PORT,
+        args=["config.wsgi", "--bind", f"127.0.0.1:{PORT}", "--workers", str(WORKERS), "--log-level", "warning"],
+        env={"LOG_LEVEL": "WARNING"},
+    ) as server:
         headers = {"X-Api-Key": secret, "X-Target-Api": "gw-orders-v1"}
         _wrk(f"http://127.0.0.1:{PORT}/gateway/verify", headers)  # warm every worker's caches
         bare = _wrk(f"http://127.0.0.1:{PORT}/healthz", {})
@@ -97,9 +71,6 @@ def run():
         bare2 = _wrk(f"http://127.0.0.1:{PORT}/healthz", {})
         workers = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
         peak = max(peak_rss_mb(int(w)) for w in workers)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
     bare_p99 = min(bare["p99"], bare2["p99"])
     ratio = verify["p99"] / bare_p99
     yield Row("gateway verify p50", round(verify["p50"], 3), "ms", "", None, verify)

@@ -5,20 +5,16 @@ and folded into per-peer aggregates by the same pure code (graph/discovery/otlp.
 without Django, HTTP or Redis, in as many processes as the server has workers. Afterwards the buffers are drained and
 every accepted span must be there."""
 
-import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 
-from bench.common import ROOT_DIR, Row, peak_rss_mb
+from bench.common import Row, peak_rss_mb, web_server
 
 PORT, WORKERS, SECONDS, CONNECTIONS = 18910, 2, 15, 2
 SPANS_PER_BATCH, BATCHES = 512, 8
@@ -149,7 +145,7 @@ def run():
         raise RuntimeError("wrk is not installed: apt-get install wrk")
     from django.core.cache import cache
 
-    from graph.services.otlp import otlp_drain
+    from graph.services.otlp import otlp_drain, otlp_settle
 
     cache.clear()
     key = _key()
@@ -164,10 +160,10 @@ def run():
         (tmp / f"batch-{i}.pb").write_bytes(body)
     script = tmp / "post.lua"
     script.write_text(_LUA % {"n": BATCHES, "dir": tmp, "key": key})
-    env = {**os.environ, "LOG_LEVEL": "WARNING", "OTLP_BUFFER_MAX_ENTRIES": "1000000"}
-    server = subprocess.Popen(
-        [
-            os.path.join(os.path.dirname(sys.executable), "gunicorn"),
+    env = {"LOG_LEVEL": "WARNING", "OTLP_BUFFER_MAX_ENTRIES": "1000000"}
+    with web_server(
+        PORT,
+        args=[
             "-c",
             "config/gunicorn.py",
             "config.wsgi",
@@ -178,31 +174,17 @@ def run():
             "--log-level",
             "warning",
         ],
-        cwd=ROOT_DIR,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+    ) as server:
         url = f"http://127.0.0.1:{PORT}/v1/traces"
         warm = _wrk(url, str(script))  # every worker loads its code and key record
         time.sleep(1)  # requests wrk left in flight finish
-        otlp_drain()
+        for warm_up in otlp_drain():  # settled, as a successful run would: the load starts empty
+            otlp_settle(warm_up["service"], warm_up["token"])
         load = _wrk(url, str(script))
         time.sleep(1)
         workers = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
         peak = max(peak_rss_mb(int(w)) for w in workers)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
     # Every span of every answered request is in the buffers (wrk may cut a last request off).
     client_spans = sum(1 for i in range(SPANS_PER_BATCH) if i % 10 <= 8)
     drained = sum(e[1] for d in otlp_drain() for e in d["edges"])

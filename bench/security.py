@@ -4,13 +4,10 @@
 healthz probe is one keep-alive Python client sending a request every 20 ms."""
 
 import http.client
-import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -21,7 +18,7 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 
-from bench.common import ROOT_DIR, Row, percentile, summary
+from bench.common import Row, percentile, summary, web_server
 
 PORT, WORKERS, SECONDS = 18920, 2, 10
 LOGIN_CLIENTS, GRAPHQL_CLIENTS, DOC_BYTES = 6, 3, 2 * 1024 * 1024
@@ -131,68 +128,52 @@ def run():
     token = Token.objects.get_or_create(user=reader)[0].key
     _reset_throttle(victim.username)
 
-    env = {**os.environ, "LOG_LEVEL": "ERROR", "WEB_WORKERS": str(WORKERS), "SWITCHBOARD_BIND": f"127.0.0.1:{PORT}"}
-    server = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"],
-        cwd=ROOT_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    env = {"LOG_LEVEL": "ERROR", "WEB_WORKERS": str(WORKERS), "SWITCHBOARD_BIND": f"127.0.0.1:{PORT}"}
     tmp = Path(tempfile.mkdtemp(prefix="bench-security-"))
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
+        with web_server(PORT, args=["-c", "config/gunicorn.py", "config.wsgi"], env=env):
+            _probe(1)  # warm every worker
+            baseline = _probe(SECONDS)
+
+            csrf, cookie = _csrf()
+            (tmp / "login.body").write_text(
+                urllib.parse.urlencode({"username": victim.username, "password": "wrong-password", "next": "/"})
+            )
+            _wrk_script(
+                tmp / "login.lua",
+                "POST",
+                tmp / "login.body",
+                {
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Cookie": cookie,
+                    "X-CSRFToken": csrf,
+                    "Referer": f"http://127.0.0.1:{PORT}/accounts/login/",
+                },
+            )
+            login, login_flood = _under(f"http://127.0.0.1:{PORT}/accounts/login/", LOGIN_CLIENTS, tmp / "login.lua")
+
+            import json
+
+            (tmp / "graphql.body").write_text(json.dumps({"query": _graphql_document()}))
+            _wrk_script(
+                tmp / "graphql.lua",
+                "POST",
+                tmp / "graphql.body",
+                {"Content-Type": "application/json", "Authorization": f"Token {token}"},
+            )
+            size = (tmp / "graphql.body").stat().st_size
+            gql, gql_flood = _under(f"http://127.0.0.1:{PORT}/graphql", GRAPHQL_CLIENTS, tmp / "graphql.lua")
+            sample = urllib.request.Request(
+                f"http://127.0.0.1:{PORT}/graphql",
+                data=(tmp / "graphql.body").read_bytes(),
+                headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
+            )
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
-        _probe(1)  # warm every worker
-        baseline = _probe(SECONDS)
-
-        csrf, cookie = _csrf()
-        (tmp / "login.body").write_text(
-            urllib.parse.urlencode({"username": victim.username, "password": "wrong-password", "next": "/"})
-        )
-        _wrk_script(
-            tmp / "login.lua",
-            "POST",
-            tmp / "login.body",
-            {
-                "Content-Type": "application/x-www-form-urlencoded",
-                "Cookie": cookie,
-                "X-CSRFToken": csrf,
-                "Referer": f"http://127.0.0.1:{PORT}/accounts/login/",
-            },
-        )
-        login, login_flood = _under(f"http://127.0.0.1:{PORT}/accounts/login/", LOGIN_CLIENTS, tmp / "login.lua")
-
-        import json
-
-        (tmp / "graphql.body").write_text(json.dumps({"query": _graphql_document()}))
-        _wrk_script(
-            tmp / "graphql.lua",
-            "POST",
-            tmp / "graphql.body",
-            {"Content-Type": "application/json", "Authorization": f"Token {token}"},
-        )
-        size = (tmp / "graphql.body").stat().st_size
-        gql, gql_flood = _under(f"http://127.0.0.1:{PORT}/graphql", GRAPHQL_CLIENTS, tmp / "graphql.lua")
-        sample = urllib.request.Request(
-            f"http://127.0.0.1:{PORT}/graphql",
-            data=(tmp / "graphql.body").read_bytes(),
-            headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
-        )
-        try:
-            with urllib.request.urlopen(sample, timeout=60) as response:
-                gql_flood["answer"] = f"{response.status} {response.read(200)!r}"
-        except urllib.error.HTTPError as exc:
-            gql_flood["answer"] = f"{exc.code} {exc.read(200)!r}"
+                with urllib.request.urlopen(sample, timeout=60) as response:
+                    gql_flood["answer"] = f"{response.status} {response.read(200)!r}"
+            except urllib.error.HTTPError as exc:
+                gql_flood["answer"] = f"{exc.code} {exc.read(200)!r}"
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
         shutil.rmtree(tmp, ignore_errors=True)
         _reset_throttle(victim.username)
 
