@@ -58,13 +58,13 @@ def test_a_crawled_fleet_writes_history_and_an_edge_that_stops_is_stale_then_dis
     hook, _ = changes.webhook_create(
         actor=root, name="edges", url="http://127.0.0.1:9/hook", types=["edge.stale", "edge.disappeared"]
     )
-    time.sleep(2.2)
-    settings.DISCOVERY_EDGE_TTL = 2
+    time.sleep(3.3)  # the stopped edge is older than the TTL; the others, seen again, are seconds younger
+    settings.DISCOVERY_EDGE_TTL = 3
     run = graph_services.crawl_inline()
     assert run.status == "succeeded" and run.edges_stale == 1
     assert _pairs("edge.stale") == [pair] and _pairs("edge.disappeared") == []
 
-    settings.DISCOVERY_EDGE_REMOVE_AFTER = 2
+    settings.DISCOVERY_EDGE_REMOVE_AFTER = 3
     run = graph_services.crawl_inline()
     assert run.edges_removed == 1
     assert _pairs("edge.disappeared") == [pair]
