@@ -213,7 +213,11 @@ class ServiceHistoryView(APIView):
         operation_id="services_history",
         parameters=[
             OpenApiParameter(
-                "window", str, enum=["1h", "24h", "7d"], description="1h or 24h: every observed window; 7d: hourly."
+                "window",
+                str,
+                enum=["1h", "24h", "7d"],
+                default="24h",
+                description="1h or 24h: every observed window; 7d: hourly.",
             )
         ],
         responses=ServiceHistorySerializer,
