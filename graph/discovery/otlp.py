@@ -337,6 +337,22 @@ def _may(allowed, service: str | None) -> str | None:
     return service if service in allowed else None
 
 
+def _admitted(out: Batch, index: int, resource, count: int, unit: str, *, allowed, max_resources: int) -> str | None:
+    """The service the ``index``-th resource reports as, or None with its ``count`` data
+    (``unit``: spans or points) rejected: past ``max_resources``, no usable ``service.name``,
+    or a service the key may not report for."""
+    if index >= max_resources:
+        out.reject(count, f"{unit} in resources beyond the first {max_resources}")
+        return None
+    service = resource_service(resource)
+    if service is None:
+        out.reject(count, f"{unit} without a usable service.name")
+    elif service not in allowed:
+        out.reject(count, f"{unit} of a service this key may not report for")
+        return None
+    return service
+
+
 def aggregate_traces(request, *, allowed: frozenset[str], now_ns: int, max_resources: int, max_edges: int) -> Batch:
     """Fold a decoded ExportTraceServiceRequest into per-service edges. ``allowed``: the
     service names the key may report for."""
@@ -347,15 +363,8 @@ def aggregate_traces(request, *, allowed: frozenset[str], now_ns: int, max_resou
     peers: dict[tuple, tuple[str, str] | None] = {}
     for i, rs in enumerate(request.resource_spans):
         count = sum(len(ss.spans) for ss in rs.scope_spans)
-        if i >= max_resources:
-            out.reject(count, f"spans in resources beyond the first {max_resources}")
-            continue
-        service = resource_service(rs.resource)
+        service = _admitted(out, i, rs.resource, count, "spans", allowed=allowed, max_resources=max_resources)
         if service is None:
-            out.reject(count, "spans without a usable service.name")
-            continue
-        if service not in allowed:
-            out.reject(count, "spans of a service this key may not report for")
             continue
         batch = out.services.get(service)
         if batch is None:
@@ -494,15 +503,8 @@ def aggregate_metrics(
             for m in sm.metrics
         ]
         count = sum(points)
-        if i >= max_resources:
-            out.reject(count, f"points in resources beyond the first {max_resources}")
-            continue
-        service = resource_service(rm.resource)
+        service = _admitted(out, i, rm.resource, count, "points", allowed=allowed, max_resources=max_resources)
         if service is None:
-            out.reject(count, "points without a usable service.name")
-            continue
-        if service not in allowed:
-            out.reject(count, "points of a service this key may not report for")
             continue
         resource_key = hashlib.blake2b(
             json.dumps(sorted((kv.key, str(_value(kv.value))) for kv in rm.resource.attributes)).encode()
