@@ -859,7 +859,10 @@ def _apply(actor, plan) -> None:
             item.refs_pending = refs
         elif kind == "service":
             team = get["team"](f.pop("team"))
-            f.pop("system", None), f.pop("consumes", None), f.pop("resources", None)
+            f.pop("consumes", None), f.pop("resources", None)
+            # the system exists already (systems come before services): set with the service,
+            # not by a second update
+            f["system"] = get["system"](f["system"]) if f.get("system") else None
             if item.action == "create":
                 service_create(actor=actor, team=team, slug=item.slug, **f)
             else:
