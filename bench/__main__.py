@@ -31,6 +31,7 @@ BENCHES = [
     "central",
     "events",
     "history",
+    "catalog",
 ]
 
 
