@@ -108,7 +108,7 @@ def _projection_queryset():
 
     from catalog.models import ApiKey
 
-    return Service.objects.select_related("team", "team__org").prefetch_related(
+    return Service.objects.select_related("team", "team__org", "system").prefetch_related(
         "consumes", Prefetch("keys", queryset=ApiKey.objects.select_related("api"))
     )
 
@@ -133,6 +133,7 @@ def _projection_rows(services: list[Service]) -> dict[str, list[dict]]:
                 "lifecycle": s.lifecycle,
                 "team": s.team.slug,
                 "org": s.team.org.slug,
+                "system": s.system.slug if s.system_id else None,
             }
             for s in services
         ],
@@ -204,6 +205,14 @@ def system_list(*, q: str = "") -> QuerySet[System]:
         service_count=Count("services", distinct=True)
     )
     return contains(qs, q)
+
+
+def system_labels(*, slugs) -> dict[str, tuple[str, str]]:
+    """Each named system's (name, owning team slug), for the graph grouped by system."""
+    return {
+        slug: (name, team)
+        for slug, name, team in System.objects.filter(slug__in=list(slugs)).values_list("slug", "name", "team__slug")
+    }
 
 
 def system_get(*, slug: str) -> System:

@@ -31,6 +31,7 @@ from graph.api.views import (
     GraphView,
     MetricsBackendViewSet,
     ServiceGraphViewSet,
+    SystemGraphView,
     UnknownEndpointsView,
 )
 from portal import urls as portal_urls
@@ -73,6 +74,7 @@ api_v1 = [
     ),
     path("catalog/export", CatalogExportView.as_view(), name="catalog-export"),
     path("graph", GraphView.as_view(), name="graph"),
+    path("graph/systems", SystemGraphView.as_view(), name="graph-systems"),
     path("graph/cycles", CyclesView.as_view(), name="graph-cycles"),
     path("graph/coupling", CouplingView.as_view(), name="graph-coupling"),
     path("graph/endpoints", UnknownEndpointsView.as_view(), name="graph-endpoints"),

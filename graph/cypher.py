@@ -17,6 +17,7 @@ CONSTRAINTS = [
 INDEXES = [
     "CREATE INDEX service_team IF NOT EXISTS FOR (n:Service) ON (n.team)",
     "CREATE INDEX service_org IF NOT EXISTS FOR (n:Service) ON (n.org)",
+    "CREATE INDEX service_system IF NOT EXISTS FOR (n:Service) ON (n.system)",
     "CREATE INDEX calls_last_seen IF NOT EXISTS FOR ()-[r:CALLS]-() ON (r.last_seen)",
 ]
 SHOW_CONSTRAINTS = "SHOW CONSTRAINTS YIELD name RETURN name"
@@ -43,7 +44,7 @@ UNWIND $rows AS row
 MERGE (t:Team {slug: row.team})
 MERGE (s:Service {slug: row.slug})
 SET s.name = row.name, s.tier = row.tier, s.lifecycle = row.lifecycle, s.team = row.team,
-    s.org = row.org, s.sync_tag = $tag,
+    s.org = row.org, s.system = row.system, s.sync_tag = $tag,
     s.card = row.team + '|' + toString(row.tier) + '|' + row.slug
 WITH s, t
 OPTIONAL MATCH (old:Team)-[o:OWNS]->(s) WHERE old <> t
@@ -246,6 +247,40 @@ RETURN s.slug AS source, coalesce(t.slug, t.key) AS target,
        toFloat(r.calls) AS calls, toFloat(r.errors) AS errors,
        r.stale AS stale, r.first_seen AS first_seen, r.last_seen AS last_seen, r.sources AS sources,
        toFloat(r.p50_ms) AS p50_ms, toFloat(r.p95_ms) AS p95_ms, toFloat(r.p99_ms) AS p99_ms
+"""
+# The graph grouped by system: a service in a system is its system's node ('system:' + slug)
+# unless the system is in $expand; a service without a system stays itself, an endpoint too.
+GRAPH_SYSTEM_NODES = """
+MATCH (s:Service)
+WHERE ($org IS NULL OR s.org = $org) AND ($team IS NULL OR s.team = $team)
+WITH s, s.system IS NOT NULL AND NOT s.system IN $expand AS grouped
+WITH CASE WHEN grouped THEN 'system:' + s.system ELSE s.slug END AS id,
+     CASE WHEN grouped THEN 'system' ELSE 'service' END AS kind,
+     CASE WHEN grouped THEN null ELSE s.name END AS name,
+     CASE WHEN grouped THEN null ELSE s.team END AS team,
+     s.system AS system, s.tier AS tier
+RETURN id, kind, name, team, system, min(tier) AS tier, count(*) AS services
+"""
+# Edges between those groups: summed rate, the rate-weighted error rate's two sums (divided in
+# the selector), the worst p95 and how many call edges each stands for. Calls inside one
+# collapsed system are left out (they would be a loop on its node).
+GRAPH_SYSTEM_EDGES = """
+MATCH (s:Service)-[r:CALLS]->(t)
+WHERE ($org IS NULL OR s.org = $org OR t.org = $org) AND ($team IS NULL OR s.team = $team OR t.team = $team)
+WITH s, r, t,
+     CASE WHEN s.system IS NULL OR s.system IN $expand THEN s.slug ELSE 'system:' + s.system END AS source,
+     CASE WHEN t:Service AND t.system IS NOT NULL AND NOT t.system IN $expand THEN 'system:' + t.system
+          ELSE coalesce(t.slug, t.key) END AS target,
+     coalesce(toFloat(r.rate_per_min), 0.0) AS rate, toFloat(r.error_rate) AS err
+WHERE NOT (source = target AND source STARTS WITH 'system:')
+RETURN source, target, count(r) AS edges, sum(rate) AS rate_per_min,
+       sum(CASE WHEN err IS NULL THEN 0.0 ELSE rate * err END) AS weighted_errors,
+       sum(CASE WHEN err IS NULL THEN 0.0 ELSE rate END) AS weighted_rate,
+       max(toFloat(r.p95_ms)) AS p95_ms,
+       head(collect({kind: 'service', name: s.name, team: s.team, tier: s.tier, system: s.system})) AS source_node,
+       head(collect({kind: CASE WHEN t:Service THEN 'service' ELSE 'endpoint' END, name: coalesce(t.name, t.key),
+                     team: t.team, tier: t.tier, system: t.system})) AS target_node
+ORDER BY source, target
 """
 # A service's direct calls, both ways, with their rates and latency (the service page's tables).
 SERVICE_CALLS = """

@@ -97,6 +97,39 @@ class Graph(TypedDict):
     edges: list[CallEdge]
 
 
+class SystemGraphNode(TypedDict):
+    """A node of the graph grouped by system: a ``system`` (id ``system:<slug>``) standing for
+    its services, or a ``service`` (no system, or its system expanded) or an ``endpoint``."""
+
+    id: str
+    kind: Literal["system", "service", "endpoint"]
+    name: str
+    team: str | None
+    tier: int | None
+    # The system the node is or belongs to; null for a service without one and endpoints.
+    system: str | None
+    # How many services (in the filter) the node stands for; null for a node only reached by an edge.
+    services: int | None
+
+
+class SystemEdge(TypedDict):
+    """Every observed call from one group to another, summed."""
+
+    source: str
+    target: str
+    edges: int
+    rate_per_min: float
+    # Weighted by each call edge's rate; null when no edge with a rate reports errors.
+    error_rate: float | None
+    # The worst p95 of the edges; null where none has latency.
+    p95_ms: float | None
+
+
+class SystemGraph(TypedDict):
+    nodes: list[SystemGraphNode]
+    edges: list[SystemEdge]
+
+
 class Coupling(TypedDict):
     caller_team: str
     callee_team: str
@@ -260,6 +293,7 @@ def result_types() -> list[tuple[type, type | None, type | None]]:
         (BlastRadius, s.BlastRadiusSerializer, g.BlastRadiusType),
         (Drift, s.DriftSerializer, g.DriftType),
         (Graph, s.GraphSerializer, g.GraphType),
+        (SystemGraph, s.SystemGraphSerializer, g.SystemGraphType),
         (Coupling, s.CouplingSerializer, g.CouplingType),
         (UnknownEndpoint, s.UnknownEndpointSerializer, g.EndpointType),
     ]

@@ -4,8 +4,11 @@ types of ``graph/results.py``, which the REST serializers and GraphQL types desc
 
 from __future__ import annotations
 
+import re
+
 from django.db.models import QuerySet
 
+from catalog import selectors as catalog_selectors
 from core.errors import DomainError, InvalidInput, ServiceUnavailable
 from graph import cypher, db
 from graph.models import CrawlResult, CrawlRun, MetricsBackend
@@ -20,8 +23,13 @@ from graph.results import (
     GraphNode,
     NewestEdge,
     ServiceCall,
+    SystemEdge,
+    SystemGraph,
+    SystemGraphNode,
     UnknownEndpoint,
 )
+
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 
 
 def _depth(depth) -> int:
@@ -154,6 +162,64 @@ def graph(*, org: str | None = None, team: str | None = None) -> Graph:
         if r["source"] not in nodes:
             nodes[r["source"]] = {"id": r["source"], "name": r["source"], "team": None, "tier": None, "kind": "service"}
         edges.append({k: r[k] for k in CallEdge.__annotations__})
+    return {"nodes": list(nodes.values()), "edges": edges}
+
+
+MAX_EXPAND = 100
+
+
+def _expand(expand) -> list[str]:
+    slugs = sorted({x for x in (expand or []) if x})
+    if len(slugs) > MAX_EXPAND:
+        raise InvalidInput(
+            f"Expand at most {MAX_EXPAND} systems.", code="too_many", fields={"expand": [f"At most {MAX_EXPAND}."]}
+        )
+    bad = [x for x in slugs if not _SLUG.fullmatch(x)]
+    if bad:
+        raise InvalidInput("expand takes system slugs.", fields={"expand": [f"Not a system slug: {bad[0][:64]!r}."]})
+    return slugs
+
+
+def system_graph(*, org: str | None = None, team: str | None = None, expand=()) -> SystemGraph:
+    """The graph grouped by system: one node per system (id ``system:<slug>``) for its services,
+    and one edge per pair of groups summing the call edges between them (rate summed, error
+    rate weighted by rate, worst p95, how many). A service without a system stays itself, as do
+    endpoints; a system named in ``expand`` shows its services instead (the explorer's click).
+    Calls inside a collapsed system are left out."""
+    expand = _expand(expand)
+    nodes: dict[str, SystemGraphNode] = {}
+    for r in db.read(cypher.GRAPH_SYSTEM_NODES, org=org, team=team, expand=expand):
+        nodes[r["id"]] = {k: r[k] for k in SystemGraphNode.__annotations__}
+    edges: list[SystemEdge] = []
+    for r in db.read(cypher.GRAPH_SYSTEM_EDGES, org=org, team=team, expand=expand):
+        for end, info in ((r["source"], r["source_node"]), (r["target"], r["target_node"])):
+            if end not in nodes:
+                grouped = end.startswith("system:")
+                nodes[end] = {
+                    "id": end,
+                    "kind": "system" if grouped else info["kind"],
+                    "name": None if grouped else info["name"] or end,
+                    "team": None if grouped else info["team"],
+                    "tier": None if grouped else info["tier"],
+                    "system": info["system"] if info["kind"] == "service" else None,
+                    "services": None,
+                }
+        weighted = r["weighted_rate"]
+        edges.append(
+            {
+                "source": r["source"],
+                "target": r["target"],
+                "edges": r["edges"],
+                "rate_per_min": r["rate_per_min"],
+                "error_rate": r["weighted_errors"] / weighted if weighted else None,
+                "p95_ms": r["p95_ms"],
+            }
+        )
+    labels = catalog_selectors.system_labels(slugs={n["system"] for n in nodes.values() if n["kind"] == "system"})
+    for n in nodes.values():
+        if n["kind"] == "system":
+            name, owner = labels.get(n["system"], (n["system"], None))
+            n["name"], n["team"] = name, owner
     return {"nodes": list(nodes.values()), "edges": edges}
 
 

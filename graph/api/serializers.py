@@ -78,6 +78,30 @@ class GraphSerializer(serializers.Serializer):
     edges = GraphEdgeSerializer(many=True)
 
 
+class SystemGraphNodeSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="a service slug, an endpoint key, or system:<slug>")
+    kind = serializers.ChoiceField(choices=["system", "service", "endpoint"])
+    name = serializers.CharField()
+    team = serializers.CharField(allow_null=True)
+    tier = serializers.IntegerField(allow_null=True, help_text="a system's: its most critical (lowest) service tier")
+    system = serializers.CharField(allow_null=True, help_text="the system the node is or belongs to")
+    services = serializers.IntegerField(allow_null=True, help_text="how many services the node stands for")
+
+
+class SystemEdgeSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    target = serializers.CharField()
+    edges = serializers.IntegerField(help_text="how many call edges this one sums")
+    rate_per_min = serializers.FloatField(help_text="summed calls per minute")
+    error_rate = serializers.FloatField(allow_null=True, help_text="error rate weighted by each edge's rate")
+    p95_ms = serializers.FloatField(allow_null=True, help_text="the worst p95 of the edges, in milliseconds")
+
+
+class SystemGraphSerializer(serializers.Serializer):
+    nodes = SystemGraphNodeSerializer(many=True)
+    edges = SystemEdgeSerializer(many=True)
+
+
 class CouplingSerializer(serializers.Serializer):
     caller_team = serializers.CharField()
     callee_team = serializers.CharField()

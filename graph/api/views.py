@@ -18,6 +18,7 @@ from graph.api.serializers import (
     GraphSerializer,
     MetricsBackendSerializer,
     PathSerializer,
+    SystemGraphSerializer,
     UnknownEndpointListSerializer,
 )
 
@@ -45,6 +46,26 @@ class GraphView(APIView):
             org=request.query_params.get("org") or None, team=request.query_params.get("team") or None
         )
         return Response(graph)  # already the documented shape (graph/results.py): no per-field serializer pass
+
+
+class SystemGraphView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("org", str),
+            OpenApiParameter("team", str),
+            OpenApiParameter(
+                "expand", str, many=True, description="system slugs shown as their services (repeat; at most 100)"
+            ),
+        ],
+        responses=SystemGraphSerializer,
+    )
+    def get(self, request):
+        graph = selectors.system_graph(
+            org=request.query_params.get("org") or None,
+            team=request.query_params.get("team") or None,
+            expand=request.query_params.getlist("expand"),
+        )
+        return Response(graph)  # already the documented shape (graph/results.py)
 
 
 class CyclesView(APIView):

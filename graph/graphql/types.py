@@ -68,6 +68,30 @@ class GraphType(graphene.ObjectType):
     edges = graphene.List(graphene.NonNull(CallEdgeType), required=True)
 
 
+class SystemGraphNodeType(graphene.ObjectType):
+    id = graphene.String(required=True, description="a service slug, an endpoint key, or system:<slug>")
+    kind = graphene.String(required=True, description="system, service or endpoint")
+    name = graphene.String(required=True)
+    team = graphene.String()
+    tier = graphene.Int(description="a system's: its most critical (lowest) service tier")
+    system = graphene.String(description="the system the node is or belongs to")
+    services = graphene.Int(description="how many services the node stands for")
+
+
+class SystemEdgeType(graphene.ObjectType):
+    source = graphene.String(required=True)
+    target = graphene.String(required=True)
+    edges = graphene.Int(required=True, description="how many call edges this one sums")
+    rate_per_min = graphene.Float(required=True, description="summed calls per minute")
+    error_rate = graphene.Float(description="error rate weighted by each edge's rate")
+    p95_ms = graphene.Float(description="the worst p95 of the edges, in milliseconds")
+
+
+class SystemGraphType(graphene.ObjectType):
+    nodes = graphene.List(graphene.NonNull(SystemGraphNodeType), required=True)
+    edges = graphene.List(graphene.NonNull(SystemEdgeType), required=True)
+
+
 class EndpointType(graphene.ObjectType):
     key = graphene.String(required=True)
     host = graphene.String()

@@ -182,6 +182,8 @@ def test_rest_and_graphql_answer_the_same_values_with_the_same_types(loop, api, 
 GRAPH_ENDPOINTS = [
     ("/api/v1/graph", "/api/v1/graph"),
     ("/api/v1/graph", "/api/v1/graph?team=beta"),
+    ("/api/v1/graph/systems", "/api/v1/graph/systems"),
+    ("/api/v1/graph/systems", "/api/v1/graph/systems?expand=none&team=beta"),
     ("/api/v1/graph/coupling", "/api/v1/graph/coupling"),
     ("/api/v1/graph/cycles", "/api/v1/graph/cycles"),
     ("/api/v1/graph/endpoints", "/api/v1/graph/endpoints"),

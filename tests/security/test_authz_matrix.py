@@ -469,6 +469,7 @@ REST: dict[tuple[str, str], dict[str, Case]] = {
     },
     ("DELETE", "/api/v1/metrics-backends/{name}/"): {"": Case(SUPER, params={"name": "central-a"})},
     ("GET", "/api/v1/graph"): {"": READ},
+    ("GET", "/api/v1/graph/systems"): {"": READ},
     ("GET", "/api/v1/graph/cycles"): {"": READ},
     ("GET", "/api/v1/graph/coupling"): {"": READ},
     ("GET", "/api/v1/graph/endpoints"): {"": READ},
