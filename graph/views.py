@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from catalog import selectors as catalog_selectors
-from core.errors import DomainError, ServiceUnavailable
+from core.errors import DomainError
 from graph import selectors, services
 from graph.forms import ScheduleForm
 from teams import permissions
@@ -32,10 +32,14 @@ def graph_data(request):
     """Nodes, edges and cycles for the explorer (Cytoscape elements)."""
     org, team = request.GET.get("org") or None, request.GET.get("team") or None
     try:
-        data = selectors.graph(org=org, team=team)
-        cycles = selectors.cycles(team=team, limit=50)
-    except ServiceUnavailable as exc:
-        return JsonResponse({"code": exc.code, "detail": exc.detail}, status=503)
+        if request.GET.get("group") == "system":  # systems as nodes; ?expand=<slug> shows one's services
+            data = selectors.system_graph(org=org, team=team, expand=request.GET.getlist("expand"))
+            cycles = []
+        else:
+            data = selectors.graph(org=org, team=team)
+            cycles = selectors.cycles(team=team, limit=50)
+    except DomainError as exc:
+        return JsonResponse({"code": exc.code, "detail": exc.detail}, status=exc.status)
     if request.GET.get("tier"):
         keep = {n["id"] for n in data["nodes"] if str(n.get("tier")) == request.GET["tier"] or n["kind"] != "service"}
         data["nodes"] = [n for n in data["nodes"] if n["id"] in keep]

@@ -25,6 +25,10 @@
     var rate = e.rate_per_min === null || e.rate_per_min === undefined ? "–" : e.rate_per_min.toFixed(1);
     var errors = e.error_rate === null || e.error_rate === undefined ? "–" : (e.error_rate * 100).toFixed(1) + "%";
     lines.push(rate + " calls/min · " + errors + " errors");
+    if (e.edges !== undefined) {  // the graph grouped by system: a sum of call edges
+      lines.push(e.edges + " call edge" + (e.edges === 1 ? "" : "s") + " · worst p95 " + ms(e.p95_ms));
+      return lines.join("\n");
+    }
     lines.push(e.p50_ms === null || e.p50_ms === undefined ? "latency unknown"
       : "p50 " + ms(e.p50_ms) + " · p95 " + ms(e.p95_ms) + " · p99 " + ms(e.p99_ms));
     if (e.stale) lines.push("stale");
@@ -37,7 +41,8 @@
       for (var i = 0; i < c.length - 1; i++) inCycle[c[i] + ">" + c[i + 1]] = true;
     });
     var nodes = data.nodes.map(function (n) {
-      return { group: "nodes", data: { id: n.id, label: n.name || n.id, team: n.team || "", tier: n.tier, kind: n.kind } };
+      return { group: "nodes", data: { id: n.id, label: n.name || n.id, team: n.team || "", tier: n.tier, kind: n.kind,
+                                       system: n.system || "" } };
     });
     var edges = data.edges.map(function (e, i) {
       return { group: "edges", data: {
@@ -55,6 +60,8 @@
     { selector: "node", style: { "label": "data(label)", "font-size": 9, "background-color": "#3b6ea5",
       "width": 14, "height": 14, "text-valign": "bottom", "color": "#1f2933", "min-zoomed-font-size": 7 } },
     { selector: "node[tier = 1]", style: { "background-color": "#b83232", "width": 18, "height": 18 } },
+    { selector: "node[kind = 'system']", style: { "shape": "round-rectangle", "background-color": "#5b4a9e",
+      "width": 30, "height": 22, "font-size": 11, "font-weight": "bold" } },
     { selector: "node[kind = 'endpoint']", style: { "shape": "diamond", "background-color": "#8d6e00" } },
     { selector: "edge", style: { "width": "data(width)", "line-color": "data(colour)", "target-arrow-color": "data(colour)",
       "target-arrow-shape": "triangle", "curve-style": "haystack", "arrow-scale": 0.6, "opacity": 0.8 } },
@@ -148,15 +155,26 @@
   if (explorer) {
     var form = document.getElementById("graph-filters");
     var current = null;
+    var expanded = [];  // systems shown as their services while grouped by system
+    var groupToggle = document.getElementById("group-system");
     var load = function () {
       var params = new URLSearchParams(new FormData(form));
       var query = new URLSearchParams();
       ["org", "team", "tier"].forEach(function (k) { if (params.get(k)) query.set(k, params.get(k)); });
+      if (groupToggle && groupToggle.checked) {
+        query.set("group", "system");
+        expanded.forEach(function (slug) { query.append("expand", slug); });
+      }
       if (current) current.destroy();
       draw(explorer, explorer.dataset.url + "?" + query.toString(), params.get("focus"), function (cy) {
         current = cy;
         colourByLatency(cy, latencyToggle && latencyToggle.checked);
         cy.on("tap", "node", function (ev) {
+          if (ev.target.data("kind") === "system") {  // expand the system to its services
+            expanded.push(ev.target.data("system"));
+            load();
+            return;
+          }
           htmx.ajax("GET", explorer.dataset.panel.replace("SLUG", encodeURIComponent(ev.target.id())), "#side-panel");
         });
         if (params.get("from") && params.get("to")) showPath(cy, params.get("from"), params.get("to"));
@@ -164,6 +182,7 @@
     };
     var latencyToggle = document.getElementById("colour-p95");
     if (latencyToggle) latencyToggle.addEventListener("change", function () { colourByLatency(current, latencyToggle.checked); });
+    if (groupToggle) groupToggle.addEventListener("change", function () { expanded = []; load(); });
     form.addEventListener("submit", function (ev) { ev.preventDefault(); load(); });
     load();
   }
