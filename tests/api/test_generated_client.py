@@ -58,7 +58,17 @@ def client_package(live, tmp_path, monkeypatch):
     output = generated.stdout + generated.stderr
     assert generated.returncode == 0, output
     # The generator names every endpoint or schema it had to skip under "Warning(s) encountered".
-    assert "Warning" not in output and "Skipping" not in output, output
+    # The one thing it may leave out is YAML, which it cannot carry: the catalog's descriptor
+    # bodies (documented as JSON too, which it generates) and the export's YAML answer (the
+    # generated call still returns the raw response). Anything else fails.
+    warnings = output.split("WARNING parsing ")[1:]
+    yaml_only = {"GET /api/v1/catalog/export", "POST /api/v1/catalog/locations/", "POST /api/v1/catalog/validate"}
+    for warning in warnings:
+        operation, _, detail = warning.partition(" within v1.")
+        reason = detail.split("{", 1)[0]  # the text before the offending schema
+        assert operation in yaml_only and "Unsupported content" in reason and "application/yaml" in reason, warning
+    rest = output.split("WARNING parsing ")[0]
+    assert "Skipping" not in output and ("Warning" not in rest or warnings), output
     modules = [p for p in (tmp_path / "client" / PACKAGE / "api").rglob("*.py") if p.name != "__init__.py"]
     assert len(modules) == operations  # one module per documented operation: none dropped
     monkeypatch.syspath_prepend(str(tmp_path / "client"))
