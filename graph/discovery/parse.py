@@ -18,7 +18,9 @@ _BAD_LINE = re.compile(r"^(?![ \t]*$)(?!#)(?![a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^\n]*
 # than prometheus_client's character-by-character label parser (histograms bring ~16 lines
 # a series); any other line (escapes, odd spacing) goes to prometheus_client.
 # The label text is checked by rebuilding it from the pairs read (_simple_labels).
-_SIMPLE_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^\\{}\n]*)\})?[ \t]+([^\s_]+)(?:[ \t]+-?[0-9]+)?[ \t]*$")
+_SIMPLE_SAMPLE = re.compile(
+    r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^\\{}\n]*)\})?[ \t]+([^\s_]+)(?:[ \t]+-?[0-9]+)?[ \t]*$"
+)
 _SIMPLE_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"\\\n]*)"')
 _SIMPLE_LE = re.compile(r'(?:^|,)le="([^"\\\n]*)"')
 _PORT = re.compile(r"^[0-9]{1,5}$")
