@@ -5,30 +5,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0004_auditevent_moves_to_core'),
-        ('graph', '0007_metricsbackend'),
+        ("catalog", "0004_auditevent_moves_to_core"),
+        ("graph", "0007_metricsbackend"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='IngestKey',
+            name="IngestKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('key_id', models.CharField(max_length=8, unique=True)),
-                ('secret_hash', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.CharField(blank=True, max_length=150)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_by', models.CharField(blank=True, max_length=150)),
-                ('revoked_reason', models.CharField(blank=True, max_length=500)),
-                ('may_report_for', models.ManyToManyField(blank=True, related_name='+', to='catalog.service')),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ingest_keys', to='catalog.service')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                ("key_id", models.CharField(max_length=8, unique=True)),
+                ("secret_hash", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("created_by", models.CharField(blank=True, max_length=150)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_by", models.CharField(blank=True, max_length=150)),
+                ("revoked_reason", models.CharField(blank=True, max_length=500)),
+                ("may_report_for", models.ManyToManyField(blank=True, related_name="+", to="catalog.service")),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="ingest_keys", to="catalog.service"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
     ]
