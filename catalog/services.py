@@ -630,6 +630,11 @@ def _owned_delete(kind: str, *, actor, obj, still_used) -> None:
     announce(kind, obj.slug)
 
 
+def _uses(**related) -> str:
+    """What still uses an object, e.g. "2 system(s), 1 subdomain(s)"; empty when nothing does."""
+    return ", ".join(f"{n} {name}(s)" for name, manager in related.items() if (n := manager.count()))
+
+
 def domain_create(*, actor, team: Team, slug: str, name: str = "", **fields) -> Domain:
     return _owned_create("domain", actor=actor, team=team, slug=slug, name=name, **fields)
 
@@ -643,11 +648,9 @@ def domain_transfer(*, actor, domain: Domain, team: Team) -> Domain:
 
 
 def domain_delete(*, actor, domain: Domain) -> None:
-    def used(d):
-        n, m = d.systems.count(), d.subdomains.count()
-        return ", ".join(x for x in (f"{n} system(s)" if n else "", f"{m} subdomain(s)" if m else "") if x)
-
-    _owned_delete("domain", actor=actor, obj=domain, still_used=used)
+    _owned_delete(
+        "domain", actor=actor, obj=domain, still_used=lambda d: _uses(system=d.systems, subdomain=d.subdomains)
+    )
 
 
 def system_create(*, actor, team: Team, slug: str, name: str = "", **fields) -> System:
@@ -663,11 +666,9 @@ def system_transfer(*, actor, system: System, team: Team) -> System:
 
 
 def system_delete(*, actor, system: System) -> None:
-    def used(s):
-        n, m = s.services.count(), s.resources.count()
-        return ", ".join(x for x in (f"{n} service(s)" if n else "", f"{m} resource(s)" if m else "") if x)
-
-    _owned_delete("system", actor=actor, obj=system, still_used=used)
+    _owned_delete(
+        "system", actor=actor, obj=system, still_used=lambda s: _uses(service=s.services, resource=s.resources)
+    )
 
 
 def resource_create(*, actor, team: Team, slug: str, name: str = "", **fields) -> Resource:
