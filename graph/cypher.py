@@ -287,14 +287,16 @@ SERVICE_CALLS = """
 MATCH (s:Service {slug: $slug})
 CALL (s) {
   MATCH (s)-[r:CALLS]->(t)
-  RETURN 'out' AS direction, coalesce(t.slug, t.key) AS peer, CASE WHEN t:Service THEN 'service' ELSE 'endpoint' END AS kind, r
+  RETURN 'out' AS direction, coalesce(t.slug, t.key) AS peer, CASE WHEN t:Service THEN 'service' ELSE 'endpoint' END AS kind, r,
+         EXISTS { MATCH (t)-[:CALLS]->{1,5}(s) } AS in_cycle
   UNION ALL
   MATCH (s)<-[r:CALLS]-(t:Service)
   WHERE t <> s
-  RETURN 'in' AS direction, t.slug AS peer, 'service' AS kind, r
+  RETURN 'in' AS direction, t.slug AS peer, 'service' AS kind, r, EXISTS { MATCH (s)-[:CALLS]->{1,5}(t) } AS in_cycle
 }
 RETURN direction, peer, kind, toFloat(r.rate_per_min) AS rate_per_min, toFloat(r.error_rate) AS error_rate,
-       r.stale AS stale, toFloat(r.p50_ms) AS p50_ms, toFloat(r.p95_ms) AS p95_ms, toFloat(r.p99_ms) AS p99_ms
+       r.stale AS stale, toFloat(r.p50_ms) AS p50_ms, toFloat(r.p95_ms) AS p95_ms, toFloat(r.p99_ms) AS p99_ms,
+       r.last_seen AS last_seen, in_cycle
 ORDER BY direction, peer
 LIMIT $limit
 """

@@ -90,6 +90,9 @@ class ServiceCall(TypedDict):
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
+    last_seen: int | None  # epoch ms of the last fetch that saw the edge
+    # The edge is part of a cycle: its far end calls back to its near end within 5 hops (as graph_cycles).
+    in_cycle: bool
 
 
 class Graph(TypedDict):

@@ -3,7 +3,7 @@ to a warning when Neo4j is down (graph_read)."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -43,7 +43,9 @@ def dashboard(request):
 def service_detail(request, slug):
     """The page renders from the catalog alone; graph panels (dependencies, blast radius,
     drift) load into it with htmx, so a slow or down graph never holds the page up."""
-    service = get_object_or_404(catalog_selectors.service_list().prefetch_related("apis", "consumes"), slug=slug)
+    service = catalog_selectors.service_page(slug=slug)
+    if service is None:
+        raise Http404
     history = graph_selectors.crawl_history(service_id=service.pk, limit=10)
     return render(
         request,
@@ -81,10 +83,18 @@ def service_dependencies(request, slug):
         lambda: graph_selectors.callees_and_callers(slug=slug, depth=depth), {"down": [], "up": []}
     )
     calls, calls_error = graph_selectors.graph_read(lambda: graph_selectors.service_calls(slug=slug), None)
+    tables = [("outbound", calls["out"], "Outbound calls"), ("inbound", calls["in"], "Inbound calls")] if calls else []
     return render(
         request,
         "catalog/htmx/dependencies.html",
-        {"service": service, "depth": depth, "error": error or calls_error, "calls": calls, **both},
+        {
+            "service": service,
+            "depth": depth,
+            "error": error or calls_error,
+            "calls": calls,
+            "calls_tables": tables,
+            **both,
+        },
     )
 
 
