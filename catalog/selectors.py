@@ -1,7 +1,7 @@
 """Reads of services and APIs. Every list is built so its SQL query count does not grow
 with page size."""
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
 
 from catalog.models import Api, Domain, ManagedEntity, Resource, Service, System
 from core import observed as core_observed
@@ -22,6 +22,18 @@ def catalog_counts() -> dict[str, int]:
 
 def service_get(*, slug: str) -> Service:
     return service_list().prefetch_related("apis", "consumes").get(slug=slug)
+
+
+def service_page(*, slug: str) -> Service | None:
+    """The service page's object: owner, org and system joined; its APIs and declared
+    consumption with only the columns the page shows (no specs, no per-row counts)."""
+    listed = Api.objects.only("id", "provider_id", "slug", "name", "kind", "version")
+    return (
+        Service.objects.select_related("team", "team__org", "system")
+        .prefetch_related(Prefetch("apis", queryset=listed), Prefetch("consumes", queryset=listed))
+        .filter(slug=slug)
+        .first()
+    )
 
 
 def api_list(*, q: str = "") -> QuerySet[Api]:
