@@ -26,6 +26,34 @@ class ServiceFilterSet(django_filters.FilterSet):
         return contains(queryset, value, SERVICE_SEARCH_FIELDS)
 
 
+class ServiceListFilterSet(ServiceFilterSet):
+    """The portal's services list: Tier and Lifecycle start at "any" (a select without an empty
+    choice sent tier=1 with every search and dropped other tiers), and ``o`` sorts."""
+
+    tier = django_filters.TypedChoiceFilter(
+        choices=[("", "any"), *constants.TIER_CHOICES], coerce=int, empty_value=None, label="Tier"
+    )
+    lifecycle = django_filters.ChoiceFilter(choices=constants.LIFECYCLE_CHOICES, empty_label="any")
+    o = django_filters.OrderingFilter(
+        fields=(
+            ("name", "name"),
+            ("team__slug", "owner"),
+            ("tier", "tier"),
+            ("lifecycle", "lifecycle"),
+            ("api_count", "apis"),
+        ),
+        field_labels={
+            "name": "Name",
+            "team__slug": "Owner",
+            "tier": "Tier",
+            "lifecycle": "Lifecycle",
+            "api_count": "APIs",
+        },
+        label="Sort by",
+        empty_label="name",
+    )
+
+
 class ApiFilterSet(django_filters.FilterSet):
     provider = django_filters.CharFilter(field_name="provider__slug")
     team = django_filters.CharFilter(field_name="provider__team__slug")

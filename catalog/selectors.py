@@ -16,6 +16,10 @@ def service_list(*, q: str = "") -> QuerySet[Service]:
     return contains(qs, q, SERVICE_SEARCH_FIELDS)
 
 
+def service_count() -> int:
+    return Service.objects.count()
+
+
 def catalog_counts() -> dict[str, int]:
     return {"services": Service.objects.count(), "apis": Api.objects.count()}
 
@@ -81,15 +85,74 @@ def key_list_for(*, user) -> QuerySet:
     )
 
 
+def keys_in_state(qs: QuerySet, state: str) -> QuerySet:
+    """``qs`` narrowed to keys in ``state`` now, by ApiKey.state_of's rule as a query."""
+    from django.utils import timezone
+
+    from catalog.models import ApiKey
+
+    now = timezone.now()
+    live = Q(status=ApiKey.STATUS_ACTIVE, revoked_at__isnull=True)
+    return qs.filter(
+        {
+            ApiKey.STATE_PENDING: Q(status=ApiKey.STATUS_PENDING),
+            ApiKey.STATE_REJECTED: Q(status=ApiKey.STATUS_REJECTED),
+            ApiKey.STATE_REVOKED: Q(status=ApiKey.STATUS_ACTIVE, revoked_at__isnull=False),
+            ApiKey.STATE_EXPIRED: live & Q(expires_at__lte=now),
+            ApiKey.STATE_ACTIVE: live & (Q(expires_at__isnull=True) | Q(expires_at__gt=now)),
+        }[state]
+    )
+
+
+def key_search(*, user, q: str = "", state: str = "") -> QuerySet:
+    """The key list: keys the user may see, whose name, key id, API or consumer contains ``q``,
+    in ``state`` when given (one of ApiKey.STATES), newest first."""
+    from catalog.models import ApiKey
+
+    qs = key_list_for(user=user)
+    q = q.strip()[:100]
+    if q:
+        qs = qs.filter(
+            Q(name__icontains=q)
+            | Q(key_id__icontains=q)
+            | Q(api__slug__icontains=q)
+            | Q(consumer__slug__icontains=q)
+            | Q(consumer__team__slug__icontains=q)
+        )
+    if state in ApiKey.STATES:
+        qs = keys_in_state(qs, state)
+    return qs.order_by("-created_at", "-pk")
+
+
+def keys_awaiting_approval(*, user) -> QuerySet:
+    """Requested keys this user may approve: their API's provider team is the user's (member or
+    lead) or in an org they administer; every one for superusers. Oldest request first."""
+    from catalog.models import ApiKey
+
+    qs = key_list_for(user=user).filter(status=ApiKey.STATUS_PENDING)
+    if not user.is_superuser:
+        teams = list(user.memberships.values_list("team_id", flat=True))
+        orgs = list(user.administered_orgs.values_list("pk", flat=True))
+        qs = qs.filter(Q(api__provider__team_id__in=teams) | Q(api__provider__team__org_id__in=orgs))
+    return qs.order_by("created_at", "pk")
+
+
 def key_revoke_impact(*, key) -> dict:
-    """Who breaks if this key goes: its consumer, how recently it used the key, and the
-    observed traffic from the consumer to the provider (None when the graph cannot tell)."""
+    """Who breaks if this key goes: its consumer, how recently it used the key (``never_used``
+    when it never was), the other active keys the consumer holds for the same API (which keep
+    working), and the observed traffic from the consumer to the provider (None when the graph
+    cannot tell)."""
+    from catalog.models import ApiKey
+
     observed = core_observed.calls(key.consumer.slug, key.api.provider.slug)
+    others = keys_in_state(ApiKey.objects.filter(api_id=key.api_id, consumer_id=key.consumer_id), "active")
     return {
         "consumer": key.consumer.slug,
         "consumer_team": key.consumer.team.slug,
         "last_used_at": key.last_used_at,
         "usage_count": key.usage_count,
+        "never_used": key.last_used_at is None and not key.usage_count,
+        "other_active_keys": others.exclude(pk=key.pk).count(),
         "observed_calls": observed,
     }
 

@@ -1,10 +1,11 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from catalog import selectors, services
-from catalog.filtersets import DomainFilterSet, ResourceFilterSet, ServiceFilterSet, SystemFilterSet
+from catalog.filtersets import DomainFilterSet, ResourceFilterSet, ServiceListFilterSet, SystemFilterSet
 from catalog.forms import (
     ApiForm,
     KeyIssueForm,
@@ -31,15 +32,28 @@ def search(request):
     )
 
 
+SERVICES_PER_PAGE = 100
+
+
 @login_required
 def service_list(request):
-    filterset = ServiceFilterSet(request.GET or None, queryset=selectors.service_list().order_by("slug"))
-    services_page = filterset.qs[:500]
+    """Filters (tier and lifecycle default to any), sorting (``o``), a total count and pages."""
+    filterset = ServiceListFilterSet(request.GET or None, queryset=selectors.service_list().order_by("name", "slug"))
+    page = Paginator(filterset.qs, SERVICES_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
     return render_page(
         request,
         "catalog/service_list.html",
-        "catalog/htmx/service_rows.html",
-        {"filterset": filterset, "services": services_page},
+        "catalog/htmx/service_results.html",
+        {
+            "filterset": filterset,
+            "services": page.object_list,
+            "page": page,
+            "query": query.urlencode(),
+            "total": selectors.service_count(),
+        },
+        status=400 if filterset.form.errors else 200,
     )
 
 
@@ -80,14 +94,30 @@ def api_create(request):
     return form_page(request, form, "New API")
 
 
+KEYS_PER_PAGE = 50
+
+
 @login_required
 def key_list(request):
-    keys = selectors.key_list_for(user=request.user).order_by("-created_at")[:500]
+    """Search (``q``), a state filter (``state``), pages of KEYS_PER_PAGE, and first the
+    requests this user may approve."""
+    q, state = request.GET.get("q", "")[:100], request.GET.get("state", "")
+    page = Paginator(selectors.key_search(user=request.user, q=q, state=state), KEYS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
         "catalog/key_list.html",
         {
-            "keys": keys,
+            "keys": page.object_list,
+            "page": page,
+            "query": query.urlencode(),
+            "q": q,
+            "state": state if state in ApiKey.STATES else "",
+            "states": ApiKey.STATES,
+            "awaiting": selectors.keys_awaiting_approval(user=request.user)[:100],
             "issue_form": KeyIssueForm(),
             "request_form": KeyRequestForm(),
         },

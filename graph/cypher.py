@@ -313,6 +313,25 @@ RETURN s.slug AS source, coalesce(t.slug, t.key) AS target, r.first_seen AS firs
 ORDER BY r.first_seen DESC
 LIMIT $limit
 """
+# Fleet health for the dashboard: live edges whose error rate is at least $error_rate, stale
+# edges, endpoints nobody catalogued.
+FLEET_HEALTH = """
+CALL () { MATCH ()-[r:CALLS]->() WHERE NOT coalesce(r.stale, false) AND r.error_rate >= $error_rate RETURN count(r) AS erroring }
+CALL () { MATCH ()-[r:CALLS]->() WHERE r.stale = true RETURN count(r) AS stale }
+CALL () { MATCH (e:Endpoint) RETURN count(e) AS endpoints }
+RETURN erroring, stale, endpoints
+"""
+# The edges behind a fleet-health number: 'erroring' (worst first) or 'stale' (longest unseen first).
+EDGES_BY_STATE = """
+MATCH (s:Service)-[r:CALLS]->(t)
+WHERE ($state = 'stale' AND r.stale = true)
+   OR ($state = 'erroring' AND NOT coalesce(r.stale, false) AND r.error_rate >= $error_rate)
+RETURN s.slug AS source, coalesce(t.slug, t.key) AS target, CASE WHEN t:Service THEN 'service' ELSE 'endpoint' END AS kind,
+       toFloat(r.rate_per_min) AS rate_per_min, toFloat(r.error_rate) AS error_rate, toFloat(r.p95_ms) AS p95_ms,
+       r.last_seen AS last_seen, coalesce(r.stale, false) AS stale
+ORDER BY CASE WHEN $state = 'erroring' THEN -r.error_rate ELSE r.last_seen END, source, target
+LIMIT $limit
+"""
 COUNTS = """
 CALL () { MATCH (s:Service) RETURN count(s) AS services }
 CALL () { MATCH ()-[r:CALLS]->() RETURN count(r) AS edges }

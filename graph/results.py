@@ -95,6 +95,25 @@ class ServiceCall(TypedDict):
     in_cycle: bool
 
 
+class FleetHealth(TypedDict):
+    erroring: int  # live edges at or above the error-rate threshold
+    stale: int
+    endpoints: int
+
+
+class StateEdge(TypedDict):
+    """One edge behind a fleet-health number."""
+
+    source: str
+    target: str
+    kind: Literal["service", "endpoint"]
+    rate_per_min: float | None
+    error_rate: float | None
+    p95_ms: float | None
+    last_seen: int | None
+    stale: bool
+
+
 class Graph(TypedDict):
     nodes: list[GraphNode]
     edges: list[CallEdge]

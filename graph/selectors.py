@@ -18,11 +18,13 @@ from graph.results import (
     Coupling,
     Dependency,
     Drift,
+    FleetHealth,
     Graph,
     GraphCounts,
     GraphNode,
     NewestEdge,
     ServiceCall,
+    StateEdge,
     SystemEdge,
     SystemGraph,
     SystemGraphNode,
@@ -233,6 +235,22 @@ def newest_edges(*, limit: int = 10) -> list[NewestEdge]:
 
 def graph_counts() -> GraphCounts:
     return db.read(cypher.COUNTS)[0]
+
+
+# An edge "errors" when at least this share of its calls failed (the dashboard's number and list).
+ERRORING_EDGE_RATE = 0.01
+EDGE_STATES = ("erroring", "stale")
+
+
+def fleet_health() -> FleetHealth:
+    return db.read(cypher.FLEET_HEALTH, error_rate=ERRORING_EDGE_RATE)[0]
+
+
+def edges_by_state(*, state: str, limit: int = 500) -> list[StateEdge]:
+    """The edges behind a fleet-health number: ``erroring`` (worst error rate first) or ``stale``."""
+    if state not in EDGE_STATES:
+        raise InvalidInput("state must be 'erroring' or 'stale'.", fields={"state": ["Use erroring or stale."]})
+    return db.read(cypher.EDGES_BY_STATE, state=state, error_rate=ERRORING_EDGE_RATE, limit=limit)
 
 
 def crawl_run_list() -> QuerySet[CrawlRun]:

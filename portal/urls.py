@@ -7,6 +7,7 @@ from portal import views
 
 catalog_pages = [
     path("", views.dashboard, name="dashboard"),
+    path("edges/", views.edge_list, name="edge_list"),
     path("services/<slug:slug>/", views.service_detail, name="service_detail"),
     path("services/<slug:slug>/dependencies/", views.service_dependencies, name="service_dependencies"),
     path("services/<slug:slug>/impact/", views.service_impact, name="service_impact"),

@@ -21,21 +21,46 @@ from teams.forms import MemberAddForm, TeamLimitsForm
 @login_required
 def dashboard(request):
     counts, graph_error = graph_selectors.graph_read(graph_selectors.graph_counts, {})
+    health, _ = graph_selectors.graph_read(graph_selectors.fleet_health, None)
     newest, _ = graph_selectors.graph_read(lambda: graph_selectors.newest_edges(limit=10), [])
     endpoints, _ = graph_selectors.graph_read(lambda: graph_selectors.unknown_endpoints(limit=10), [])
     last_run = graph_selectors.crawl_run_list().first()
+    limits = teams_selectors.limits_overview()
     return render(
         request,
         "dashboard.html",
         {
             "counts": {"teams": teams_selectors.team_count(), **catalog_selectors.catalog_counts(), **counts},
+            "health": health,
+            "erroring_threshold": graph_selectors.ERRORING_EDGE_RATE,
+            "teams_at_limits": limits["at_count"],
+            "keys_awaiting": catalog_selectors.keys_awaiting_approval(user=request.user).count(),
             "last_run": last_run,
             "last_progress": graph_selectors.crawl_progress(last_run) if last_run else 0,
-            "near_limits": teams_selectors.teams_near_limits(),
+            "near_limits": limits["near"],
             "newest": newest,
             "endpoints": endpoints,
             "graph_error": graph_error,
         },
+    )
+
+
+@login_required
+def edge_list(request):
+    """The edges behind a dashboard number: ``?state=erroring`` or ``?state=stale`` (400 otherwise)."""
+    state = request.GET.get("state", "erroring")
+    edges, error = graph_selectors.graph_read(lambda: graph_selectors.edges_by_state(state=state), [])
+    valid = state in graph_selectors.EDGE_STATES
+    return render(
+        request,
+        "graph/edge_list.html",
+        {
+            "state": state if valid else "",
+            "edges": edges,
+            "error": error,
+            "threshold": graph_selectors.ERRORING_EDGE_RATE,
+        },
+        status=200 if valid else 400,
     )
 
 

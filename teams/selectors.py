@@ -85,6 +85,29 @@ def teams_near_limits(*, limit: int = 20) -> list[tuple[Team, dict]]:
     return [(t, u) for t, u in rows if {u["members"]["state"], u["services"]["state"]} & {"near", "at", "over"}][:limit]
 
 
+def usage_at_limit(usage: dict) -> bool:
+    """At or over a limit (members or services): the next add is refused."""
+    return bool({usage["members"]["state"], usage["services"]["state"]} & {"at", "over"})
+
+
+def teams_at_limits() -> list[tuple[Team, dict]]:
+    rows = [(t, team_usage(t)) for t in team_list().order_by("slug")]
+    return [(t, u) for t, u in rows if usage_at_limit(u)]
+
+
+def limits_overview(*, limit: int = 20) -> dict:
+    """The dashboard's view of limits in one pass: teams near, at or over (first ``limit``)
+    and how many are at or over."""
+    near, at = [], 0
+    for t in team_list().order_by("slug"):
+        u = team_usage(t)
+        states = {u["members"]["state"], u["services"]["state"]}
+        if states & {"near", "at", "over"} and len(near) < limit:
+            near.append((t, u))
+        at += usage_at_limit(u)
+    return {"near": near, "at_count": at}
+
+
 # --- Reads for the graph's projection, as plain rows --------------------------------------
 def org_projection_rows(*, slug: str | None = None) -> list[dict]:
     orgs = Org.objects.all() if slug is None else Org.objects.filter(slug=slug)

@@ -13,6 +13,8 @@ from teams.forms import OrgLimitsForm, TeamEditForm, TeamForm
 def team_list(request):
     teams = selectors.team_list(q=request.GET.get("q", "")).order_by("org__slug", "slug")
     rows = [(t, selectors.team_usage(t)) for t in teams]
+    if request.GET.get("at_limit"):  # the dashboard's "teams at their limits"
+        rows = [(t, u) for t, u in rows if selectors.usage_at_limit(u)]
     orgs = selectors.org_list()
     return render(
         request,
