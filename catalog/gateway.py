@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import formatdate
 
 from django.conf import settings
 from django.db import transaction
@@ -27,7 +28,7 @@ from redis.exceptions import RedisError
 from catalog import keys
 from catalog.gateway_path import PathInvalid, normalise_method, normalise_path, scope_allows
 from catalog.models import ApiKey
-from core.limiter import FailureLimiter
+from core.limiter import FailureLimiter, QuotaLimiter, QuotaUnavailable
 from core.redis import client as redis_client
 from core.redis import key as redis_key
 
@@ -38,6 +39,7 @@ _usage_lock = threading.Lock()
 _last_flush = [time.monotonic()]
 _limiter = FailureLimiter("gateway:fail", "GATEWAY_FAILURES_PER_MINUTE")
 _blocked = _limiter.blocked  # client address -> blocked until (monotonic)
+quotas = QuotaLimiter("gateway:quota")  # per key: rate limit and daily quota (one Lua call per check)
 USAGE_FLUSH_SECONDS = 5.0
 REDIS_RECORD_SECONDS = 300
 USAGE_HASH = "gateway:usage"
@@ -51,6 +53,7 @@ class Verdict:
     consumer: str = ""
     team: str = ""
     key_id: str = ""
+    headers: tuple = ()  # (name, value) pairs for the gateway to pass on: RateLimit*, Deprecation, Sunset, Link
 
 
 def _record_key(key_id: str) -> str:
@@ -98,7 +101,7 @@ def _load(key_id: str) -> dict | None:
         generation = gen.decode() if gen is not None else ""
     except RedisError:
         pass
-    key = ApiKey.objects.filter(key_id=key_id).select_related("api", "consumer__team").first()
+    key = ApiKey.objects.filter(key_id=key_id).select_related("api__successor", "consumer__team").first()
     if key is None:
         record = {}
     else:
@@ -111,10 +114,27 @@ def _load(key_id: str) -> dict | None:
             "revoked": key.revoked_at is not None,
             "expires": key.expires_at.timestamp() if key.expires_at else None,
             "scopes": key.scopes,
+            "rate": [key.rate_limit, ApiKey.RATE_PERIODS[key.rate_period]] if key.rate_limit else None,
+            "quota": key.daily_quota,
+            "lifecycle": _lifecycle(key.api),
         }
     if generation is not None:
         _store_if_unchanged(key_id, generation, record)
     return record or None
+
+
+def _lifecycle(api) -> dict | None:
+    """What the gateway says about a deprecated API: the headers of a successful answer and the
+    sunset instant (epoch seconds) from which it refuses."""
+    if api.deprecated_at is None:
+        return None
+    headers = [["Deprecation", f"@{int(api.deprecated_at.timestamp())}"]]  # RFC 9745: an sf-date
+    sunset = api.sunset_at.timestamp() if api.sunset_at else None
+    if sunset is not None:
+        headers.append(["Sunset", formatdate(sunset, usegmt=True)])  # RFC 8594: an HTTP-date
+    if api.successor is not None:
+        headers.append(["Link", f'<{api.successor.base_path}>; rel="successor-version"'])
+    return {"sunset": sunset, "headers": headers, "successor": api.successor.slug if api.successor else ""}
 
 
 def _record(key_id: str) -> dict | None:
@@ -211,9 +231,41 @@ def _fail(client_ip: str, verdict: Verdict) -> Verdict:
     return verdict
 
 
-def key_verify(*, raw_key: str, target_api: str, client_ip: str, method: str, path: str) -> Verdict:
+def _quota_check(key_id: str, record: dict, now: float) -> Verdict | tuple:
+    """The key's rate limit and daily quota: the RateLimit headers to add, or a refusal."""
+    rate, quota = record.get("rate"), record.get("quota")
+    if not rate and not quota:
+        return ()
+    try:
+        got = quotas.check(key_id, limit=rate[0] if rate else None, period=rate[1] if rate else 1, quota=quota, now=now)
+    except QuotaUnavailable as exc:
+        if settings.GATEWAY_QUOTA_REDIS_DOWN == "closed":
+            return Verdict(
+                503,
+                "quota_unavailable",
+                "The key's quota cannot be checked right now; try again shortly.",
+                key_id=key_id,
+                headers=(("Retry-After", "5"),),
+            )
+        logger.warning("gateway: quota of key %s not checked (Redis: %s); let through", key_id, exc)
+        return ()
+    headers = tuple(got.headers.items())
+    if got.allowed:
+        return headers
+    if got.reason == "quota":
+        code, detail = "quota_exceeded", f"The key's daily quota of {quota} requests is used up (UTC day)."
+    else:
+        code, detail = "rate_limited", f"The key may make {rate[0]} requests per {rate[1]} s; slow down."
+    return Verdict(429, code, detail, key_id=key_id, headers=(*headers, ("Retry-After", str(got.retry_after))))
+
+
+def key_verify(
+    *, raw_key: str, target_api: str, client_ip: str, method: str, path: str, now: float | None = None
+) -> Verdict:
     """May this key call ``method path`` (as the gateway received it, query included) of
-    this API? 200, or 401/403/429 with a machine-readable code."""
+    this API? 200, or 401/403/429 with a machine-readable code. ``now`` (epoch seconds) is the
+    clock for expiry, sunset and quotas (tests move it; default: the time now)."""
+    now = time.time() if now is None else now
     if _limiter.retry_after(client_ip) is not None:
         return Verdict(429, "rate_limited", "Too many failed attempts from this address; try again later.")
     if not raw_key:
@@ -226,7 +278,7 @@ def key_verify(*, raw_key: str, target_api: str, client_ip: str, method: str, pa
     if record is None or not keys.secret_matches(secret, record["hash"]):
         return _fail(client_ip, Verdict(401, "key_unknown", "No such key."))
     state = ApiKey.state_of(
-        status=record["status"], revoked=record["revoked"], expires_epoch=record["expires"], now_epoch=time.time()
+        status=record["status"], revoked=record["revoked"], expires_epoch=record["expires"], now_epoch=now
     )
     if state in (ApiKey.STATE_PENDING, ApiKey.STATE_REJECTED):
         return _fail(client_ip, Verdict(401, "key_unknown", "No such key."))
@@ -244,5 +296,21 @@ def key_verify(*, raw_key: str, target_api: str, client_ip: str, method: str, pa
         return _fail(
             client_ip, Verdict(403, "scope_denied", "The key's scopes do not cover this request.", key_id=key_id)
         )
+    lifecycle = record.get("lifecycle")
+    headers: tuple = tuple(tuple(h) for h in lifecycle["headers"]) if lifecycle else ()
+    if lifecycle and lifecycle["sunset"] is not None and lifecycle["sunset"] <= now:
+        return Verdict(
+            403,
+            "api_sunset",
+            f"API '{record['api']}' reached its sunset"
+            + (f"; use '{lifecycle['successor']}'." if lifecycle["successor"] else "."),
+            key_id=key_id,
+            headers=headers,
+        )
+    quota = _quota_check(key_id, record, now)
+    if isinstance(quota, Verdict):
+        return quota
     _count_use(key_id)
-    return Verdict(200, "ok", "", consumer=record["consumer"], team=record["team"], key_id=key_id)
+    return Verdict(
+        200, "ok", "", consumer=record["consumer"], team=record["team"], key_id=key_id, headers=headers + quota
+    )

@@ -66,6 +66,10 @@ class Api(models.Model):
         validators=[MinValueValidator(0), MaxValueValidator(100)],
     )
     slo_p99_ms = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(600_000)])
+    # Lifecycle (issue 15): set only through catalog.services.api_deprecate / api_undeprecate.
+    deprecated_at = models.DateTimeField(null=True, blank=True)  # when the deprecation was announced
+    sunset_at = models.DateTimeField(null=True, blank=True)  # from then on the gateway refuses (403 api_sunset)
+    successor = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -77,6 +81,14 @@ class Api(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("catalog:api_detail", args=[self.slug])
+
+    @property
+    def deprecated(self) -> bool:
+        return self.deprecated_at is not None
+
+    @property
+    def sunset_passed(self) -> bool:
+        return self.sunset_at is not None and self.sunset_at <= timezone.now()
 
     @property
     def audit_org_id(self) -> int | None:
@@ -118,6 +130,17 @@ class ApiKey(models.Model):
     rotated_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     last_used_at = models.DateTimeField(null=True, blank=True)
     usage_count = models.PositiveBigIntegerField(default=0)
+    # Per-consumer quotas (issue 15), enforced by the gateway in Redis; null: no limit.
+    RATE_PERIODS = {"second": 1, "minute": 60}
+    rate_limit = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(1_000_000)]
+    )
+    rate_period = models.CharField(
+        max_length=8, choices=[("second", "per second"), ("minute", "per minute")], default="second"
+    )
+    daily_quota = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(1_000_000_000)]
+    )
 
     class Meta:
         ordering = ["-created_at"]

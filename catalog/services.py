@@ -292,6 +292,48 @@ def api_update(*, actor, api: Api, **fields) -> Api:
     return api
 
 
+def api_deprecate(*, actor, api: Api, sunset_at, successor: Api | None = None) -> Api:
+    """Announce (or change) an API's deprecation: from now on the gateway's answers carry
+    Deprecation, Sunset and a Link to the successor; from ``sunset_at`` on it refuses (403
+    api_sunset). Calling it again with a later date extends the sunset. The audit record
+    (``api.deprecate``) becomes an ``api.deprecated`` event for every consumer team."""
+    from django.utils import timezone
+
+    _require_assets(actor, api.provider.team)
+    if sunset_at is None:
+        raise InvalidInput("Give the sunset date.", fields={"sunset_at": ["Required."]})
+    if successor is not None and successor.pk == api.pk:
+        raise InvalidInput("An API cannot succeed itself.", fields={"successor": ["Another API."]})
+    with transaction.atomic():
+        api = Api.objects.select_for_update().select_related("provider__team", "successor").get(pk=api.pk)
+        if sunset_at <= timezone.now() and not (api.sunset_at and sunset_at == api.sunset_at):
+            raise InvalidInput("The sunset must be in the future.", fields={"sunset_at": ["A future instant."]})
+        before = snapshot(api)
+        api.deprecated_at = api.deprecated_at or timezone.now()
+        api.sunset_at, api.successor = sunset_at, successor
+        validated_save(api)
+        audit_record(actor=actor, action="api.deprecate", obj=api, before=before, after=snapshot(api))
+        _keys_forget_on_commit(ApiKey.objects.filter(api=api))  # the gateway's records carry the lifecycle
+    announce("service", api.provider.slug)
+    return api
+
+
+def api_undeprecate(*, actor, api: Api) -> Api:
+    """Withdraw a deprecation: the gateway stops sending the headers and stops refusing."""
+    _require_assets(actor, api.provider.team)
+    with transaction.atomic():
+        api = Api.objects.select_for_update().select_related("provider__team").get(pk=api.pk)
+        if api.deprecated_at is None:
+            raise Conflict(f"API '{api.slug}' is not deprecated.", code="not_deprecated")
+        before = snapshot(api)
+        api.deprecated_at = api.sunset_at = api.successor = None
+        validated_save(api)
+        audit_record(actor=actor, action="api.undeprecate", obj=api, before=before, after=snapshot(api))
+        _keys_forget_on_commit(ApiKey.objects.filter(api=api))
+    announce("service", api.provider.slug)
+    return api
+
+
 def api_delete(*, actor, api: Api) -> None:
     _require_assets(actor, api.provider.team)
     with transaction.atomic():
@@ -339,10 +381,25 @@ def _new_secret(key: ApiKey) -> str:
     return full
 
 
+KEY_LIMIT_FIELDS = ("rate_limit", "rate_period", "daily_quota")
+
+
+def _key_limits(limits: dict) -> dict:
+    """The quota fields given (rate_limit, rate_period, daily_quota); None clears a limit."""
+    unknown = set(limits) - set(KEY_LIMIT_FIELDS)
+    if unknown:
+        raise InvalidInput(f"Unknown key field(s): {', '.join(sorted(unknown))}.", code="invalid")
+    out = {k: v for k, v in limits.items() if not (k == "rate_period" and v is None)}
+    if out.get("rate_period") not in (None, *ApiKey.RATE_PERIODS):
+        raise InvalidInput("rate_period is 'second' or 'minute'.", fields={"rate_period": ["second or minute."]})
+    return out
+
+
 def key_issue(
-    *, actor, api: Api, consumer: Service, name: str, scopes: list | None = None, expires_at=None
+    *, actor, api: Api, consumer: Service, name: str, scopes: list | None = None, expires_at=None, **limits
 ) -> tuple[ApiKey, str]:
-    """Issue an active key; returns (key, full secret). The secret is never retrievable again."""
+    """Issue an active key; returns (key, full secret). The secret is never retrievable again.
+    ``limits``: rate_limit (requests per rate_period, "second" or "minute") and daily_quota."""
     _require_provider(actor, api)
     key = ApiKey(
         api=api,
@@ -352,6 +409,7 @@ def key_issue(
         expires_at=expires_at,
         created_by=actor,
         status=ApiKey.STATUS_ACTIVE,
+        **_key_limits(limits),
     )
     secret = _new_secret(key)
     with transaction.atomic():
@@ -384,15 +442,19 @@ def _pending(key: ApiKey) -> ApiKey:
     return key
 
 
-def key_approve(*, actor, key: ApiKey, expires_at=None) -> tuple[ApiKey, str]:
+def key_approve(*, actor, key: ApiKey, expires_at=None, **limits) -> tuple[ApiKey, str]:
     """Approve a pending request: the key becomes active and its secret is shown once, to
-    the approver, who hands it to the consumer team through their usual secret store."""
+    the approver, who hands it to the consumer team through their usual secret store. The
+    provider may set the key's rate limit and daily quota here (``limits``)."""
     _require_provider(actor, key.api)
+    limits = _key_limits(limits)
     with transaction.atomic():
         key = _pending(key)
         before = snapshot(key)
         secret = _new_secret(key)
         key.status, key.expires_at = ApiKey.STATUS_ACTIVE, expires_at
+        for field, value in limits.items():
+            setattr(key, field, value)
         validated_save(key)
         audit_record(actor=actor, action="key.approve", obj=key, before=before, after=snapshot(key))
     _key_changed(key)
@@ -488,6 +550,26 @@ def key_expiry_set(*, actor, key: ApiKey, expires_at) -> ApiKey:
         key.expires_at = expires_at
         key.save(update_fields=["expires_at"])
         audit_record(actor=actor, action="key.expiry", obj=key, before=before, after=snapshot(key))
+    _key_changed(key)
+    return key
+
+
+def key_limits_set(*, actor, key: ApiKey, **limits) -> ApiKey:
+    """Change a key's rate limit (rate_limit per rate_period) and daily quota (None: no limit);
+    the provider's team decides. Gateways apply it within KEY_LOCAL_CACHE_SECONDS."""
+    _require_provider(actor, key.api)
+    limits = _key_limits(limits)
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().select_related("api__provider__team", "consumer").get(pk=key.pk)
+        if key.state in (ApiKey.STATE_REVOKED, ApiKey.STATE_REJECTED):
+            raise Conflict(
+                f"Key {key.key_id or key.pk} is {key.state}; its limits no longer matter.", code="not_active"
+            )
+        before = snapshot(key)
+        for field, value in limits.items():
+            setattr(key, field, value)
+        validated_save(key)
+        audit_record(actor=actor, action="key.limits", obj=key, before=before, after=snapshot(key))
     _key_changed(key)
     return key
 

@@ -10,6 +10,7 @@ class ChangesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from changes import receivers
+        from changes import lifecycle, receivers
 
         receivers.connect()
+        lifecycle.connect()

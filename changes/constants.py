@@ -24,7 +24,11 @@ AUDIT_EVENT_TYPES = {
     "key.revoke": "key.revoked",
     "key.rotate": "key.rotated",
     "key.expiry": "key.expiry_changed",
+    "key.limits": "key.limits_changed",
+    "api.undeprecate": "api.deprecation_withdrawn",
 }
+# API lifecycle (issue 15, changes/lifecycle.py): one event per consumer team and the provider's.
+API_LIFECYCLE_EVENT_TYPES = ("api.deprecated", "api.sunset_approaching", "api.sunset")
 
 # Edge changes the graph announces (graph.signals.edges_changed), and the event type each becomes.
 EDGE_EVENT_TYPES = {"appeared": "edge.appeared", "stale": "edge.stale", "disappeared": "edge.disappeared"}
@@ -39,6 +43,7 @@ EVENT_TYPES = frozenset(
         "crawl.failed",
         "webhook.disabled",
         *EDGE_EVENT_TYPES.values(),
+        *API_LIFECYCLE_EVENT_TYPES,
     }
 )
 ALL_TYPES = "*"

@@ -238,6 +238,15 @@ if GATEWAY_MODE not in ("envoy", "nginx"):
 TRUSTED_PROXIES = [p.strip() for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p.strip()]
 
 # --- Change over time: events and webhooks (changes/) --------------------------------
+# A key with a rate limit or daily quota while Redis cannot be asked: "open" answers as if no
+# limit applied (logged), "closed" refuses with 503 quota_unavailable. Keys without limits never ask.
+GATEWAY_QUOTA_REDIS_DOWN = os.environ.get("GATEWAY_QUOTA_REDIS_DOWN", "open").strip().lower()
+if GATEWAY_QUOTA_REDIS_DOWN not in ("open", "closed"):
+    raise ImproperlyConfigured("GATEWAY_QUOTA_REDIS_DOWN must be 'open' or 'closed'.")
+# Days before an API's sunset at which its consumers get api.sunset_approaching (each once).
+API_SUNSET_NOTICE_DAYS = sorted(
+    {int(d) for d in os.environ.get("API_SUNSET_NOTICE_DAYS", "30,7,1").split(",") if d.strip()}, reverse=True
+)
 # Webhook deliveries: per-attempt timeout, attempts before a delivery is dead-lettered (and its
 # subscription disabled), exponential back-off base and cap between attempts (seconds).
 WEBHOOK_TIMEOUT = float(os.environ.get("WEBHOOK_TIMEOUT", 10))

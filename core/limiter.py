@@ -55,3 +55,129 @@ def forget_blocks() -> None:
     """Every limiter's in-process blocks (tests start clean)."""
     for limiter in _limiters:
         limiter.blocked.clear()
+
+
+# --- Per-key quotas (issue 15) ---------------------------------------------------------------
+# One Lua script, one round trip per check: the daily quota (a counter per UTC day) and the rate
+# (GCRA: the theoretical arrival time, TAT, in milliseconds; a burst of ``limit`` is allowed, then
+# one request per ``period / limit``). Nothing is written unless both allow the request, so a
+# refused request spends neither. Both keys carry the same hash tag, so the script also runs on a
+# Redis Cluster. ``now`` comes from the caller (milliseconds), so tests move time without sleeping.
+# Returns {allowed, reason (0 ok, 1 rate, 2 quota), rate remaining, used today, rate reset ms,
+# retry after ms}.
+QUOTA_LUA = """
+local now = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local period = tonumber(ARGV[3])
+local quota = tonumber(ARGV[4])
+local day_left = tonumber(ARGV[5])
+local used = 0
+if quota > 0 then
+  used = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if used >= quota then
+    return {0, 2, 0, used, 0, day_left}
+  end
+end
+local remaining, reset = -1, 0
+if limit > 0 then
+  local interval = period / limit
+  local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local allow_at = new_tat - period
+  if allow_at > now then
+    return {0, 1, 0, used, math.ceil(tat - now), math.ceil(allow_at - now)}
+  end
+  redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1)
+  remaining = math.floor((now + period - new_tat) / interval)
+  reset = math.ceil(new_tat - now)
+end
+if quota > 0 then
+  used = redis.call('INCR', KEYS[2])
+  if used == 1 then redis.call('PEXPIRE', KEYS[2], day_left + 3600000) end
+end
+return {1, 0, remaining, used, reset, 0}
+"""
+
+DAY_MS = 86_400_000
+
+
+class QuotaUnavailable(Exception):
+    """Redis could not be asked; the caller decides (GATEWAY_QUOTA_REDIS_DOWN)."""
+
+
+class QuotaCheck:
+    """The outcome of one check: ``allowed``; ``reason`` ("" | "rate" | "quota"); ``retry_after``
+    (whole seconds, when refused); ``headers``: RateLimit-Policy and RateLimit as in
+    draft-ietf-httpapi-ratelimit-headers (structured-field lists of named policies)."""
+
+    __slots__ = ("allowed", "reason", "retry_after", "headers", "used_today")
+
+    def __init__(self, allowed: bool, reason: str, retry_after: int, headers: dict, used_today: int):
+        self.allowed, self.reason, self.retry_after = allowed, reason, retry_after
+        self.headers, self.used_today = headers, used_today
+
+
+def _ceil_s(ms: float) -> int:
+    return max(0, math.ceil(ms / 1000))
+
+
+class QuotaLimiter:
+    """Rate limit (``limit`` per ``period`` seconds, GCRA) and daily quota (per UTC day) of one
+    subject (an API key id), checked and counted atomically in Redis by one script call."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._script = None
+        self._client = None
+
+    def _keys(self, subject: str, day: int) -> list[str]:
+        from core.redis import key as redis_key
+
+        tag = f"{{{subject}}}"  # one hash slot for both keys
+        return [redis_key(f"{self.name}:rate:{tag}"), redis_key(f"{self.name}:day:{tag}:{day}")]
+
+    def _registered(self):
+        from core.redis import client
+
+        redis = client()
+        if self._script is None or self._client is not redis:
+            self._script, self._client = redis.register_script(QUOTA_LUA), redis
+        return self._script
+
+    def check(self, subject: str, *, limit: int | None, period: int, quota: int | None, now: float) -> QuotaCheck:
+        """Count one request of ``subject`` at ``now`` (epoch seconds) if both limits allow it.
+        Raises QuotaUnavailable when Redis cannot be asked."""
+        now_ms = int(now * 1000)
+        day, into_day = divmod(now_ms, DAY_MS)
+        day_left = DAY_MS - into_day
+        period_ms = period * 1000
+        try:
+            allowed, reason, remaining, used, reset, retry = self._registered()(
+                keys=self._keys(subject, day), args=[now_ms, limit or 0, period_ms, quota or 0, day_left]
+            )
+        except RedisError as exc:
+            raise QuotaUnavailable(type(exc).__name__) from exc
+        policy, state = [], []
+        if limit:
+            policy.append(f'"rate";q={limit};w={period}')
+        if limit and reason != 2:  # refused on the daily quota, the script did not look at the rate
+            rate_t = _ceil_s(retry) if reason == 1 else _ceil_s(reset)
+            state.append(f'"rate";r={max(0, remaining)};t={rate_t}')
+        if quota:
+            policy.append(f'"daily";q={quota};w=86400')
+            state.append(f'"daily";r={max(0, quota - used)};t={_ceil_s(day_left)}')
+        headers = {"RateLimit-Policy": ", ".join(policy), "RateLimit": ", ".join(state)} if policy else {}
+        why = {0: "", 1: "rate", 2: "quota"}[int(reason)]
+        return QuotaCheck(bool(allowed), why, max(1, _ceil_s(retry)) if not allowed else 0, headers, int(used))
+
+    def used_today(self, subject: str, *, now: float) -> int | None:
+        """Requests of ``subject`` counted today (UTC), or None if Redis cannot be asked."""
+        from core.redis import client
+
+        day = int(now * 1000) // DAY_MS
+        try:
+            raw = client().get(self._keys(subject, day)[1])
+        except RedisError:
+            return None
+        return int(raw) if raw is not None else 0

@@ -73,5 +73,7 @@ def gateway_verify(request, path: str = ""):
         response["X-Key-Id"] = verdict.key_id
     else:
         response["X-Auth-Error"] = verdict.code
+    for name, value in verdict.headers:
+        response[name] = value
     response["Cache-Control"] = "no-store"
     return response

@@ -38,6 +38,9 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "revoked_reason",
             "last_used_at",
             "usage_count",
+            "rate_limit",
+            "rate_period",
+            "daily_quota",
         ]
         read_only_fields = fields
 
@@ -50,7 +53,25 @@ class IssuedKeySerializer(ApiKeySerializer):
         read_only_fields = fields
 
 
-class KeyIssueSerializer(serializers.Serializer):
+class KeyLimitsSerializer(serializers.Serializer):
+    rate_limit = serializers.IntegerField(
+        min_value=1,
+        max_value=1_000_000,
+        required=False,
+        allow_null=True,
+        help_text="requests per rate_period; null: none",
+    )
+    rate_period = serializers.ChoiceField(choices=["second", "minute"], required=False)
+    daily_quota = serializers.IntegerField(
+        min_value=1,
+        max_value=1_000_000_000,
+        required=False,
+        allow_null=True,
+        help_text="requests per UTC day; null: none",
+    )
+
+
+class KeyIssueSerializer(KeyLimitsSerializer):
     api = serializers.SlugRelatedField(slug_field="slug", queryset=Api.objects.select_related("provider__team"))
     consumer = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.select_related("team"))
     name = serializers.CharField(max_length=100)
@@ -62,9 +83,10 @@ class KeyIssueSerializer(serializers.Serializer):
 
 class KeyRequestSerializer(KeyIssueSerializer):
     expires_at = None
+    rate_limit = rate_period = daily_quota = None  # the provider sets limits when approving
 
 
-class KeyApproveSerializer(serializers.Serializer):
+class KeyApproveSerializer(KeyLimitsSerializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
@@ -155,6 +177,13 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def expiry(self, request, pk=None):
         """Change when an active key expires; gateways see it within a second."""
         key = services.key_expiry_set(actor=request.user, key=self.get_object(), **self._valid(KeyExpirySerializer))
+        return Response(ApiKeySerializer(key).data)
+
+    @extend_schema(request=KeyLimitsSerializer, responses=ApiKeySerializer)
+    @action(detail=True, methods=["post"])
+    def limits(self, request, pk=None):
+        """Set the key's rate limit and daily quota (null clears one); gateways apply it within a second."""
+        key = services.key_limits_set(actor=request.user, key=self.get_object(), **self._valid(KeyLimitsSerializer))
         return Response(ApiKeySerializer(key).data)
 
     @extend_schema(request=KeyRevokeSerializer, responses=KeyRevokedSerializer)

@@ -59,6 +59,7 @@ class ServiceResourcesSerializer(serializers.Serializer):
 class ApiSerializer(serializers.ModelSerializer):
     provider = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all())
     team = serializers.CharField(source="provider.team.slug", read_only=True)
+    successor = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:
         model = Api
@@ -74,10 +75,20 @@ class ApiSerializer(serializers.ModelSerializer):
             "lifecycle",
             "slo_availability",
             "slo_p99_ms",
+            "deprecated_at",
+            "sunset_at",
+            "successor",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at", "deprecated_at", "sunset_at", "successor"]
+
+
+class ApiDeprecationSerializer(serializers.Serializer):
+    sunset_at = serializers.DateTimeField(help_text="from this instant the gateway refuses with 403 api_sunset")
+    successor = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Api.objects.all(), allow_null=True, required=False, default=None
+    )
 
 
 class AuditEventSerializer(serializers.ModelSerializer):

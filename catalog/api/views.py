@@ -5,6 +5,7 @@ from rest_framework.response import Response
 
 from catalog import selectors, services
 from catalog.api.serializers import (
+    ApiDeprecationSerializer,
     ApiSerializer,
     AuditEventSerializer,
     DomainSerializer,
@@ -105,6 +106,20 @@ class ApiViewSet(viewsets.ModelViewSet):
 
     def perform_destroy(self, instance):
         services.api_delete(actor=self.request.user, api=instance)
+
+    @extend_schema(request=ApiDeprecationSerializer, responses=ApiSerializer, methods=["POST"])
+    @extend_schema(request=None, responses=ApiSerializer, methods=["DELETE"])
+    @action(detail=True, methods=["post", "delete"])
+    def deprecation(self, request, slug=None):
+        """POST: deprecate the API with a sunset date and optional successor (again: change or extend
+        the sunset); its consumers are notified. DELETE: withdraw the deprecation."""
+        if request.method == "DELETE":
+            api = services.api_undeprecate(actor=request.user, api=self.get_object())
+        else:
+            data = ApiDeprecationSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            api = services.api_deprecate(actor=request.user, api=self.get_object(), **data.validated_data)
+        return Response(ApiSerializer(api).data)
 
 
 class IsAuditReader(permissions.BasePermission):
