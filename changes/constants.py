@@ -42,6 +42,10 @@ EVENT_TYPES = frozenset(
         "deploy_key.revoked",
         "crawl.failed",
         "webhook.disabled",
+        "slo.burn_alert",
+        "slo.recovered",
+        "key.expiring",
+        "limit.reached",
         *EDGE_EVENT_TYPES.values(),
         *API_LIFECYCLE_EVENT_TYPES,
     }

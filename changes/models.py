@@ -5,7 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from catalog.models import Service
+from catalog.models import Api, Service
 from teams.models import Org, Team, org_of_team
 
 
@@ -205,6 +205,7 @@ class EdgeSample(models.Model):
     rate = models.FloatField(null=True)
     error_rate = models.FloatField(null=True)
     p95_ms = models.FloatField(null=True)
+    p99_ms = models.FloatField(null=True)
 
     class Meta:
         indexes = [
@@ -218,13 +219,14 @@ class EdgeSample(models.Model):
 
 class EdgeHourly(models.Model):
     """An hour of an edge: mean calls per minute, error rate weighted by calls, the worst
-    window's p95 and how many windows it sums up."""
+    window's p95 and p99 and how many windows it sums up."""
 
     series = models.ForeignKey(EdgeSeries, on_delete=models.CASCADE, related_name="hourly", db_index=False)
     hour = models.BigIntegerField()
     rate = models.FloatField(null=True)
     error_rate = models.FloatField(null=True)
     p95_ms = models.FloatField(null=True)
+    p99_ms = models.FloatField(null=True)
     samples = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -233,3 +235,34 @@ class EdgeHourly(models.Model):
 
     def __str__(self) -> str:
         return f"{self.series_id}@{self.hour}"
+
+
+# --- SLOs and once-only announcements --------------------------------------------------------------
+class SloAlert(models.Model):
+    """Whether an API's multi-window burn-rate alert fires: ``slo.burn_alert`` is raised when it
+    starts firing and ``slo.recovered`` when it stops, never again while it stays as it is. A
+    row exists once an API first fired; it is written only when the state changes."""
+
+    api = models.OneToOneField(Api, on_delete=models.CASCADE, related_name="+")
+    firing = models.BooleanField(default=False)
+    rule = models.CharField(max_length=16, blank=True)
+    burn_rate = models.FloatField(null=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.api_id}: {'firing' if self.firing else 'ok'}"
+
+
+class Notice(models.Model):
+    """An announcement made once (``key.expiring`` per key and expiry): the unique pair is
+    written in the event's transaction, so two beat runs cannot both announce it."""
+
+    kind = models.CharField(max_length=64)
+    ref = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "ref"], name="changes_notice_once")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.ref}"

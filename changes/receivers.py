@@ -16,9 +16,10 @@ from django.db.models.signals import post_save
 
 def on_audit(sender, instance, created, **kwargs) -> None:
     if created and not kwargs.get("raw"):
-        from changes.services import event_from_audit
+        from changes.services import event_from_audit, limit_reached_from_audit
 
         event_from_audit(instance)
+        limit_reached_from_audit(instance)  # a team's count reaching its limit: limit.reached
 
 
 def on_crawl_run(sender, instance, created, update_fields=None, **kwargs) -> None:
@@ -30,9 +31,10 @@ def on_crawl_run(sender, instance, created, update_fields=None, **kwargs) -> Non
 
 
 def on_edges_observed(sender, samples, **kwargs) -> None:
-    from changes.services import history_append
+    from changes.services import history_append, slo_kick
 
-    history_append(samples)
+    if history_append(samples):
+        slo_kick({x.dst for x in samples})  # the callees' SLO burn-rate alerts: evaluated by Celery
 
 
 def on_edges_changed(sender, change, pairs, total, at_ms, **kwargs) -> None:

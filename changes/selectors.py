@@ -4,13 +4,14 @@ their deliveries (scoped to the subscriptions the reader manages)."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
 
-from catalog.models import Service
-from changes import constants
+from catalog.models import Api, Service
+from changes import constants, slo
 from changes.models import Delivery, Deploy, DeployKey, EdgeHourly, EdgeSample, EdgeSeries, Event, Webhook
 from changes.permissions import can_manage_webhook
 from core.errors import InvalidInput, NotFound
@@ -217,3 +218,202 @@ def service_history(*, slug: str, window: str, now: float | None = None) -> dict
         "edges": edges,
         "deploys": deploys,
     }
+
+
+# --- SLOs (changes/slo.py does the arithmetic) ----------------------------------------------------
+# An API's SLO is evaluated on every inbound edge of its provider service: history is kept per
+# (caller, callee service), so calls cannot be told apart per API of one service.
+
+
+def _epoch(value) -> int:
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    return int(value)
+
+
+def _sums_from(row: dict, suffix: str = "") -> slo.Sums:
+    return slo.Sums(
+        samples=int(row.get(f"n{suffix}") or 0),
+        edges=int(row.get(f"e{suffix}") or 0),
+        weight=float(row.get(f"w{suffix}") or 0.0),
+        errors=float(row.get(f"x{suffix}") or 0.0),
+        latency_weight=float(row.get(f"lw{suffix}") or 0.0),
+        latency_good=float(row.get(f"lg{suffix}") or 0.0),
+        p99_worst_ms=row.get(f"lm{suffix}"),
+    )
+
+
+def _add(a: slo.Sums, b: slo.Sums) -> slo.Sums:
+    worst = [x for x in (a.p99_worst_ms, b.p99_worst_ms) if x is not None]
+    return slo.Sums(
+        samples=a.samples + b.samples,
+        edges=max(a.edges, b.edges),
+        weight=a.weight + b.weight,
+        errors=a.errors + b.errors,
+        latency_weight=a.latency_weight + b.latency_weight,
+        latency_good=a.latency_good + b.latency_good,
+        p99_worst_ms=max(worst) if worst else None,
+    )
+
+
+def inbound_window_sums(
+    *, dsts: list[str] | None, now: int, windows: list[int], p99_target_ms: int | None = None
+) -> dict[str, dict[int, slo.Sums]]:
+    """Per callee service, the sums of its inbound samples over each window ending at ``now``
+    (samples at ``now - window < at <= now``): one query whatever the number of windows."""
+    qs = EdgeSample.objects.filter(at__gt=now - max(windows), at__lte=now)
+    if dsts is not None:
+        qs = qs.filter(series__dst__in=dsts)
+    aggs = {}
+    for w in windows:
+        f = Q(at__gt=now - w)
+        aggs[f"n{w}"] = Count("rate", filter=f)
+        aggs[f"e{w}"] = Count("series_id", distinct=True, filter=f & Q(rate__isnull=False))
+        aggs[f"w{w}"] = Sum("rate", filter=f & Q(error_rate__isnull=False))
+        aggs[f"x{w}"] = Sum(F("rate") * F("error_rate"), filter=f)
+        aggs[f"lm{w}"] = Max("p99_ms", filter=f)
+        if p99_target_ms is not None:
+            aggs[f"lw{w}"] = Sum("rate", filter=f & Q(p99_ms__isnull=False))
+            aggs[f"lg{w}"] = Sum("rate", filter=f & Q(p99_ms__lte=p99_target_ms))
+    out: dict[str, dict[int, slo.Sums]] = {}
+    for row in qs.values("series__dst").annotate(**aggs).order_by():
+        out[row["series__dst"]] = {w: _sums_from(row, str(w)) for w in windows}
+    return out
+
+
+def _span_sums(*, dst: str, start: int, end: int, p99_target_ms: int | None = None) -> slo.Sums:
+    """The sums of a callee's inbound history over ``start < t <= end`` of any length: raw
+    samples as far back as they are kept (EDGE_HISTORY_RAW_HOURS, from a whole hour), hourly
+    roll-ups before that (each counting as the windows it sums up; its p99 the worst window's).
+    A span within the raw retention (a deploy an hour ago) reads samples only."""
+    raw_start = start
+    total = slo.Sums()
+    kept_from = end - settings.EDGE_HISTORY_RAW_HOURS * 3600
+    kept_from += -kept_from % 3600  # the first whole hour still held in samples
+    if start < kept_from:
+        raw_start = kept_from - 1  # samples from kept_from on (raw windows are start < at <= end)
+        n = F("samples")
+        aggs = {
+            "n": Sum("samples", filter=Q(rate__isnull=False)),
+            "e": Count("series_id", distinct=True),
+            "w": Sum(F("rate") * n, filter=Q(error_rate__isnull=False)),
+            "x": Sum(F("rate") * F("error_rate") * n),
+            "lm": Max("p99_ms"),
+        }
+        if p99_target_ms is not None:
+            aggs["lw"] = Sum(F("rate") * n, filter=Q(p99_ms__isnull=False))
+            aggs["lg"] = Sum(F("rate") * n, filter=Q(p99_ms__lte=p99_target_ms))
+        row = EdgeHourly.objects.filter(series__dst=dst, hour__gte=start - start % 3600, hour__lt=raw_start).aggregate(
+            **aggs
+        )
+        total = _sums_from(row)
+    if end > raw_start:
+        span = end - raw_start
+        raw = inbound_window_sums(dsts=[dst], now=end, windows=[span], p99_target_ms=p99_target_ms)
+        if dst in raw:
+            total = _add(total, raw[dst][span])
+    return total
+
+
+def burn_rules() -> list[slo.BurnRule]:
+    return slo.parse_rules(settings.SLO_BURN_RULES)
+
+
+def slo_status(*, api, now: float | None = None) -> slo.SloStatus:
+    """An API's SLO over 1 h, 24 h and 28 d, and its burn-rate alert rules, from its provider's
+    inbound edge history at ``now`` (epoch seconds; default: the clock)."""
+    now = int(now if now is not None else time.time())
+    dst = api.provider.slug
+    target = float(api.slo_availability) if api.slo_availability is not None else None
+    rules = burn_rules()
+    short = sorted({3600, 86400, *(r.long_s for r in rules), *(r.short_s for r in rules)})
+    raw = inbound_window_sums(dsts=[dst], now=now, windows=short, p99_target_ms=api.slo_p99_ms).get(dst, {})
+    by_window = {name: raw.get(seconds, slo.Sums()) for name, seconds in slo.WINDOWS.items() if seconds in raw}
+    by_window["28d"] = _span_sums(dst=dst, start=now - slo.WINDOWS["28d"], end=now, p99_target_ms=api.slo_p99_ms)
+    for name in slo.WINDOWS:
+        by_window.setdefault(name, slo.Sums())
+    windows = [
+        slo.evaluate_window(
+            name,
+            seconds,
+            by_window[name],
+            availability_target=target,
+            p99_target_ms=api.slo_p99_ms,
+            latency_objective=settings.SLO_LATENCY_OBJECTIVE,
+        )
+        for name, seconds in slo.WINDOWS.items()
+    ]
+    states = slo.evaluate_rules(rules, raw, availability_target=target)
+    firing = next((s.rule for s in states if s.firing), None)
+    return slo.SloStatus(
+        api=api.slug,
+        service=dst,
+        scope="service",
+        availability_target=target,
+        p99_target_ms=api.slo_p99_ms,
+        evaluated_at=now,
+        windows=windows,
+        rules=states,
+        firing=firing is not None,
+        firing_rule=firing,
+    )
+
+
+def slo_for_api(*, slug: str, now: float | None = None) -> slo.SloStatus:
+    api = Api.objects.select_related("provider").filter(slug=slug).first()
+    if api is None:
+        raise NotFound("No such API.")
+    return slo_status(api=api, now=now)
+
+
+def slo_for_service(*, slug: str, now: float | None = None) -> list[slo.SloStatus]:
+    """The SLOs of the APIs a service provides that have a target (availability or p99)."""
+    if not Service.objects.filter(slug=slug).exists():
+        raise NotFound("No such service.")
+    apis = Api.objects.select_related("provider").filter(provider__slug=slug).order_by("slug")
+    return [slo_status(api=a, now=now) for a in apis if a.slo_availability is not None or a.slo_p99_ms is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class SloBurn:
+    """An API burning its error budget faster than 1x since ``since`` (epoch seconds)."""
+
+    api: str
+    service: str
+    since: int
+    availability_target: float
+    error_ratio: float
+    burn_rate: float | None  # None: a 100 % target with errors (no budget at all)
+    samples: int
+
+
+def slo_burn_since(*, service, since, now: float | None = None) -> list[SloBurn]:
+    """The APIs of ``service`` (a Service or its slug) with an availability target whose error
+    budget burned faster than 1x over ``since`` (a datetime or epoch seconds) to now, measured
+    on the provider's inbound edges (as every SLO here). Empty when nothing burned or no call
+    was observed since then. For the deploy verdict: "SLO burn since the deploy"."""
+    slug = service if isinstance(service, str) else service.slug
+    now = int(now if now is not None else time.time())
+    start = _epoch(since)
+    apis = list(Api.objects.filter(provider__slug=slug, slo_availability__isnull=False).order_by("slug"))
+    if not apis or start >= now:
+        return []
+    sums = _span_sums(dst=slug, start=start, end=now)
+    ratio = slo.error_ratio(sums)
+    out = []
+    for api in apis:
+        target = float(api.slo_availability)
+        burn = slo.burn_rate(ratio, slo.budget_of(target))
+        if ratio is not None and ((burn is None and ratio > 0) or (burn is not None and burn > 1.0)):
+            out.append(
+                SloBurn(
+                    api=api.slug,
+                    service=slug,
+                    since=start,
+                    availability_target=target,
+                    error_ratio=round(ratio, 6),
+                    burn_rate=None if burn is None else round(burn, 4),
+                    samples=sums.samples,
+                )
+            )
+    return out

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from catalog import keys as key_format
 from catalog.models import Api, Service
-from changes import constants, delivery
+from changes import constants, delivery, slo
 from changes.models import (
     Delivery,
     DeliveryAttempt,
@@ -787,15 +787,15 @@ def history_append(samples) -> int:
     with transaction.atomic():
         ids = _series_ids({(x.src, x.dst) for x in samples})
         rows = [
-            (ids[(x.src, x.dst)], x.at_ms // 1000, x.rate_per_min, x.error_rate, x.p95_ms)
+            (ids[(x.src, x.dst)], x.at_ms // 1000, x.rate_per_min, x.error_rate, x.p95_ms, x.p99_ms)
             for x in samples
             if (x.src, x.dst) in ids
         ]
         # One prepared INSERT for the batch: building a model instance per sample cost more than the write.
         with connection.cursor() as cursor:
             cursor.executemany(
-                f"INSERT INTO {EdgeSample._meta.db_table} (series_id, at, rate, error_rate, p95_ms) "  # noqa: S608
-                "VALUES (%s, %s, %s, %s, %s)",
+                f"INSERT INTO {EdgeSample._meta.db_table} (series_id, at, rate, error_rate, p95_ms, p99_ms) "  # noqa: S608
+                "VALUES (%s, %s, %s, %s, %s, %s)",
                 rows,
             )
     return len(rows)
@@ -828,6 +828,7 @@ def history_rollup(*, now: float | None = None) -> dict:
                 err_weighted=Sum(F("error_rate") * F("rate")),
                 err_rate_sum=Sum("rate", filter=Q(error_rate__isnull=False)),
                 p95=Max("p95_ms"),
+                p99=Max("p99_ms"),
             )
         )
         rows = [
@@ -839,6 +840,7 @@ def history_rollup(*, now: float | None = None) -> dict:
                 if a["err_rate_sum"]
                 else (0.0 if a["rate_n"] else None),
                 p95_ms=a["p95"],
+                p99_ms=a["p99"],
                 samples=a["n"],
             )
             for a in agg
@@ -848,7 +850,7 @@ def history_rollup(*, now: float | None = None) -> dict:
                 rows,
                 update_conflicts=True,
                 unique_fields=["series", "hour"],
-                update_fields=["rate", "error_rate", "p95_ms", "samples"],
+                update_fields=["rate", "error_rate", "p95_ms", "p99_ms", "samples"],
                 batch_size=1000,
             )
         rolled += len(rows)
@@ -892,3 +894,200 @@ def edge_events_record(*, change: str, pairs, total: int, at_ms: int) -> int:
             }
         )
     return events_record_many(rows)  # one transaction for the step, not one per edge
+
+
+# --- SLO burn-rate alerts, expiring keys, limits reached ------------------------------------------
+def slo_kick(dsts) -> bool:
+    """After a history append: evaluate the SLOs of the callees just observed that provide an
+    API with an availability target (a Celery task, so the crawl does not wait for it)."""
+    from changes.tasks import slo_evaluate_task
+
+    slugs = sorted(
+        set(
+            Api.objects.filter(provider__slug__in=set(dsts), slo_availability__isnull=False).values_list(
+                "provider__slug", flat=True
+            )
+        )
+    )
+    return bool(slugs) and enqueue(slo_evaluate_task, slugs)
+
+
+def _slo_payload(api: Api, state, target: float, now: int) -> dict:
+    return {
+        "api": api.slug,
+        "service": api.provider.slug,
+        "scope": "service",
+        "availability_target": target,
+        "rule": state.rule if state else None,
+        "factor": state.factor if state else None,
+        "long_window_seconds": state.long_s if state else None,
+        "short_window_seconds": state.short_s if state else None,
+        "long_burn_rate": state.long_burn if state else None,
+        "short_burn_rate": state.short_burn if state else None,
+        "at": now * 1000,
+    }
+
+
+def slo_evaluate(*, services: list[str] | None = None, now: float | None = None) -> dict:
+    """Evaluate the multi-window burn-rate rules (SLO_BURN_RULES) of every API with an
+    availability target (or those provided by ``services``) at ``now`` (epoch seconds): an API
+    whose rules start firing raises ``slo.burn_alert``, one whose rules all stop raises
+    ``slo.recovered``; nothing is written while an API stays as it was. One query sums every
+    callee's inbound samples over every rule window."""
+    from changes import selectors
+    from changes.models import SloAlert
+
+    now = int(now if now is not None else time.time())
+    rules = selectors.burn_rules()
+    apis = Api.objects.filter(slo_availability__isnull=False).select_related("provider__team")
+    if services is not None:
+        apis = apis.filter(provider__slug__in=services)
+    apis = list(apis)
+    if not apis or not rules:
+        return {"evaluated": 0, "alerts": 0, "recovered": 0}
+    windows = sorted({w for r in rules for w in (r.long_s, r.short_s)})
+    dsts = None if services is None else sorted({a.provider.slug for a in apis})
+    sums = selectors.inbound_window_sums(dsts=dsts, now=now, windows=windows)
+    firing_now = set(SloAlert.objects.filter(api__in=apis, firing=True).values_list("api_id", flat=True))
+    alerts = recovered = 0
+    for api in apis:
+        target = float(api.slo_availability)
+        states = slo.evaluate_rules(rules, sums.get(api.provider.slug, {}), availability_target=target)
+        fired = next((s for s in states if s.firing), None)
+        if (fired is not None) == (api.pk in firing_now):
+            continue
+        with transaction.atomic():
+            row, _ = SloAlert.objects.select_for_update().get_or_create(api=api)
+            if row.firing == (fired is not None):
+                continue  # another evaluation got here first
+            row.firing = fired is not None
+            row.rule = fired.rule if fired else ""
+            row.burn_rate = fired.long_burn if fired else None
+            row.changed_at = timezone.now()
+            row.save()
+            shown = fired or max(states, key=lambda s: s.long_burn or 0.0)
+            _service_event(
+                "slo.burn_alert" if fired else "slo.recovered",
+                api.provider,
+                {"kind": "api", "id": api.slug, "name": api.name},
+                _slo_payload(api, shown, target, now),
+            )
+        alerts += fired is not None
+        recovered += fired is None
+    return {"evaluated": len(apis), "alerts": alerts, "recovered": recovered}
+
+
+def key_expiry_warn(*, now=None) -> int:
+    """Announce ``key.expiring`` once per active key (and expiry instant) that expires within
+    KEY_EXPIRY_WARNING_DAYS; a key that was rotated (its successor exists) is expected to
+    expire and is left out. Scoped like the other key events (the provider's service, team
+    and org), naming the consumer. Returns how many were announced."""
+    from django.db.models import Exists, OuterRef
+
+    from catalog.models import ApiKey
+    from changes.models import Notice
+
+    now = now or timezone.now()
+    horizon = now + timedelta(days=int(_setting("KEY_EXPIRY_WARNING_DAYS", 7)))
+    keys = list(
+        ApiKey.objects.filter(
+            status=ApiKey.STATUS_ACTIVE, revoked_at__isnull=True, expires_at__gt=now, expires_at__lte=horizon
+        )
+        .exclude(Exists(ApiKey.objects.filter(rotated_from=OuterRef("pk"))))
+        .select_related("api__provider__team", "consumer")
+        .order_by("expires_at", "pk")
+    )
+    refs = {k.pk: f"{k.key_id}@{int(k.expires_at.timestamp())}" for k in keys}
+    done = set(Notice.objects.filter(kind="key.expiring", ref__in=refs.values()).values_list("ref", flat=True))
+    announced = 0
+    for key in keys:
+        if refs[key.pk] in done:
+            continue
+        try:
+            with transaction.atomic():
+                Notice.objects.create(kind="key.expiring", ref=refs[key.pk])
+                _service_event(
+                    "key.expiring",
+                    key.api.provider,
+                    {"kind": "apikey", "id": str(key.pk), "name": str(key)},
+                    {
+                        "key_id": key.key_id,
+                        "api": key.api.slug,
+                        "consumer": key.consumer.slug,
+                        "consumer_service_id": key.consumer_id,
+                        "expires_at": key.expires_at.isoformat(),
+                        "days_left": round((key.expires_at - now).total_seconds() / 86400, 2),
+                    },
+                )
+        except IntegrityError:
+            continue  # announced by a concurrent run
+        announced += 1
+    return announced
+
+
+# A write that adds to a team's count, and the limit it counts towards.
+LIMIT_ACTIONS = {
+    "member.add": "members",
+    "service.create": "services",
+    "service.transfer": "services",
+    "system.create": "systems",
+    "system.transfer": "systems",
+    "domain.create": "domains",
+    "domain.transfer": "domains",
+    "resource.create": "resources",
+    "resource.transfer": "resources",
+}
+
+
+def limit_reached_from_audit(audit) -> Event | None:
+    """In the write's transaction (its audit record): when a write that adds one to a team's
+    count (a member, a service, a system, a domain, a resource; created or transferred in)
+    makes it equal to the team's limit, announce ``limit.reached``. The next such write is
+    refused (409 ``team_limit_exceeded``), so this fires once per crossing: again only after
+    the count fell below the limit (or the limit was raised) and reached it once more."""
+    noun = LIMIT_ACTIONS.get(audit.action)
+    if noun is None:
+        return None
+    team_id = audit.object_id if audit.object_type == "team" else (audit.after or {}).get("team")
+    return _limit_check(team_id, noun, audit.action, audit.object_repr)
+
+
+def limits_reached_from_audits(audits) -> int:
+    """``limit_reached_from_audit`` for the audit records of one bulk write: once per team and
+    limit, after the whole write."""
+    seen = {}
+    for audit in audits:
+        noun = LIMIT_ACTIONS.get(audit.action)
+        if noun is not None:
+            team_id = audit.object_id if audit.object_type == "team" else (audit.after or {}).get("team")
+            seen.setdefault((str(team_id), noun), (team_id, audit))
+    return sum(
+        _limit_check(team_id, noun, audit.action, audit.object_repr) is not None
+        for (_, noun), (team_id, audit) in seen.items()
+    )
+
+
+def _limit_check(team_id, noun: str, action: str, by: str) -> Event | None:
+    from catalog import models as catalog_models
+    from catalog.services import owned_limit
+    from teams import selectors as teams_selectors
+
+    team = Team.objects.select_related("org").filter(pk=team_id).first() if team_id else None
+    if team is None:
+        return None
+    if noun in ("members", "services"):
+        usage = teams_selectors.team_usage(team)[noun]
+        current, maximum = usage["current"], usage["max"]
+    else:
+        kind = noun[:-1]
+        model = {"system": catalog_models.System, "domain": catalog_models.Domain, "resource": catalog_models.Resource}
+        current, maximum = model[kind].objects.filter(team=team).count(), owned_limit(kind)
+    if current != maximum:
+        return None
+    return event_record(
+        type="limit.reached",
+        subject={"kind": "team", "id": str(team.pk), "name": team.slug},
+        payload={"limit": noun, "max": maximum, "current": current, "action": action, "by": by},
+        org_id=team.org_id,
+        team_id=team.pk,
+    )

@@ -19,3 +19,15 @@ def webhook_sweep_task() -> int:
 @shared_task(name="changes.tasks.edge_history_rollup_task", ignore_result=True)
 def edge_history_rollup_task() -> dict:
     return services.history_rollup()
+
+
+@shared_task(name="changes.tasks.slo_evaluate_task", ignore_result=True)
+def slo_evaluate_task(services_: list[str] | None = None) -> dict:
+    """Beat (every minute: every API with an availability target) and after each history
+    append (the callees just observed)."""
+    return services.slo_evaluate(services=services_)
+
+
+@shared_task(name="changes.tasks.key_expiry_warn_task", ignore_result=True)
+def key_expiry_warn_task() -> int:
+    return services.key_expiry_warn()

@@ -187,6 +187,11 @@ EDGE_HISTORY = env_bool("EDGE_HISTORY", True)
 EDGE_HISTORY_RAW_HOURS = env_int("EDGE_HISTORY_RAW_HOURS", 48)
 EDGE_HISTORY_HOURLY_DAYS = env_int("EDGE_HISTORY_HOURLY_DAYS", 90)
 EDGE_HISTORY_MAX_EDGES = env_int("EDGE_HISTORY_MAX_EDGES", 50)  # edges per direction in one service's history
+# SLOs (issue 14): multi-window burn-rate alert rules "factor:long:short,..." (changes/slo.py), and the
+# share of calls in windows whose p99 met the target that counts as meeting the latency objective.
+SLO_BURN_RULES = os.environ.get("SLO_BURN_RULES", "14.4:1h:5m,6:6h:30m")
+SLO_LATENCY_OBJECTIVE = float(os.environ.get("SLO_LATENCY_OBJECTIVE", 0.99))
+KEY_EXPIRY_WARNING_DAYS = env_int("KEY_EXPIRY_WARNING_DAYS", 7)  # key.expiring: days before an active key expires
 DISCOVERY_FETCH_TIMEOUT = float(os.environ.get("DISCOVERY_FETCH_TIMEOUT", 5))
 DISCOVERY_MAX_BYTES = env_int("DISCOVERY_MAX_BYTES", 10 * 1024 * 1024)
 DISCOVERY_MAX_SERIES = env_int("DISCOVERY_MAX_SERIES", 50_000)
@@ -309,6 +314,7 @@ GRAPHENE = {
 GRAPHQL_TYPE_EXTENSIONS = {
     "Service": ["graph.graphql.extensions.ServiceGraphFields", "changes.graphql.extensions.ServiceDeployFields"],
     "Team": ["catalog.graphql.extensions.TeamServicesField", "graph.graphql.extensions.TeamGraphFields"],
+    "Api": ["changes.graphql.slo.ApiSloFields"],
 }
 GRAPHQL_MAX_DEPTH = env_int("GRAPHQL_MAX_DEPTH", 10)
 GRAPHQL_MAX_COST = env_int("GRAPHQL_MAX_COST", 3000)

@@ -21,7 +21,7 @@ edges_changed = Signal()
 
 @dataclass(frozen=True, slots=True)
 class EdgeSample:
-    """One edge's window: calls per minute, error rate (0..1) and p95 latency (ms) where known."""
+    """One edge's window: calls per minute, error rate (0..1) and p95/p99 latency (ms) where known."""
 
     src: str
     dst: str
@@ -29,6 +29,7 @@ class EdgeSample:
     rate_per_min: float | None
     error_rate: float | None
     p95_ms: float | None
+    p99_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from catalog.models import Api, ApiKey, Domain, Resource, Service, System
 from core.graphql import type_extensions
 
 
-class ApiType(DjangoObjectType):
+class ApiType(*type_extensions("Api"), DjangoObjectType):
     class Meta:
         model = Api
         interfaces = (relay.Node,)

@@ -43,6 +43,7 @@ def _samples(rows: list[dict], now: int) -> list[signals.EdgeSample]:
             rate,
             props.get("error_rate") if rate is not None else None,
             p95,
+            props.get("p99_ms") if p95 is not None else None,
         )
         key = (row["src"], row["dst"])
         if key not in best or (rate or 0.0) > (best[key].rate_per_min or 0.0):
