@@ -19,6 +19,15 @@ services_cleanup() {
 services_up() {
   trap services_cleanup EXIT
   trap 'exit 130' INT TERM
+  # NEO4J_BOLT_PORT (with NEO4J_HOME_DIR) names a Neo4j of this command's own: started here
+  # unless it answers, and used (so two test runs can share a machine, as .ci/run does).
+  if [ -z "${NEO4J_URI:-}" ] && [ -n "${NEO4J_BOLT_PORT:-}" ]; then
+    if ! scripts/neo4j status >/dev/null 2>&1; then
+      started+=(neo4j)
+      scripts/neo4j start
+    fi
+    export NEO4J_URI="bolt://127.0.0.1:$NEO4J_BOLT_PORT"
+  fi
   if [ -z "${NEO4J_URI:-}" ] && ! scripts/neo4j status >/dev/null 2>&1; then
     started+=(neo4j)
     scripts/neo4j start

@@ -171,7 +171,7 @@ def celery_workers(transactional_db):
         log_dir.mkdir(exist_ok=True)
         for _ in range(count):
             name = f"test{len(procs)}-{os.getpid()}@%h"
-            log = open(log_dir / f"test-worker-{len(procs)}.log", "w")  # noqa: SIM115 (the worker writes it until torn down)
+            log = open(log_dir / f"test-worker-{FLEET_PORT_BASE}-{len(procs)}.log", "w")  # noqa: SIM115 (the worker writes it until torn down)
             procs.append(
                 subprocess.Popen(
                     [

@@ -8,6 +8,9 @@ import pytest
 from devtools import fleet
 from graph import db, services
 from graph.models import CrawlRun
+from tests.conftest import FLEET_PORT_BASE
+
+OWN_NEO4J_PORT = FLEET_PORT_BASE + 990  # a second Neo4j's Bolt port, inside this run's TEST_PORT_BASE range
 
 pytestmark = [pytest.mark.worker]
 
@@ -226,13 +229,17 @@ def test_zipkin_and_jaeger_sources_add_edges_with_window_rates(graph, root):
 
 @pytest.fixture
 def own_neo4j(tmp_path_factory):
-    """A second real Neo4j server of this test's own (port 7689), which it may stop."""
+    """A second real Neo4j server of this test's own (in this run's port range), which it may stop."""
     import os
     import subprocess
 
     from tests.conftest import ROOT
 
-    env = {**os.environ, "NEO4J_BOLT_PORT": "7689", "NEO4J_HOME_DIR": str(tmp_path_factory.mktemp("neo4j-stopstart"))}
+    env = {
+        **os.environ,
+        "NEO4J_BOLT_PORT": str(OWN_NEO4J_PORT),
+        "NEO4J_HOME_DIR": str(tmp_path_factory.mktemp("neo4j-stopstart")),
+    }
     env.pop("NEO4J_URI", None)
 
     def ctl(action):
@@ -250,7 +257,7 @@ def test_neo4j_stopped_and_started_again(own_neo4j, run_fleet, root, settings):
     from graph import db as graph_db
 
     graph_db.close()
-    settings.NEO4J_URI = "bolt://127.0.0.1:7689"
+    settings.NEO4J_URI = f"bolt://127.0.0.1:{OWN_NEO4J_PORT}"
     try:
         running = run_fleet(8, seed=4)
         fleet.register(running.services, actor=root)
