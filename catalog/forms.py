@@ -92,16 +92,40 @@ class ScopesField(forms.CharField):
         validate_scopes(value)
 
 
-class KeyIssueForm(forms.Form):
+class KeyLimitsForm(forms.Form):
+    """A key's rate limit and daily quota (empty: none), enforced by the gateway."""
+
+    rate_limit = forms.IntegerField(
+        required=False, min_value=1, max_value=1_000_000, help_text="optional: requests per second or minute"
+    )
+    rate_period = forms.TypedChoiceField(
+        choices=[("second", "per second"), ("minute", "per minute")], required=False, empty_value=None
+    )
+    daily_quota = forms.IntegerField(
+        required=False, min_value=1, max_value=1_000_000_000, help_text="optional: requests per UTC day"
+    )
+
+
+class KeyIssueForm(KeyLimitsForm):
     api = forms.ModelChoiceField(queryset=Api.objects.all(), to_field_name="slug")
     consumer = forms.ModelChoiceField(queryset=Service.objects.all(), to_field_name="slug")
     name = forms.CharField(max_length=100)
     scopes = ScopesField(required=False, help_text="optional: METHOD /path-prefix, one a line")
     expires_at = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    field_order = ["api", "consumer", "name", "scopes", "expires_at", "rate_limit", "rate_period", "daily_quota"]
 
 
 class KeyRequestForm(KeyIssueForm):
     expires_at = None
+    rate_limit = rate_period = daily_quota = None  # the provider sets limits when approving
+
+
+class ApiDeprecationForm(forms.Form):
+    sunset_at = forms.DateTimeField(
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="from then on the gateway refuses the API's keys (403 api_sunset); a later date extends it",
+    )
+    successor = forms.ModelChoiceField(queryset=Api.objects.all(), to_field_name="slug", required=False)
 
 
 class KeyRevokeForm(forms.Form):

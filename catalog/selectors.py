@@ -41,7 +41,7 @@ def service_page(*, slug: str) -> Service | None:
 
 
 def api_list(*, q: str = "") -> QuerySet[Api]:
-    qs = Api.objects.select_related("provider", "provider__team", "provider__team__org")
+    qs = Api.objects.select_related("provider", "provider__team", "provider__team__org", "successor")
     return contains(qs, q)
 
 
@@ -347,3 +347,34 @@ def catalog_export(*, org: str | None = None, user=None) -> str:
     from catalog.descriptors.export import export_backstage
 
     return export_backstage(org=org, include_emails=bool(user is not None and user.is_superuser))
+
+
+def key_quota_usage(keys) -> dict[int, dict]:
+    """For each key with a daily quota: {key pk: {"used": requests today (UTC), "percent"}}, read
+    from the gateway's counters in Redis in one round trip; empty when Redis cannot be asked."""
+    import time
+
+    from catalog.gateway import quotas
+
+    with_quota = [k for k in keys if k.daily_quota and k.key_id]
+    used = quotas.used_today_many([k.key_id for k in with_quota], now=time.time())
+    if used is None:
+        return {}
+    return {
+        k.pk: {"used": used[k.key_id], "percent": min(100, round(100 * used[k.key_id] / k.daily_quota))}
+        for k in with_quota
+    }
+
+
+def deprecated_apis_consumed(service) -> list:
+    """Deprecated APIs this service declares it consumes or holds an active key for, soonest sunset first."""
+    from catalog.models import ApiKey
+
+    held = ApiKey.objects.filter(consumer=service, status=ApiKey.STATUS_ACTIVE, revoked_at__isnull=True)
+    return list(
+        Api.objects.filter(deprecated_at__isnull=False)
+        .filter(Q(declared_consumers=service) | Q(pk__in=held.values("api_id")))
+        .select_related("successor", "provider")
+        .distinct()
+        .order_by("sunset_at", "slug")
+    )

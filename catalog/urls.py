@@ -9,6 +9,8 @@ urlpatterns = [
     path("services/<slug:slug>/edit/", views.service_edit, name="service_edit"),
     path("apis/", views.api_list, name="api_list"),
     path("apis/new/", views.api_create, name="api_create"),
+    path("apis/<slug:slug>/deprecation/", views.api_deprecation, name="api_deprecation"),
+    path("apis/<slug:slug>/deprecation/withdraw/", views.api_deprecation_withdraw, name="api_deprecation_withdraw"),
     path("systems/", views.system_list, name="system_list"),
     path("systems/<slug:slug>/", views.system_detail, name="system_detail"),
     path("domains/", views.domain_list, name="domain_list"),
@@ -29,4 +31,5 @@ urlpatterns = [
     path("keys/<int:pk>/reject/", views.key_reject, name="key_reject"),
     path("keys/<int:pk>/rotate/", views.key_rotate, name="key_rotate"),
     path("keys/<int:pk>/revoke/", views.key_revoke, name="key_revoke"),
+    path("keys/<int:pk>/limits/", views.key_limits, name="key_limits"),
 ]

@@ -7,8 +7,10 @@ from django.views.decorators.http import require_POST
 from catalog import selectors, services
 from catalog.filtersets import DomainFilterSet, ResourceFilterSet, ServiceListFilterSet, SystemFilterSet
 from catalog.forms import (
+    ApiDeprecationForm,
     ApiForm,
     KeyIssueForm,
+    KeyLimitsForm,
     KeyRequestForm,
     KeyRevokeForm,
     KeyRotateForm,
@@ -107,6 +109,9 @@ def key_list(request):
     )
     query = request.GET.copy()
     query.pop("page", None)
+    usage = selectors.key_quota_usage(page.object_list)  # today's use of each daily quota, one Redis read
+    for key in page.object_list:
+        key.quota_used = usage.get(key.pk)
     return render(
         request,
         "catalog/key_list.html",
@@ -357,3 +362,39 @@ def location_upload(request):
     elif request.method == "POST":
         status = 400
     return render(request, "catalog/location_upload.html", {"form": form, "errors": errors}, status=status)
+
+
+@login_required
+def key_limits(request, pk):
+    """A key's rate limit and daily quota (the provider's team)."""
+    key = _key(request, pk)
+    initial = {"rate_limit": key.rate_limit, "rate_period": key.rate_period, "daily_quota": key.daily_quota}
+    form = KeyLimitsForm(request.POST or None, initial=initial)
+    if form_submit(request, form, lambda data: services.key_limits_set(actor=request.user, key=key, **data)):
+        messages.success(request, f"Limits of key {key.key_id} saved; gateways apply them within a second.")
+        return redirect("catalog:key_list")
+    return form_page(request, form, f"Rate limit and daily quota of key {key.key_id or key.pk}")
+
+
+@login_required
+def api_deprecation(request, slug):
+    """Deprecate an API (or change its sunset date and successor); its consumers are told."""
+    api = get_object_or_404(selectors.api_list(), slug=slug)
+    initial = {"sunset_at": api.sunset_at, "successor": api.successor.slug if api.successor_id else None}
+    form = ApiDeprecationForm(request.POST or None, initial=initial)
+    if form_submit(request, form, lambda data: services.api_deprecate(actor=request.user, api=api, **data)):
+        messages.success(request, f"API {api.slug} is deprecated; its consumers are notified.")
+        return redirect(api.get_absolute_url())
+    return form_page(request, form, f"Deprecate {api.slug}")
+
+
+@login_required
+@require_POST
+def api_deprecation_withdraw(request, slug):
+    api = get_object_or_404(selectors.api_list(), slug=slug)
+    try:
+        services.api_undeprecate(actor=request.user, api=api)
+        messages.success(request, f"The deprecation of {api.slug} is withdrawn.")
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    return redirect(api.get_absolute_url())

@@ -171,6 +171,19 @@ class QuotaLimiter:
         why = {0: "", 1: "rate", 2: "quota"}[int(reason)]
         return QuotaCheck(bool(allowed), why, max(1, _ceil_s(retry)) if not allowed else 0, headers, int(used))
 
+    def used_today_many(self, subjects: list[str], *, now: float) -> dict[str, int] | None:
+        """Requests counted today (UTC) per subject, one MGET; None if Redis cannot be asked."""
+        from core.redis import client
+
+        if not subjects:
+            return {}
+        day = int(now * 1000) // DAY_MS
+        try:
+            raw = client().mget([self._keys(s, day)[1] for s in subjects])
+        except RedisError:
+            return None
+        return {s: int(v) if v is not None else 0 for s, v in zip(subjects, raw, strict=True)}
+
     def used_today(self, subject: str, *, now: float) -> int | None:
         """Requests of ``subject`` counted today (UTC), or None if Redis cannot be asked."""
         from core.redis import client

@@ -82,6 +82,7 @@ def service_detail(request, slug):
             "deploys": changes_selectors.deploys_recent(service_id=service.pk, limit=10),
             "can_edit": permissions.can_manage_assets(request.user, service.team),
             "managed": catalog_selectors.managed_entity(kind="service", slug=service.slug),
+            "deprecated_apis": catalog_selectors.deprecated_apis_consumed(service),
         },
     )
 

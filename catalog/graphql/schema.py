@@ -179,20 +179,74 @@ class IssueKey(graphene.Mutation):
         consumer = graphene.String(required=True)
         name = graphene.String(required=True)
         scopes = graphene.List(graphene.NonNull(graphene.String))
+        rate_limit = graphene.Int(description="requests per ratePeriod; omit or null: no rate limit")
+        rate_period = graphene.String(description="second (default) or minute")
+        daily_quota = graphene.Int(description="requests per UTC day; omit or null: no quota")
 
     key = graphene.Field(ApiKeyType)
     secret = graphene.String()
 
     @domain_errors
-    def mutate(root, info, api, consumer, name, scopes=None):
+    def mutate(root, info, api, consumer, name, scopes=None, **limits):
         key, secret = services.key_issue(
             actor=info.context.user,
             api=_get(Api.objects, "api", slug=api),
             consumer=_get(Service.objects, "service", slug=consumer),
             name=name,
             scopes=scopes or [],
+            **limits,
         )
         return IssueKey(key=key, secret=secret)
+
+
+class SetKeyLimits(graphene.Mutation):
+    """A key's rate limit and daily quota (null clears one); the provider's team decides."""
+
+    class Arguments:
+        key_id = graphene.String(required=True)
+        rate_limit = graphene.Int()
+        rate_period = graphene.String()
+        daily_quota = graphene.Int()
+
+    key = graphene.Field(ApiKeyType)
+
+    @domain_errors
+    def mutate(root, info, key_id, **limits):
+        key = _get(selectors.key_list_for(user=info.context.user), "key", key_id=key_id)
+        return SetKeyLimits(key=services.key_limits_set(actor=info.context.user, key=key, **limits))
+
+
+class DeprecateApi(graphene.Mutation):
+    """Deprecate an API with a sunset date and an optional successor (again: change or extend it)."""
+
+    class Arguments:
+        slug = graphene.String(required=True)
+        sunset_at = graphene.DateTime(required=True)
+        successor = graphene.String(description="the successor API's slug")
+
+    api = graphene.Field(ApiType)
+
+    @domain_errors
+    def mutate(root, info, slug, sunset_at, successor=None):
+        api = services.api_deprecate(
+            actor=info.context.user,
+            api=_get(Api.objects, "api", slug=slug),
+            sunset_at=sunset_at,
+            successor=_get(Api.objects, "api", slug=successor) if successor else None,
+        )
+        return DeprecateApi(api=api)
+
+
+class WithdrawApiDeprecation(graphene.Mutation):
+    class Arguments:
+        slug = graphene.String(required=True)
+
+    api = graphene.Field(ApiType)
+
+    @domain_errors
+    def mutate(root, info, slug):
+        api = services.api_undeprecate(actor=info.context.user, api=_get(Api.objects, "api", slug=slug))
+        return WithdrawApiDeprecation(api=api)
 
 
 class RevokeKey(graphene.Mutation):
@@ -282,3 +336,6 @@ class Mutation(graphene.ObjectType):
     create_api = CreateApi.Field()
     issue_key = IssueKey.Field()
     revoke_key = RevokeKey.Field()
+    set_key_limits = SetKeyLimits.Field()
+    deprecate_api = DeprecateApi.Field()
+    withdraw_api_deprecation = WithdrawApiDeprecation.Field()

@@ -11,7 +11,20 @@ class ApiType(*type_extensions("Api"), DjangoObjectType):
         model = Api
         interfaces = (relay.Node,)
         convert_choices_to_enum = False  # plain values, as in REST
-        fields = ["slug", "name", "provider", "kind", "version", "base_path", "lifecycle", "slo_p99_ms", "created_at"]
+        fields = [
+            "slug",
+            "name",
+            "provider",
+            "kind",
+            "version",
+            "base_path",
+            "lifecycle",
+            "slo_p99_ms",
+            "created_at",
+            "deprecated_at",
+            "sunset_at",
+            "successor",
+        ]
 
     slo_availability = graphene.Float()
     spec = graphene.JSONString()
@@ -73,6 +86,9 @@ class ApiKeyType(DjangoObjectType):
             "revoked_reason",
             "last_used_at",
             "usage_count",
+            "rate_limit",
+            "rate_period",
+            "daily_quota",
         ]
         filter_fields = ["status"]
 

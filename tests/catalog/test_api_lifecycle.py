@@ -159,3 +159,20 @@ def test_a_late_announcement_sends_only_the_nearest_mark_and_an_extension_starts
     services.api_deprecate(actor=setup["lead"], api=setup["v1"], sunset_at=extended)
     assert Event.objects.filter(type="api.deprecated").count() == 4  # announced again, with the new date
     assert sunset_notices(now=timezone.now())["api.sunset_approaching"] == 2  # mark 7 of the new date
+
+
+def test_api_page_and_consumer_service_page_show_the_deprecation(setup, client):
+    client.force_login(setup["lead"])
+    assert "Deprecate this API" in client.get("/apis/orders-v1/").content.decode()
+    posted = client.post("/apis/orders-v1/deprecation/", {"sunset_at": "2999-01-01T00:00", "successor": "orders-v2"})
+    assert posted.status_code == 302
+    api = Api.objects.get(slug="orders-v1")
+    assert api.sunset_at.year == 2999 and api.successor.slug == "orders-v2"
+    page = client.get("/apis/orders-v1/").content.decode()
+    assert 'id="api-lifecycle"' in page and "2999-01-01" in page and "orders-v2" in page
+    consumer_page = client.get("/services/web/").content.decode()
+    assert 'id="deprecated-apis"' in consumer_page and "orders-v1" in consumer_page and "move to" in consumer_page
+    assert 'id="deprecated-apis"' not in client.get("/services/orders/").content.decode()
+    assert client.post("/apis/orders-v1/deprecation/withdraw/").status_code == 302
+    assert Api.objects.get(slug="orders-v1").deprecated_at is None
+    assert 'id="deprecated-apis"' not in client.get("/services/web/").content.decode()

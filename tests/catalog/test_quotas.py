@@ -205,3 +205,20 @@ def test_limits_set_on_approval(setup, api):
 def test_limiter_keys_share_one_hash_slot():
     keys = QuotaLimiter("x")._keys("abc", 5)
     assert all("{abc}" in k for k in keys)
+
+
+def test_key_page_shows_usage_against_quota_and_the_limits_form_sets_them(setup, client):
+    import time
+
+    key, secret = issue(setup, daily_quota=10, rate_limit=100)
+    for _ in range(3):
+        assert check(secret, time.time()).status == 200
+    client.force_login(setup["lead"])
+    page = client.get("/keys/").content.decode()
+    assert "3 / 10 today" in page and '<progress max="100" value="30"' in page and "100/second" in page
+    saved = client.post(f"/keys/{key.pk}/limits/", {"rate_limit": "7", "rate_period": "minute", "daily_quota": ""})
+    assert saved.status_code == 302
+    key.refresh_from_db()
+    assert (key.rate_limit, key.rate_period, key.daily_quota) == (7, "minute", None)
+    refused = client.post(f"/keys/{key.pk}/limits/", {"rate_limit": "0"})
+    assert refused.status_code == 400 and ApiKey.objects.get(pk=key.pk).rate_limit == 7

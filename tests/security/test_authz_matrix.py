@@ -264,6 +264,20 @@ def _pending(w):
     return w["pending"].pk
 
 
+def _deprecated(w):
+    """orders-v1, deprecated first (by the superuser) so that its deprecation can be withdrawn."""
+    from datetime import UTC, datetime
+
+    from django.contrib.auth import get_user_model
+
+    from catalog.models import Api
+    from catalog.services import api_deprecate
+
+    root = get_user_model().objects.get(username="root")
+    api_deprecate(actor=root, api=Api.objects.get(slug="orders-v1"), sunset_at=datetime(2999, 1, 1, tzinfo=UTC))
+    return "orders-v1"
+
+
 def _audit_list_scoped(response, w, role):
     """An admin of org B reads none of org A's events; an admin of org A reads them."""
     ids = {e["id"] for e in response.json()["results"]}
@@ -412,6 +426,14 @@ REST: dict[tuple[str, str], dict[str, Case]] = {
         "": Case(ASSETS, params={"id": _key}, body={"expires_at": "2999-01-01T00:00:00Z"}, ok=200),
     },
     ("POST", "/api/v1/keys/{id}/rotate/"): {"": Case(ASSETS, params={"id": _key}, body={"overlap_seconds": 60})},
+    # Issue 15: a key's rate limit and quota, an API's deprecation: the provider's team (alpha).
+    ("POST", "/api/v1/keys/{id}/limits/"): {
+        "": Case(ASSETS, params={"id": _key}, body={"rate_limit": 10, "daily_quota": 1000}, ok=200),
+    },
+    ("POST", "/api/v1/apis/{slug}/deprecation/"): {
+        "": Case(ASSETS, params={"slug": "orders-v1"}, body={"sunset_at": "2999-01-01T00:00:00Z"}, ok=200),
+    },
+    ("DELETE", "/api/v1/apis/{slug}/deprecation/"): {"": Case(ASSETS, params={"slug": _deprecated}, ok=200)},
     ("GET", "/api/v1/audit/"): {"": Case(AUDIT_READERS, check=_audit_list_scoped)},
     ("GET", "/api/v1/audit/{id}/"): {"": Case(ORG_ADMINS, params={"id": lambda w: w["service_event"].pk})},
     ("GET", "/api/v1/crawls/"): {"": READ},
@@ -593,6 +615,15 @@ GRAPHQL: dict[str, dict[str, Mutation]] = {
     },
     "createApi": {"": Mutation(ASSETS, 'createApi(provider: "orders", slug: "gq-api", name: "G") { api { slug } }')},
     "issueKey": {"": Mutation(ASSETS, 'issueKey(api: "orders-v1", consumer: "shop", name: "g") { secret }')},
+    "setKeyLimits": {
+        "": Mutation(ASSETS, lambda w: f'setKeyLimits(keyId: "{w["key"].key_id}", rateLimit: 5) {{ key {{ keyId }} }}')
+    },
+    "deprecateApi": {
+        "": Mutation(ASSETS, 'deprecateApi(slug: "orders-v1", sunsetAt: "2999-01-01T00:00:00Z") { api { slug } }')
+    },
+    "withdrawApiDeprecation": {
+        "": Mutation(ASSETS, lambda w: f'withdrawApiDeprecation(slug: "{_deprecated(w)}") {{ api {{ slug }} }}')
+    },
     "revokeKey": {
         "": Mutation(ASSETS, lambda w: f'revokeKey(keyId: "{w["key"].key_id}", reason: "r") {{ key {{ keyId }} }}')
     },
@@ -716,6 +747,10 @@ PORTAL_FORMS: dict[str, dict[str, Form]] = {
     "catalog:key_reject": {"": Form(ASSETS, params={"pk": _pending}, data={"reason": "no"})},
     "catalog:key_rotate": {"": Form(ASSETS, params={"pk": _key}, data={"overlap_seconds": 60})},
     "catalog:key_revoke": {"": Form(ASSETS, params={"pk": _key}, data={"reason": "test"})},
+    # Issue 15: a key's limits, an API's deprecation and its withdrawal (alpha's: the provider team).
+    "catalog:key_limits": {"": Form(ASSETS, params={"pk": _key}, data={"rate_limit": 10, "rate_period": "minute"})},
+    "catalog:api_deprecation": {"": Form(ASSETS, params={"slug": "orders-v1"}, data={"sunset_at": "2999-01-01T00:00"})},
+    "catalog:api_deprecation_withdraw": {"": Form(ASSETS, params={"slug": _deprecated})},
     # Issue 14: the "Redeliver" button of a webhook's delivery log (alpha's webhook: its team).
     "changes:delivery_redeliver": {"": Form(ASSETS, params={"pk": lambda w: w["delivery"].pk})},
     "teams:team_create": {
