@@ -221,3 +221,81 @@ fastcgi_temp_path {tmp_path}/tmp; uwsgi_temp_path {tmp_path}/tmp; scgi_temp_path
         nginx.terminate()
         nginx.wait(10)
         upstream.shutdown()
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="Debian nginx is not installed")
+def test_nginx_passes_ratelimit_and_deprecation_headers_to_the_caller(issued, web_processes, tmp_path, monkeypatch):
+    """Issue 15: the caller behind nginx sees RateLimit/RateLimit-Policy on success and on a 429
+    (with Retry-After; auth_request's 500 is turned back into Switchboard's 429), and a deprecated
+    API's Deprecation, Sunset and Link; after the sunset, 403 api_sunset."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from catalog.models import Api
+
+    root = issued["root"]
+    v1 = Api.objects.get(slug="orders-v1")
+    v2 = services.api_create(actor=root, provider=v1.provider, slug="orders-v2", name="Orders v2", base_path="/v2/")
+    _, limited = services.key_issue(
+        actor=root, api=v1, consumer=issued["key"].consumer, name="limited", rate_limit=2, rate_period="minute"
+    )
+    sunset = (timezone.now() + timedelta(days=30)).replace(microsecond=0)
+    v1 = services.api_deprecate(actor=root, api=v1, sunset_at=sunset, successor=v2)
+    monkeypatch.setenv("GATEWAY_MODE", "nginx")
+    (switchboard,) = web_processes(1)
+
+    class Upstream(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    listen = free_port()
+    server = Template((ROOT / "scripts" / "nginx" / "gateway.conf").read_text()).safe_substitute(
+        LISTEN=f"127.0.0.1:{listen}",
+        API_PREFIX="/orders/",
+        UPSTREAM=f"http://127.0.0.1:{upstream.server_port}",
+        SWITCHBOARD=switchboard,
+        API_SLUG="orders-v1",
+    )
+    for d in ("logs", "tmp"):
+        (tmp_path / d).mkdir()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"""worker_processes 1; pid {tmp_path}/nginx.pid; error_log {tmp_path}/logs/error.log;
+events {{ worker_connections 64; }}
+http {{ access_log off; client_body_temp_path {tmp_path}/tmp; proxy_temp_path {tmp_path}/tmp;
+fastcgi_temp_path {tmp_path}/tmp; uwsgi_temp_path {tmp_path}/tmp; scgi_temp_path {tmp_path}/tmp;
+{server} }}""")
+    nginx = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"])
+    try:
+        wait_http(f"http://127.0.0.1:{listen}/orders/")
+        base = f"http://127.0.0.1:{listen}"
+        first, second, third = (raw_get(base, "/orders/1", {"X-Api-Key": limited}) for _ in range(3))
+        assert first[0] == 200 and second[0] == 200
+        assert first[1]["RateLimit-Policy"] == '"rate";q=2;w=60' and first[1]["RateLimit"].startswith('"rate";r=1;t=')
+        assert first[1]["Deprecation"] == f"@{int(v1.deprecated_at.timestamp())}"
+        assert first[1]["Sunset"] == sunset.strftime("%a, %d %b %Y %H:%M:%S GMT")
+        assert first[1]["Link"] == '</v2/>; rel="successor-version"'
+        assert third[0] == 429, third
+        assert 1 <= int(third[1]["Retry-After"]) <= 30 and third[1]["X-Auth-Error"] == "rate_limited"
+        assert third[1]["RateLimit"].startswith('"rate";r=0;t=')
+        unlimited = raw_get(base, "/orders/1", {"X-Api-Key": issued["secret"]})
+        assert unlimited[0] == 200 and "RateLimit" not in unlimited[1] and unlimited[1]["Deprecation"]
+        Api.objects.filter(pk=v1.pk).update(sunset_at=timezone.now() - timedelta(seconds=1))  # the date passes
+        from catalog.gateway import key_cache_forget
+
+        key_cache_forget(issued["key"].key_id)
+        within_a_second((base,), lambda url: raw_get(url, "/orders/1", {"X-Api-Key": issued["secret"]})[0] == 403)
+        refused = raw_get(base, "/orders/1", {"X-Api-Key": issued["secret"]})
+        assert refused[1]["X-Auth-Error"] == "api_sunset" and refused[1]["Sunset"]
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+        upstream.shutdown()
