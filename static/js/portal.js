@@ -40,4 +40,71 @@
     var button = ev.target.closest("table.sortable button.sort");
     if (button) sortTable(button);
   });
+
+  // --- Panels (htmx GETs) that fail: an error answer, no answer, or a timeout. The panel says
+  // so and offers a retry instead of "Loading…" forever.
+  function panelFailed(ev, reason) {
+    var detail = ev.detail || {};
+    var config = detail.requestConfig || {};
+    var target = detail.target;
+    var source = detail.elt;
+    if (!target || !source || (config.verb && config.verb !== "get")) return;
+    var path = config.path || (detail.pathInfo && detail.pathInfo.requestPath);
+    var box = document.createElement("div");
+    box.className = "panel-error";
+    box.setAttribute("role", "alert");
+    var text = document.createElement("p");
+    text.textContent = reason;
+    var retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "retry";
+    retry.textContent = "Retry";
+    retry.addEventListener("click", function () {
+      retry.disabled = true;
+      retry.textContent = "Retrying…";
+      window.htmx.ajax("GET", path, {
+        source: source,
+        target: target,
+        swap: source.getAttribute("hx-swap") || "innerHTML",
+      });
+    });
+    box.appendChild(text);
+    box.appendChild(retry);
+    target.replaceChildren(box);
+  }
+
+  document.addEventListener("htmx:responseError", function (ev) {
+    var xhr = ev.detail && ev.detail.xhr;
+    var status = xhr ? xhr.status : 0;
+    panelFailed(
+      ev,
+      status === 404
+        ? "This panel could not be loaded: not found (404). It may have been deleted or renamed."
+        : "This panel could not be loaded: the server answered " + status + "."
+    );
+  });
+  document.addEventListener("htmx:sendError", function (ev) {
+    panelFailed(ev, "This panel could not be loaded: the server could not be reached.");
+  });
+  document.addEventListener("htmx:timeout", function (ev) {
+    panelFailed(ev, "This panel could not be loaded: the server took too long.");
+  });
+
+  // --- A refused form: focus its first error (the field, else the form's message).
+  function focusFirstError(root) {
+    var field = root.querySelector(
+      ".has-error input, .has-error select, .has-error textarea, [aria-invalid='true']"
+    );
+    if (!field) {
+      field = root.querySelector("form .form-error, form [role='alert']");
+      if (field && !field.hasAttribute("tabindex")) field.setAttribute("tabindex", "-1");
+    }
+    if (field) field.focus();
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    focusFirstError(document);
+  });
+  document.addEventListener("htmx:afterSwap", function (ev) {
+    if (ev.detail && ev.detail.target && ev.detail.target.querySelector("form")) focusFirstError(ev.detail.target);
+  });
 })();
