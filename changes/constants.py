@@ -48,6 +48,7 @@ EVENT_TYPES = frozenset(
         "limit.reached",
         *EDGE_EVENT_TYPES.values(),
         *API_LIFECYCLE_EVENT_TYPES,
+        "regression.detected",
     }
 )
 ALL_TYPES = "*"

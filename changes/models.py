@@ -266,3 +266,35 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.ref}"
+
+
+# --- Regressions after deploys (changes/regressions.py) -------------------------------------------
+class Regression(models.Model):
+    """An edge into or out of a deployed service whose error rate or p95 latency rose after the
+    deploy beyond the thresholds (REGRESSION_*): the deploy is its likely cause. ``before`` and
+    ``after`` are the metric in the window before and after the deploy (error rate 0..1, p95 in
+    ms), ``calls_*`` the calls each window counted."""
+
+    METRIC_CHOICES = [("error_rate", "Error rate"), ("p95_ms", "p95 latency")]
+
+    deploy = models.ForeignKey(Deploy, on_delete=models.CASCADE, related_name="regressions")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    src = models.CharField(max_length=300)
+    dst = models.CharField(max_length=300)
+    direction = models.CharField(max_length=3)  # "in": calls into the deployed service; "out": its calls
+    metric = models.CharField(max_length=16, choices=METRIC_CHOICES)
+    before = models.FloatField()
+    after = models.FloatField()
+    calls_before = models.FloatField()
+    calls_after = models.FloatField()
+    detected_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["deploy", "src", "dst", "metric"], name="changes_regression_once")
+        ]
+        indexes = [models.Index(fields=["service", "detected_at"], name="changes_regression_service_at")]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.src}->{self.dst} after deploy {self.deploy_id}"

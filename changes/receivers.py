@@ -35,6 +35,9 @@ def on_edges_observed(sender, samples, **kwargs) -> None:
 
     if history_append(samples):
         slo_kick({x.dst for x in samples})  # the callees' SLO burn-rate alerts: evaluated by Celery
+        from changes.regressions import regressions_schedule
+
+        regressions_schedule()  # a recent deploy's edges may have regressed: judged by Celery
 
 
 def on_edges_changed(sender, change, pairs, total, at_ms, **kwargs) -> None:

@@ -178,9 +178,9 @@ def event_from_audit(audit) -> Event | None:
     snap = audit.after or audit.before or {}
     team_id, service_id = _scope_of(audit.object_type, audit.object_id, snap)
     before, after = _compact(audit.before), _compact(audit.after)
-    changed = sorted(
-        k for k in (before or {}).keys() | (after or {}).keys() if (before or {}).get(k) != (after or {}).get(k)
-    )
+    # What changed is read from the full snapshots: compacted, two different specs look alike.
+    full_before, full_after = audit.before or {}, audit.after or {}
+    changed = sorted(k for k in full_before.keys() | full_after.keys() if full_before.get(k) != full_after.get(k))
     payload = {"action": audit.action, "actor": audit.actor_repr, "changed": changed, "before": before, "after": after}
     if audit.object_type == "apikey":
         payload["consumer_service_id"] = snap.get("consumer")

@@ -31,3 +31,10 @@ def slo_evaluate_task(services_: list[str] | None = None) -> dict:
 @shared_task(name="changes.tasks.key_expiry_warn_task", ignore_result=True)
 def key_expiry_warn_task() -> int:
     return services.key_expiry_warn()
+
+
+@shared_task(name="changes.tasks.regression_detect_task", ignore_result=True)
+def regression_detect_task() -> int:
+    from changes.regressions import regressions_detect
+
+    return regressions_detect()

@@ -7,7 +7,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from changes import selectors, services
+from changes import selectors, services, whatchanged
 from core.errors import DomainError
 
 
@@ -32,3 +32,15 @@ def delivery_redeliver(request, pk):
         return redirect("changes:webhook_list")
     messages.success(request, f"Delivery {item.uid} queued again.")
     return redirect("changes:webhook_list")
+
+
+@login_required
+def service_changes(request, slug):
+    """What changed around a service (htmx partial of the service page, loaded when scrolled to)."""
+    try:
+        found = whatchanged.service_changes(slug=slug, since=request.GET.get("since"), depth=request.GET.get("depth"))
+    except DomainError as exc:
+        if exc.status == 404:
+            raise Http404(exc.detail) from exc
+        return render(request, "changes/htmx/service_changes.html", {"error": exc.detail}, status=exc.status)
+    return render(request, "changes/htmx/service_changes.html", {"changes": found})

@@ -260,6 +260,18 @@ WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", 
 WEBHOOK_RETRY_MAX_SECONDS = float(os.environ.get("WEBHOOK_RETRY_MAX_SECONDS", 3600))
 # GET /api/v1/events/?wait=N: the longest a long poll is held open (seconds).
 EVENTS_MAX_WAIT = env_int("EVENTS_MAX_WAIT", 25)
+# Regression detection after a deploy (changes/regressions.py): each edge into or out of the
+# deployed service, the window after the deploy against the window before it (seconds each).
+# Flagged when the error rate rises by at least _ABS (0..1) AND by _REL of its value before, or
+# the p95 by _ABS_MS AND _REL, with at least REGRESSION_MIN_CALLS calls in each window.
+REGRESSION_WINDOW_SECONDS = env_int("REGRESSION_WINDOW_SECONDS", 900)
+REGRESSION_MIN_CALLS = env_int("REGRESSION_MIN_CALLS", 100)
+REGRESSION_ERROR_RATE_ABS = float(os.environ.get("REGRESSION_ERROR_RATE_ABS", 0.02))
+REGRESSION_ERROR_RATE_REL = float(os.environ.get("REGRESSION_ERROR_RATE_REL", 0.5))
+REGRESSION_P95_ABS_MS = float(os.environ.get("REGRESSION_P95_ABS_MS", 50))
+REGRESSION_P95_REL = float(os.environ.get("REGRESSION_P95_REL", 0.5))
+# GET /api/v1/services/<slug>/changes: most items of each kind in one answer (then ``truncated``).
+CHANGES_MAX_ITEMS = env_int("CHANGES_MAX_ITEMS", 200)
 
 # --- REST / GraphQL -----------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -312,7 +324,11 @@ GRAPHENE = {
 # Fields an app above contributes to a type defined below it (core.graphql.type_extensions):
 # the wiring of the layers lives here, so no app imports the one above it.
 GRAPHQL_TYPE_EXTENSIONS = {
-    "Service": ["graph.graphql.extensions.ServiceGraphFields", "changes.graphql.extensions.ServiceDeployFields"],
+    "Service": [
+        "graph.graphql.extensions.ServiceGraphFields",
+        "changes.graphql.extensions.ServiceDeployFields",
+        "changes.graphql.whatchanged.ServiceChangesFields",
+    ],
     "Team": ["catalog.graphql.extensions.TeamServicesField", "graph.graphql.extensions.TeamGraphFields"],
     "Api": ["changes.graphql.slo.ApiSloFields"],
 }

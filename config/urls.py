@@ -19,6 +19,8 @@ from catalog.api.views import (
     ServiceViewSet,
     SystemViewSet,
 )
+from changes.api.gate import DeployVerdictView, ServiceChangesView
+from changes.api.slo import ApiSloView
 from changes.api.views import DeployKeyViewSet, DeployViewSet, EventListView, ServiceHistoryView, WebhookViewSet
 from config.security import ApiDocsView
 from core.graphql import SwitchboardGraphQLView
@@ -80,6 +82,9 @@ api_v1 = [
     path("graph/endpoints", UnknownEndpointsView.as_view(), name="graph-endpoints"),
     path("events", EventListView.as_view(), name="events"),
     path("services/<slug:slug>/history", ServiceHistoryView.as_view(), name="service-history"),
+    path("apis/<slug:slug>/slo", ApiSloView.as_view(), name="api-slo"),
+    path("services/<slug:slug>/changes", ServiceChangesView.as_view(), name="service-changes"),
+    path("deploys/<str:pk>/verdict", DeployVerdictView.as_view(), name="deploy-verdict"),
 ]
 
 

@@ -113,6 +113,27 @@ def ground_truth(fleet: list[FleetService]) -> list[dict]:
     )
 
 
+def set_error_share(svc: FleetService, target: str, share: float) -> None:
+    """From now on, ``share`` of the calls ``svc`` makes to ``target`` fail (a deploy of
+    ``target`` that fails more): the error counters keep what they counted so far and grow at
+    the new share, as a real service's would."""
+    for c in svc.calls:
+        if c["target"] == target:
+            c["error_share_changed"] = (time.time(), c["error_share"])
+            c["error_share"] = share
+
+
+def _errors(c: dict, total: int, elapsed: float) -> int:
+    """Failed calls among the ``total`` so far: the edge's error share of each call, or after
+    set_error_share, the old share of the calls until then and the new one of those since."""
+    changed = c.get("error_share_changed")
+    if not changed:
+        return int(total * c["error_share"])
+    at, before = changed
+    total_then = min(total, int(c["rate"] * (max(elapsed - (time.time() - at), 0) + 60) / 60))
+    return int(total_then * before) + int((total - total_then) * c["error_share"])
+
+
 def _labels(**kv) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in kv.items()) + "}"
 
@@ -127,7 +148,7 @@ def exposition(svc: FleetService, elapsed: float) -> str:
     stable, old, envoy = [], [], []
     for c in svc.calls:
         total = int(c["rate"] * (elapsed + 60) / 60)
-        errors = int(total * c["error_share"])
+        errors = _errors(c, total, elapsed)
         host, _, port = c["label"].rpartition(":")
         ms = call_latency_ms(svc.slug, c["target"])
         if svc.style in ("otel-stable", "otel-dup"):

@@ -453,6 +453,8 @@ REST: dict[tuple[str, str], dict[str, Case]] = {
     ("GET", "/api/v1/deploys/"): {"": READ},
     ("POST", "/api/v1/deploys/"): {"": Case(ASSETS, body={"service": "orders", "deploy_id": "m-1", "version": "2"})},
     ("GET", "/api/v1/deploys/{id}/"): {"": Case(SIGNED_IN, params={"id": lambda w: w["deploy"].pk})},
+    # The deploy gate reads like a deploy (and with the service's deploy key: tests/changes/test_regressions.py).
+    ("GET", "/api/v1/deploys/{id}/verdict"): {"": Case(SIGNED_IN, params={"id": lambda w: w["deploy"].pk})},
     ("GET", "/api/v1/deploy-keys/"): {"": READ},
     ("POST", "/api/v1/deploy-keys/"): {"": Case(ASSETS, body={"service": "orders", "name": "ci-2"})},
     ("GET", "/api/v1/deploy-keys/{id}/"): {"": Case(ASSETS, params={"id": lambda w: w["deploy_key"].pk})},
@@ -462,6 +464,10 @@ REST: dict[tuple[str, str], dict[str, Case]] = {
     ("GET", "/api/v1/events"): {"": Case(SIGNED_IN, check=_events_scoped)},
     # Edge history reads like the graph: any signed-in user.
     ("GET", "/api/v1/services/{slug}/history"): {"": Case(SIGNED_IN, params=ORDERS, query="window=7d")},
+    # What changed reads like the catalog and the graph: any signed-in user.
+    ("GET", "/api/v1/services/{slug}/changes"): {"": Case(SIGNED_IN, params=ORDERS, query="since=7d&depth=all")},
+    # SLOs read like the catalog and the graph: any signed-in user.
+    ("GET", "/api/v1/apis/{slug}/slo"): {"": Case(SIGNED_IN, params={"slug": "orders-v1"})},
     ("GET", "/api/v1/webhooks/"): {"": READ},
     ("POST", "/api/v1/webhooks/"): {
         "service": Case(ASSETS, body={"name": "h", "url": "http://10.0.0.9/h", "types": ["*"], "service": "orders"}),
@@ -795,6 +801,9 @@ PORTAL_READS: dict[str, dict] = {
     "teams:team_detail": ALPHA,
     "teams:profile": {},
     "changes:webhook_list": {},
+    "changes:service_changes": ORDERS,
+    "changes:service_slo": ORDERS,
+    "changes:api_slo": {"slug": "orders-v1"},
     "graph:explorer": {},
     "graph:data": {},
     "graph:panel": ORDERS,
