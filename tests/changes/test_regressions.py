@@ -8,6 +8,7 @@ REST. The threshold tests feed the history store directly (same write path as a 
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from rest_framework.test import APIClient
@@ -248,3 +249,20 @@ def test_detection_is_queued_only_while_a_deploy_is_recent(shop, settings):
     assert regressions.regressions_schedule() is False  # one queued at a time
     regressions.regressions_detect()  # the task clears the flag before it reads
     assert regressions.regressions_schedule() is True
+
+
+def test_slo_burn_since_the_deploy_fails_the_gate_without_a_regression(shop):
+    from catalog.models import Service
+
+    orders = Service.objects.get(slug="orders")
+    catalog.api_create(
+        actor=shop["root"], provider=orders, slug="orders-v1", name="Orders v1", slo_availability=Decimal("99.9")
+    )
+    now = int(time.time())
+    deploy = _deploy_at(shop, "orders", now - 660)
+    # 1 % errors after the deploy: +1 point is under the regression threshold, but 10x a 99.9 % budget
+    _history(now, now - 660, before=(60.0, 0.0, 10.0), after=(60.0, 0.01, 10.0))
+    assert regressions.regressions_detect() == 0
+    verdict = regressions.deploy_verdict(deploy=deploy)
+    assert verdict.verdict == "fail" and [r.code for r in verdict.reasons] == ["slo_burn"]
+    assert "orders-v1" in verdict.reasons[0].detail and "burn rate 10.0x" in verdict.reasons[0].detail
