@@ -23,6 +23,7 @@ from catalog.models import ApiKey
 from core.errors import DomainError
 from core.forms import form_page, form_submit
 from core.htmx import render_page
+from teams import selectors as teams_selectors
 
 
 @login_required
@@ -70,7 +71,58 @@ def service_create(request):
     if service:
         messages.success(request, f"Service {service.slug} registered.")
         return redirect(service.get_absolute_url())
-    return form_page(request, form, "Register a service")
+    # Teams at their service limit, so the page says so when one is chosen, before sending.
+    full = teams_selectors.teams_full_of_services()
+    return render(
+        request,
+        "form.html",
+        {"form": form, "title": "Register a service", "team_limits": full},
+        status=400 if form.errors else 200,
+    )
+
+
+def _delete_page(request, obj, kind: str, delete, blockers):
+    """GET: what deleting ``obj`` means and what stops it; POST: delete it through the service
+    layer, or show its refusal with the service's status (403 not allowed, 409 still in use)."""
+    error, status = "", 200
+    if request.method == "POST":
+        try:
+            delete()
+        except DomainError as exc:
+            error, status = exc.detail, exc.status
+        else:
+            messages.success(request, f"{kind.capitalize()} {obj.slug} deleted.")
+            return redirect("catalog:service_list" if kind == "service" else "catalog:api_list")
+    return render(
+        request,
+        "catalog/delete_confirm.html",
+        {"obj": obj, "kind": kind, "blockers": blockers, "error": error},
+        status=status,
+    )
+
+
+@login_required
+def service_delete(request, slug):
+    service = get_object_or_404(selectors.service_list(), slug=slug)
+    return _delete_page(
+        request,
+        service,
+        "service",
+        lambda: services.service_delete(actor=request.user, service=service),
+        [f"It provides API {a.slug}: delete or move that first." for a in service.apis.order_by("slug")],
+    )
+
+
+@login_required
+def api_delete(request, slug):
+    api = get_object_or_404(selectors.api_list(), slug=slug)
+    return _delete_page(
+        request,
+        api,
+        "API",
+        lambda: services.api_delete(actor=request.user, api=api),
+        [],
+    )
 
 
 @login_required

@@ -95,6 +95,29 @@ def teams_at_limits() -> list[tuple[Team, dict]]:
     return [(t, u) for t, u in rows if usage_at_limit(u)]
 
 
+def teams_full_of_services() -> dict[str, dict]:
+    """Teams where a new service would be refused, by primary key (as text, for a page's JSON):
+    slug, org, limit, count and the team page, so a form can say so before it is sent."""
+    out = {}
+    for t in team_list():
+        u = team_usage(t)["services"]
+        if u["state"] in ("at", "over"):
+            out[str(t.pk)] = {
+                "slug": t.slug,
+                "org": t.org.slug,
+                "max": u["max"],
+                "current": u["current"],
+                "url": t.get_absolute_url(),
+            }
+    return out
+
+
+def is_only_lead(*, team: Team, user) -> bool:
+    """``user`` leads ``team`` and nobody else does."""
+    leads = list(team.memberships.filter(role="lead").values_list("user_id", flat=True)[:2])
+    return leads == [user.pk]
+
+
 def limits_overview(*, limit: int = 20) -> dict:
     """The dashboard's view of limits in one pass: teams near, at or over (first ``limit``)
     and how many are at or over."""

@@ -5,7 +5,7 @@ from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
 from core.forms import form_page, form_submit
-from teams import selectors, services
+from teams import permissions, selectors, services
 from teams.forms import OrgLimitsForm, TeamEditForm, TeamForm
 
 
@@ -48,6 +48,14 @@ def team_edit(request, slug):
 def member_remove(request, slug, username):
     team = get_object_or_404(selectors.team_list(), slug=slug)
     user = get_object_or_404(selectors.user_list(), username=username)
+    confirmed = request.POST.get("confirm") == "yes"
+    if (
+        not confirmed
+        and permissions.can_manage_members(request.user, team)
+        and selectors.is_only_lead(team=team, user=user)
+    ):
+        # The team's only lead: ask first (without a lead, only org admins manage its members).
+        return render(request, "teams/member_remove_confirm.html", {"team": team, "member": user})
     try:
         services.member_remove(actor=request.user, team=team, user=user)
         messages.success(request, f"{username} left {team.slug}.")

@@ -90,6 +90,36 @@
     panelFailed(ev, "This panel could not be loaded: the server took too long.");
   });
 
+  // --- The service form: a team at its service limit is named as soon as it is chosen, with
+  // what to do (the page carries those teams as JSON in #team-limits).
+  function teamLimitWarning() {
+    var data = document.getElementById("team-limits");
+    var select = document.getElementById("id_team");
+    if (!data || !select) return;
+    var full = JSON.parse(data.textContent);
+    var old = document.getElementById("team-full");
+    if (old) old.remove();
+    var team = full[select.value];
+    if (!team) return;
+    var note = document.createElement("p");
+    note.id = "team-full";
+    note.className = "warning";
+    note.setAttribute("role", "status");
+    note.textContent =
+      "Team " + team.slug + " is at its limit of " + team.max + " services (" + team.current +
+      " now), so registering this one there will be refused. Ask an admin of org " + team.org +
+      " to raise the team's limit, or transfer one of its services to another team first. ";
+    var link = document.createElement("a");
+    link.href = team.url;
+    link.textContent = "See " + team.slug + "'s services";
+    note.appendChild(link);
+    select.insertAdjacentElement("afterend", note);
+  }
+  document.addEventListener("change", function (ev) {
+    if (ev.target && ev.target.id === "id_team") teamLimitWarning();
+  });
+  document.addEventListener("DOMContentLoaded", teamLimitWarning);
+
   // --- A refused form: focus its first error (the field, else the form's message).
   function focusFirstError(root) {
     var field = root.querySelector(

@@ -194,3 +194,19 @@ def test_a_refused_form_focuses_its_first_error(sign_in, watched, fleet):
     expect(page.locator(".field.has-error").first).to_be_visible()
     assert page.evaluate("document.activeElement.id") == "id_slug"
     assert [p for p in page.problems if "HTTP 400" not in p and "400 (Bad Request)" not in p] == []
+
+
+def test_service_form_says_a_team_is_full_before_sending(sign_in, watched, fleet):
+    from teams.models import Team
+
+    Team.objects.filter(slug="beta").update(max_services=2)  # ledger and search
+    page = sign_in(username="root", password="pw")
+    page.goto("/services/new/")
+    page.select_option("#id_team", label="alpha")
+    expect(page.locator("#team-full")).to_have_count(0)
+    page.select_option("#id_team", label="beta")
+    expect(page.locator("#team-full")).to_contain_text("at its limit of 2 services")
+    expect(page.locator("#team-full")).to_contain_text("Ask an admin of org acme to raise the team's limit")
+    page.select_option("#id_team", label="alpha")
+    expect(page.locator("#team-full")).to_have_count(0)
+    assert page.problems == []

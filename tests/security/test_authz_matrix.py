@@ -724,6 +724,9 @@ PORTAL_FORMS: dict[str, dict[str, Form]] = {
         "": Form(ASSETS, data=lambda w: _service_form(w, team=w["alpha"].pk, slug="portal-svc")),
     },
     "catalog:service_edit": {"": Form(ASSETS, params=ORDERS, data=_service_form)},
+    # Issue 16: deleting from the portal, through the same services as the API (spare provides no API).
+    "catalog:service_delete": {"": Form(ASSETS, params={"slug": "spare"})},
+    "catalog:api_delete": {"": Form(ASSETS, params={"slug": "orders-v1"})},
     "catalog:api_create": {
         "": Form(
             ASSETS,
@@ -779,6 +782,7 @@ PORTAL_FORMS: dict[str, dict[str, Form]] = {
 # Pages that only read: GET answers every signed-in user, and a POST changes nothing for anyone.
 PORTAL_READS: dict[str, dict] = {
     "catalog:dashboard": {},
+    "catalog:edge_list": {},  # issue 16: the edges behind the dashboard's erroring/stale numbers
     "catalog:search": {},
     "catalog:service_list": {},
     "catalog:service_detail": ORDERS,
