@@ -59,7 +59,7 @@ class ServiceResourcesSerializer(serializers.Serializer):
 class ApiSerializer(serializers.ModelSerializer):
     provider = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all())
     team = serializers.CharField(source="provider.team.slug", read_only=True)
-    successor = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    successor = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
 
     class Meta:
         model = Api
