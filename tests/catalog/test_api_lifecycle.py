@@ -176,3 +176,23 @@ def test_api_page_and_consumer_service_page_show_the_deprecation(setup, client):
     assert client.post("/apis/orders-v1/deprecation/withdraw/").status_code == 302
     assert Api.objects.get(slug="orders-v1").deprecated_at is None
     assert 'id="deprecated-apis"' not in client.get("/services/web/").content.decode()
+
+
+def test_graphql_deprecates_and_withdraws(setup, client):
+    client.force_login(setup["lead"])
+
+    def gql(query):
+        return client.post("/graphql", {"query": query}, content_type="application/json").json()
+
+    done = gql(
+        'mutation { deprecateApi(slug: "orders-v1", sunsetAt: "2999-01-01T00:00:00Z", successor: "orders-v2") '
+        "{ api { sunsetAt successor { slug } } } }"
+    )
+    assert done["data"]["deprecateApi"]["api"]["successor"]["slug"] == "orders-v2"
+    assert done["data"]["deprecateApi"]["api"]["sunsetAt"].startswith("2999-01-01")
+    client.force_login(setup["other"])  # the consumer's lead: not the provider's team
+    refused = gql('mutation { withdrawApiDeprecation(slug: "orders-v1") { api { slug } } }')
+    assert refused["errors"] and Api.objects.get(slug="orders-v1").deprecated_at is not None
+    client.force_login(setup["lead"])
+    gql('mutation { withdrawApiDeprecation(slug: "orders-v1") { api { slug } } }')
+    assert Api.objects.get(slug="orders-v1").deprecated_at is None

@@ -222,3 +222,21 @@ def test_key_page_shows_usage_against_quota_and_the_limits_form_sets_them(setup,
     assert (key.rate_limit, key.rate_period, key.daily_quota) == (7, "minute", None)
     refused = client.post(f"/keys/{key.pk}/limits/", {"rate_limit": "0"})
     assert refused.status_code == 400 and ApiKey.objects.get(pk=key.pk).rate_limit == 7
+
+
+def test_graphql_issues_keys_with_limits_and_changes_them(setup, client):
+    client.force_login(setup["lead"])
+
+    def gql(query):
+        return client.post("/graphql", {"query": query}, content_type="application/json").json()
+
+    issued = gql(
+        'mutation { issueKey(api: "orders-v1", consumer: "web", name: "g", rateLimit: 3, ratePeriod: "minute", '
+        "dailyQuota: 50) { secret key { keyId rateLimit ratePeriod dailyQuota } } }"
+    )
+    key = issued["data"]["issueKey"]["key"]
+    assert (key["rateLimit"], key["ratePeriod"], key["dailyQuota"]) == (3, "minute", 50)
+    changed = gql(f'mutation {{ setKeyLimits(keyId: "{key["keyId"]}", dailyQuota: null) {{ key {{ dailyQuota }} }} }}')
+    assert changed["data"]["setKeyLimits"]["key"]["dailyQuota"] is None
+    bad = gql(f'mutation {{ setKeyLimits(keyId: "{key["keyId"]}", ratePeriod: "hour") {{ key {{ keyId }} }} }}')
+    assert bad["errors"] and ApiKey.objects.get(key_id=key["keyId"]).rate_period == "minute"
