@@ -194,14 +194,20 @@ def test_the_slow_rule_and_its_setting(world, settings):
 def test_the_append_kicks_a_celery_evaluation_that_raises_the_alert(world, graph, celery_workers):
     """Through a crawl's own path: edges_merge (Neo4j) announces the samples, changes appends
     them and sends slo_evaluate_task, which a real worker runs on the clock."""
-    from django_celery_beat.models import PeriodicTask
+    import importlib
 
+    from config.celery import app
     from graph.discovery.matching import Target
     from graph.discovery.sources import Observation, ObservedEdge
     from graph.services import edges_merge, graph_sync
 
-    assert PeriodicTask.objects.filter(name="slo-evaluate", task="changes.tasks.slo_evaluate_task").exists()
-    assert PeriodicTask.objects.filter(name="key-expiry-warn", task="changes.tasks.key_expiry_warn_task").exists()
+    # The beat entries the migration writes name tasks the workers know.
+    schedule = importlib.import_module("changes.migrations.0004_slo_alerts_notices_p99").SCHEDULE
+    app.loader.import_default_modules()
+    assert [(name, task in app.tasks) for name, task, _ in schedule] == [
+        ("slo-evaluate", True),
+        ("key-expiry-warn", True),
+    ]
     _setup(world, target="99.900")
     graph_sync()
     celery_workers(1, concurrency=1)
