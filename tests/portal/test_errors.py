@@ -39,3 +39,9 @@ def test_favicon_is_linked_and_served(world, client):
     assert '<a class="skip-link" href="#main">Skip to content</a>' in html and '<main id="main"' in html
     svg = (Path(settings.BASE_DIR) / "static" / "favicon.svg").read_text()
     assert svg.startswith("<svg") and "</svg>" in svg
+
+
+def test_favicon_ico_points_at_the_icon(client):
+    """GraphiQL and Swagger UI have no icon link, so browsers ask for /favicon.ico."""
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"] == "/static/favicon.svg"
