@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 
 from catalog import services
@@ -35,8 +36,22 @@ class ServiceAdmin(ServiceLayerAdmin):
         services.service_delete(actor=request.user, service=obj)
 
 
+class ApiAdminForm(forms.ModelForm):
+    confirm_breaking = forms.BooleanField(
+        required=False,
+        label="Publish a breaking change",
+        help_text="Save a spec that breaks the old one's clients without a new major version; its consumers are told.",
+    )
+
+    class Meta:
+        model = Api
+        fields = ["provider", "slug", "name", "kind", "version", "base_path", "spec", "lifecycle"]
+        fields += ["slo_availability", "slo_p99_ms"]  # the lifecycle dates: api_deprecate, not here
+
+
 @admin.register(Api)
 class ApiAdmin(ServiceLayerAdmin):
+    form = ApiAdminForm
     list_display = ["slug", "name", "provider", "kind", "version", "lifecycle"]
     list_filter = ["kind", "lifecycle"]
     search_fields = ["slug", "name"]
@@ -52,7 +67,8 @@ class ApiAdmin(ServiceLayerAdmin):
     def save_model(self, request, obj, form, change):
         data = {f: form.cleaned_data[f] for f in services.API_FIELDS if f in form.cleaned_data}
         if change:
-            services.api_update(actor=request.user, api=obj, **data)
+            confirm = bool(form.cleaned_data.get("confirm_breaking"))
+            services.api_update(actor=request.user, api=obj, confirm_breaking=confirm, **data)
         else:
             obj.pk = services.api_create(actor=request.user, provider=obj.provider, slug=obj.slug, **data).pk
 

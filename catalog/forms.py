@@ -82,6 +82,24 @@ class ApiForm(forms.ModelForm):
         ]
 
 
+class ApiEditForm(ApiForm):
+    """An API's fields; after a refusal for a breaking spec, also the box that confirms it."""
+
+    confirm_breaking = forms.BooleanField(
+        required=False,
+        label="Publish the breaking change",
+        help_text="The consumer teams are told (api.breaking_change). Or raise the major version instead.",
+    )
+
+    class Meta(ApiForm.Meta):
+        fields = [f for f in ApiForm.Meta.fields if f not in ("provider", "slug")]
+
+    def __init__(self, *args, confirm: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not confirm:
+            del self.fields["confirm_breaking"]
+
+
 class ScopesField(forms.CharField):
     widget = forms.Textarea(attrs={"rows": 2, "placeholder": "GET /orders"})
 

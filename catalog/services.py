@@ -276,20 +276,68 @@ def api_create(*, actor, provider: Service, slug: str, name: str, **fields) -> A
     return api
 
 
-def api_update(*, actor, api: Api, **fields) -> Api:
+def api_update(*, actor, api: Api, confirm_breaking: bool = False, **fields) -> Api:
+    """Change an API. A new spec that breaks the old one's clients without a new major version
+    is refused (409 ``breaking_change``, see ``api_breaking_changes``) unless ``confirm_breaking``;
+    a confirmed one is audited as ``api.breaking_change``, which tells the consumer teams."""
     _require_assets(actor, api.provider.team)
     with transaction.atomic():
         api = Api.objects.select_for_update().select_related("provider").get(pk=api.pk)
         require_unmanaged("api", api.slug, _changed(api, {k: v for k, v in fields.items() if k in API_FIELDS}))
         before = snapshot(api)
+        old_kind, old_spec, old_version = api.kind, api.spec, api.version
         for key, value in fields.items():
             if key in API_FIELDS:
                 setattr(api, key, value)
         spec_validate(kind=api.kind, spec=api.spec)
+        breaking = api_breaking_changes(api, old_kind=old_kind, old_spec=old_spec, old_version=old_version)
+        if breaking and not confirm_breaking:
+            raise _breaking_refused(api, breaking)
         validated_save(api)
         audit_record(actor=actor, action="api.update", obj=api, before=before, after=snapshot(api))
+        if breaking:
+            changes = [c.as_dict() for c in breaking.changes]
+            after = {"version": api.version, "changes": changes, "truncated": breaking.truncated}
+            audit_record(
+                actor=actor, action="api.breaking_change", obj=api, before={"version": old_version}, after=after
+            )
     announce("service", api.provider.slug)
     return api
+
+
+def _spec_version(spec) -> str:
+    info = spec.get("info") if isinstance(spec, dict) else None
+    return str(info.get("version") or "") if isinstance(info, dict) else ""
+
+
+def api_breaking_changes(api: Api, *, old_kind: str, old_spec, old_version: str):
+    """The breaking changes (``catalog.openapi_diff.Diff``) from an OpenAPI API's old spec to
+    its new one, or None when there are none or they come with a new major version: the
+    major number of the API's ``version`` or of the spec's ``info.version`` went up."""
+    from catalog.openapi_diff import breaking_changes, semver_major
+
+    if old_kind != "openapi" or api.kind != "openapi" or not old_spec or not api.spec or old_spec == api.spec:
+        return None
+    for before, after in ((old_version, api.version), (_spec_version(old_spec), _spec_version(api.spec))):
+        old_major, new_major = semver_major(before), semver_major(after)
+        if old_major is not None and new_major is not None and new_major > old_major:
+            return None
+    diff = breaking_changes(old_spec, api.spec)
+    return diff if diff.changes else None
+
+
+def _breaking_refused(api: Api, diff) -> Conflict:
+    shown = " ".join(c.message for c in diff.changes[:5])
+    more = len(diff.changes) - 5
+    return Conflict(
+        f"The new spec of API '{api.slug}' breaks its clients without a new major version "
+        f"({len(diff.changes)}{'+' if diff.truncated else ''} change(s)): {shown}"
+        + (f" (and {more} more)" if more > 0 else "")
+        + " Raise the major version (the API's version or the spec's info.version), or confirm the breaking change.",
+        code="breaking_change",
+        changes=[c.as_dict() for c in diff.changes],
+        truncated=diff.truncated,
+    )
 
 
 def api_deprecate(*, actor, api: Api, sunset_at, successor: Api | None = None) -> Api:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("services/<slug:slug>/delete/", views.service_delete, name="service_delete"),
     path("apis/", views.api_list, name="api_list"),
     path("apis/new/", views.api_create, name="api_create"),
+    path("apis/<slug:slug>/edit/", views.api_edit, name="api_edit"),
     path("apis/<slug:slug>/delete/", views.api_delete, name="api_delete"),
     path("apis/<slug:slug>/deprecation/", views.api_deprecation, name="api_deprecation"),
     path("apis/<slug:slug>/deprecation/withdraw/", views.api_deprecation_withdraw, name="api_deprecation_withdraw"),

@@ -8,6 +8,7 @@ from catalog import selectors, services
 from catalog.filtersets import DomainFilterSet, ResourceFilterSet, ServiceListFilterSet, SystemFilterSet
 from catalog.forms import (
     ApiDeprecationForm,
+    ApiEditForm,
     ApiForm,
     KeyIssueForm,
     KeyLimitsForm,
@@ -132,6 +133,45 @@ def service_edit(request, slug):
     if form_submit(request, form, lambda data: services.service_update(actor=request.user, service=service, **data)):
         return redirect(service.get_absolute_url())
     return form_page(request, form, f"Edit {service.slug}")
+
+
+@login_required
+def api_edit(request, slug):
+    """Edit an API. A spec that breaks the old one's clients without a new major version is
+    refused (409) with each change listed and a box to confirm it; sent again with the box
+    ticked, it is saved and the consumer teams are told."""
+    api = get_object_or_404(selectors.api_list(), slug=slug)
+    confirm = "confirm_breaking" in request.POST
+    form = ApiEditForm(request.POST or None, instance=selectors.api_list().get(pk=api.pk), confirm=confirm)
+    refused = None
+
+    def save(data):
+        nonlocal refused
+        try:
+            return services.api_update(actor=request.user, api=api, **data)
+        except DomainError as exc:
+            if exc.code != "breaking_change":
+                raise
+            refused = exc
+            return None
+
+    if form_submit(request, form, save):
+        messages.success(request, f"API {api.slug} saved.")
+        return redirect(api.get_absolute_url())
+    if refused is not None:
+        form = ApiEditForm(request.POST, instance=selectors.api_list().get(pk=api.pk), confirm=True)
+        form.is_valid()
+        form.add_error(
+            None,
+            "This spec breaks the old one's clients and the major version is the same. Raise the major "
+            "version, or tick 'Publish the breaking change' to save it; the consumer teams are told.",
+        )
+        for change in refused.extra.get("changes", []):
+            form.add_error(None, f"{change['message']} ({change['kind']} at {change['location'] or '/'})")
+        response = form_page(request, form, f"Edit {api.slug}")
+        response.status_code = 409
+        return response
+    return form_page(request, form, f"Edit {api.slug}")
 
 
 @login_required

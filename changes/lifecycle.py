@@ -1,7 +1,8 @@
 """API lifecycle notices (issue 15): who consumes a deprecated API, and the events that tell them.
 
 Consumers are the union of the services observed calling the API's provider (Neo4j, one graph
-query) and the services holding active keys for the API (database). Each event is written once
+query), the services holding active keys for the API and the services declaring they consume it
+(database). Each event is written once
 per consumer team (``team_id`` is that team, so a webhook subscribed to the team receives it) and
 once for the provider's team; every payload names all consumer teams and services.
 
@@ -10,7 +11,10 @@ once for the provider's team; every payload names all consumer teams and service
 - ``api.sunset_approaching``: by the ``api-sunset-notices`` beat task, at the marks of
   API_SUNSET_NOTICE_DAYS (30, 7, 1 days before), each once per sunset date: a mark already passed
   when a later one is reached is not sent late;
-- ``api.sunset``: by the same task, once the sunset instant has passed.
+- ``api.sunset``: by the same task, once the sunset instant has passed;
+- ``api.breaking_change``: when the provider confirms a new spec that breaks the old one's
+  clients without a new major version (the ``api.breaking_change`` audit record), with the list
+  of changes (kind, JSON pointer, message).
 
 A changed sunset date starts the marks over (they are kept per date). Whether a mark was sent
 is read from the event log itself, so the task can run again, or late, safely."""
@@ -33,11 +37,13 @@ from core.errors import ServiceUnavailable
 logger = logging.getLogger(__name__)
 
 DEPRECATED, APPROACHING, SUNSET = "api.deprecated", "api.sunset_approaching", "api.sunset"
+BREAKING = "api.breaking_change"
 
 
 def api_consumers(api: Api) -> tuple[list[Service], bool]:
     """(consumer services, whether the graph answered): observed callers of the provider
-    service, and services holding active keys for the API. The provider itself is left out."""
+    service, services holding active keys for the API and services declaring that they consume
+    it. The provider itself is left out."""
     from graph import selectors as graph_selectors
 
     slugs: set[str] = set()
@@ -53,6 +59,7 @@ def api_consumers(api: Api) -> tuple[list[Service], bool]:
         "consumer"
     )
     slugs |= {k.consumer.slug for k in holders if k.state_at(now) == ApiKey.STATE_ACTIVE}
+    slugs |= set(api.declared_consumers.values_list("slug", flat=True))  # services that declare they consume it
     slugs.discard(api.provider.slug)
     services = list(Service.objects.filter(slug__in=slugs).select_related("team").order_by("slug"))
     return services, observed
@@ -113,9 +120,28 @@ def on_deprecate(audit) -> int:
     return _emit(api, DEPRECATED, {"actor": audit.actor_repr})
 
 
+def on_breaking_change(audit) -> int:
+    """The ``api.breaking_change`` audit record (a provider confirmed a spec that breaks the old
+    one's clients, in the update's transaction) as api.breaking_change, listing each change."""
+    api = Api.objects.select_related("provider__team", "successor").filter(pk=audit.object_id).first()
+    if api is None:
+        return 0
+    after, before = audit.after or {}, audit.before or {}
+    extra = {
+        "actor": audit.actor_repr,
+        "version": after.get("version", api.version),
+        "previous_version": before.get("version", ""),
+        "changes": after.get("changes", []),
+        "changes_truncated": bool(after.get("truncated")),
+    }
+    return _emit(api, BREAKING, extra)
+
+
 def on_audit(sender, instance, created, **kwargs) -> None:
     if created and not kwargs.get("raw") and instance.action == "api.deprecate":
         on_deprecate(instance)
+    elif created and not kwargs.get("raw") and instance.action == "api.breaking_change":
+        on_breaking_change(instance)
 
 
 def connect() -> None:

@@ -60,6 +60,13 @@ class ApiSerializer(serializers.ModelSerializer):
     provider = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all())
     team = serializers.CharField(source="provider.team.slug", read_only=True)
     successor = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    confirm_breaking = serializers.BooleanField(
+        write_only=True,
+        required=False,
+        default=False,
+        help_text="Save a new spec even though it breaks the old one's clients without a new major version "
+        "(otherwise 409 breaking_change lists the changes); the consumer teams get an api.breaking_change event.",
+    )
 
     class Meta:
         model = Api
@@ -80,8 +87,27 @@ class ApiSerializer(serializers.ModelSerializer):
             "successor",
             "created_at",
             "updated_at",
+            "confirm_breaking",
         ]
         read_only_fields = ["created_at", "updated_at", "deprecated_at", "sunset_at", "successor"]
+
+
+class BreakingChangeSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="e.g. path_removed, parameter_required, response_field_removed")
+    location = serializers.CharField(help_text="JSON pointer into the new spec (the old one for removals)")
+    message = serializers.CharField()
+
+
+class BreakingChangeErrorSerializer(serializers.Serializer):
+    """409 ``breaking_change``: the Error shape with the list of changes."""
+
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    changes = BreakingChangeSerializer(many=True, required=False)
+    truncated = serializers.BooleanField(required=False)
+
+    class Meta:
+        ref_name = "BreakingChangeError"
 
 
 class ApiDeprecationSerializer(serializers.Serializer):

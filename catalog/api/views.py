@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, permissions, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -8,6 +8,7 @@ from catalog.api.serializers import (
     ApiDeprecationSerializer,
     ApiSerializer,
     AuditEventSerializer,
+    BreakingChangeErrorSerializer,
     DomainSerializer,
     ResourceSerializer,
     ServiceConsumesSerializer,
@@ -86,6 +87,14 @@ class ServiceViewSet(viewsets.ModelViewSet):
         return Response(ServiceResourcesSerializer({"resources": list(service.resources.all())}).data)
 
 
+_BREAKING_409 = OpenApiResponse(
+    BreakingChangeErrorSerializer,
+    description="`breaking_change`: the new spec breaks the old one's clients without a new major version "
+    "(`changes` lists each); send `confirm_breaking: true` to save it anyway. Other conflicts as elsewhere.",
+)
+
+
+@extend_schema_view(partial_update=extend_schema(responses={200: ApiSerializer, 409: _BREAKING_409}))
 class ApiViewSet(viewsets.ModelViewSet):
     serializer_class = ApiSerializer
     lookup_field = "slug"
@@ -97,7 +106,9 @@ class ApiViewSet(viewsets.ModelViewSet):
         return selectors.api_list()
 
     def perform_create(self, serializer):
-        serializer.instance = services.api_create(actor=self.request.user, **serializer.validated_data)
+        data = dict(serializer.validated_data)
+        data.pop("confirm_breaking", None)  # nothing to break yet
+        serializer.instance = services.api_create(actor=self.request.user, **data)
 
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)

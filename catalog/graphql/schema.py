@@ -171,6 +171,33 @@ class CreateApi(graphene.Mutation):
         return CreateApi(api=api)
 
 
+class UpdateApi(graphene.Mutation):
+    """Change an API's fields. A spec that breaks the old one's clients without a new major
+    version is refused (code ``breaking_change``, ``changes`` in the error's extensions) unless
+    ``confirmBreaking``; then its consumer teams get an ``api.breaking_change`` event."""
+
+    class Arguments:
+        slug = graphene.String(required=True)
+        name = graphene.String()
+        version = graphene.String()
+        base_path = graphene.String()
+        lifecycle = graphene.String()
+        spec = graphene.JSONString()
+        confirm_breaking = graphene.Boolean(default_value=False)
+
+    api = graphene.Field(ApiType)
+
+    @domain_errors
+    def mutate(root, info, slug, confirm_breaking=False, **fields):
+        api = services.api_update(
+            actor=info.context.user,
+            api=_get(Api.objects, "api", slug=slug),
+            confirm_breaking=confirm_breaking,
+            **fields,
+        )
+        return UpdateApi(api=api)
+
+
 class IssueKey(graphene.Mutation):
     """The secret is in this response and nowhere else, ever."""
 
@@ -334,6 +361,7 @@ class Mutation(graphene.ObjectType):
     update_service = UpdateService.Field()
     transfer_service = TransferService.Field()
     create_api = CreateApi.Field()
+    update_api = UpdateApi.Field()
     issue_key = IssueKey.Field()
     revoke_key = RevokeKey.Field()
     set_key_limits = SetKeyLimits.Field()
