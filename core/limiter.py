@@ -128,8 +128,7 @@ class QuotaLimiter:
 
     def __init__(self, name: str):
         self.name = name
-        self._script = None
-        self._client = None
+        self._script = None  # registered once (redis-py computes its SHA); called with the current client
 
     def _keys(self, subject: str, day: int) -> list[str]:
         from core.redis import key as redis_key
@@ -137,13 +136,14 @@ class QuotaLimiter:
         tag = f"{{{subject}}}"  # one hash slot for both keys
         return [redis_key(f"{self.name}:rate:{tag}"), redis_key(f"{self.name}:day:{tag}:{day}")]
 
-    def _registered(self):
+    def _call(self, keys: list[str], args: list) -> list:
+        """EVALSHA on the cache's connection pool (redis-py loads the script again after a restart)."""
         from core.redis import client
 
         redis = client()
-        if self._script is None or self._client is not redis:
-            self._script, self._client = redis.register_script(QUOTA_LUA), redis
-        return self._script
+        if self._script is None:
+            self._script = redis.register_script(QUOTA_LUA)
+        return self._script(keys=keys, args=args, client=redis)
 
     def check(self, subject: str, *, limit: int | None, period: int, quota: int | None, now: float) -> QuotaCheck:
         """Count one request of ``subject`` at ``now`` (epoch seconds) if both limits allow it.
@@ -153,8 +153,8 @@ class QuotaLimiter:
         day_left = DAY_MS - into_day
         period_ms = period * 1000
         try:
-            allowed, reason, remaining, used, reset, retry = self._registered()(
-                keys=self._keys(subject, day), args=[now_ms, limit or 0, period_ms, quota or 0, day_left]
+            allowed, reason, remaining, used, reset, retry = self._call(
+                self._keys(subject, day), [now_ms, limit or 0, period_ms, quota or 0, day_left]
             )
         except RedisError as exc:
             raise QuotaUnavailable(type(exc).__name__) from exc
