@@ -620,6 +620,8 @@ GRAPHQL: dict[str, dict[str, Mutation]] = {
         "to-other-org": Mutation(SUPER, 'transferService(slug: "spare", team: "bravo") { service { slug } }'),
     },
     "createApi": {"": Mutation(ASSETS, 'createApi(provider: "orders", slug: "gq-api", name: "G") { api { slug } }')},
+    # Issue 15: an API's fields (a breaking spec needs confirmBreaking): the provider's team.
+    "updateApi": {"": Mutation(ASSETS, 'updateApi(slug: "orders-v1", version: "2") { api { slug } }')},
     "issueKey": {"": Mutation(ASSETS, 'issueKey(api: "orders-v1", consumer: "shop", name: "g") { secret }')},
     "setKeyLimits": {
         "": Mutation(ASSETS, lambda w: f'setKeyLimits(keyId: "{w["key"].key_id}", rateLimit: 5) {{ key {{ keyId }} }}')
@@ -760,6 +762,13 @@ PORTAL_FORMS: dict[str, dict[str, Form]] = {
     "catalog:key_limits": {"": Form(ASSETS, params={"pk": _key}, data={"rate_limit": 10, "rate_period": "minute"})},
     "catalog:api_deprecation": {"": Form(ASSETS, params={"slug": "orders-v1"}, data={"sunset_at": "2999-01-01T00:00"})},
     "catalog:api_deprecation_withdraw": {"": Form(ASSETS, params={"slug": _deprecated})},
+    "catalog:api_edit": {
+        "": Form(
+            ASSETS,
+            params={"slug": "orders-v1"},
+            data={"name": "O1", "kind": "openapi", "version": "2", "base_path": "/", "lifecycle": "production"},
+        )
+    },
     # Issue 14: the "Redeliver" button of a webhook's delivery log (alpha's webhook: its team).
     "changes:delivery_redeliver": {"": Form(ASSETS, params={"pk": lambda w: w["delivery"].pk})},
     "teams:team_create": {
