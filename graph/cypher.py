@@ -283,16 +283,19 @@ RETURN source, target, count(r) AS edges, sum(rate) AS rate_per_min,
 ORDER BY source, target
 """
 # A service's direct calls, both ways, with their rates and latency (the service page's tables).
+# in_cycle: the far end reaches back within 5 hops. SHORTEST 1 (a bidirectional search between two
+# bound nodes) keeps it cheap: at 10,000 services / 50,000 random edges, 9.6 ms median per service
+# against 8.0 ms without the check and 60 ms with a plain {1,5} pattern, which enumerates paths.
 SERVICE_CALLS = """
 MATCH (s:Service {slug: $slug})
 CALL (s) {
   MATCH (s)-[r:CALLS]->(t)
   RETURN 'out' AS direction, coalesce(t.slug, t.key) AS peer, CASE WHEN t:Service THEN 'service' ELSE 'endpoint' END AS kind, r,
-         EXISTS { MATCH (t)-[:CALLS]->{1,5}(s) } AS in_cycle
+         EXISTS { MATCH SHORTEST 1 (t)-[:CALLS]->{1,5}(s) } AS in_cycle
   UNION ALL
   MATCH (s)<-[r:CALLS]-(t:Service)
   WHERE t <> s
-  RETURN 'in' AS direction, t.slug AS peer, 'service' AS kind, r, EXISTS { MATCH (s)-[:CALLS]->{1,5}(t) } AS in_cycle
+  RETURN 'in' AS direction, t.slug AS peer, 'service' AS kind, r, EXISTS { MATCH SHORTEST 1 (s)-[:CALLS]->{1,5}(t) } AS in_cycle
 }
 RETURN direction, peer, kind, toFloat(r.rate_per_min) AS rate_per_min, toFloat(r.error_rate) AS error_rate,
        r.stale AS stale, toFloat(r.p50_ms) AS p50_ms, toFloat(r.p95_ms) AS p95_ms, toFloat(r.p99_ms) AS p99_ms,
