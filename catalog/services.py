@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+from collections import Counter
 
 from django.db import transaction
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError, ValidatorDetectError
@@ -12,10 +13,10 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError,
 from catalog import constants, validators
 from catalog.models import Api, ApiKey, Domain, Resource, Service, System
 from core import jsonlimits
-from core.audit import audit_record, snapshot
+from core.audit import audit_record, audit_record_many, snapshot
 from core.errors import Conflict, InvalidInput
 from core.events import announce
-from core.persistence import validated_save
+from core.persistence import validated_create_many, validated_save
 from teams import permissions
 from teams.models import Team
 from teams.services import team_check_limit, team_lock
@@ -129,17 +130,55 @@ def _changed(obj, fields: dict) -> set:
     return {k for k, v in fields.items() if getattr(obj, k, None) != v}
 
 
+def _distinct_teams(teams) -> list[Team]:
+    return list({team.pk: team for team in teams}.values())
+
+
+def _create_audited(model, kind: str, *, actor, objs: list) -> list:
+    """Inside the caller's transaction: validate and insert new objects (one insert) and audit
+    each as ``<kind>.create`` (one insert); the caller announces them."""
+    from django.db.models import prefetch_related_objects
+
+    validated_create_many(model, objs)
+    m2m = [f.name for f in model._meta.many_to_many]
+    if m2m:
+        prefetch_related_objects(objs, *m2m)  # the snapshots read them: one query, not one per object
+    audit_record_many(
+        actor=actor,
+        action=f"{kind}.create",
+        entries=[(o, None, snapshot(o)) for o in objs],
+        org_ids={id(o): o.team.org_id for o in objs if getattr(o, "team_id", None)},
+    )
+    return objs
+
+
 def service_create(*, actor, team: Team, slug: str, name: str, **fields) -> Service:
-    _require_assets(actor, team)
-    service = Service(slug=slug, name=name, **{k: v for k, v in fields.items() if k in SERVICE_FIELDS})
+    return services_create(actor=actor, specs=[{"team": team, "slug": slug, "name": name, **fields}])[0]
+
+
+def services_create(*, actor, specs: list[dict]) -> list[Service]:
+    """Services (``service_create``'s arguments each) in one transaction: permission per team,
+    each team's service limit for all its new services together (under its lock), the aliases
+    check, one insert, one audit insert, one announcement."""
+    teams = _distinct_teams(s["team"] for s in specs)
+    for team in teams:
+        _require_assets(actor, team)
+    objs = [
+        Service(slug=s["slug"], name=s["name"], **{k: v for k, v in s.items() if k in SERVICE_FIELDS - {"name"}})
+        for s in specs
+    ]
     with transaction.atomic():
-        service.team = team_lock(team)
-        team_check_limit(service.team, limit="services")
-        aliases_check(service)
-        validated_save(service)
-        audit_record(actor=actor, action="service.create", obj=service, after=snapshot(service))
-    announce("service", service.slug)
-    return service
+        locked = {team.pk: team_lock(team) for team in teams}
+        adding = Counter(s["team"].pk for s in specs)
+        for pk, count in adding.items():
+            team_check_limit(locked[pk], limit="services", adding=count)
+        for obj, spec in zip(objs, specs, strict=True):
+            obj.team = locked[spec["team"].pk]
+        _create_audited(Service, "service", actor=actor, objs=objs)
+        for obj in objs:  # after the insert, so services of the same batch are checked against each other
+            aliases_check(obj)
+    announce("service", *(o.slug for o in objs))
+    return objs
 
 
 def service_update(*, actor, service: Service, **fields) -> Service:
@@ -266,14 +305,35 @@ def spec_validate(*, kind: str, spec) -> None:
 
 
 def api_create(*, actor, provider: Service, slug: str, name: str, **fields) -> Api:
-    _require_assets(actor, provider.team)
-    api = Api(provider=provider, slug=slug, name=name, **{k: v for k, v in fields.items() if k in API_FIELDS})
-    spec_validate(kind=api.kind, spec=api.spec)
+    return apis_create(actor=actor, specs=[{"provider": provider, "slug": slug, "name": name, **fields}])[0]
+
+
+def apis_create(*, actor, specs: list[dict]) -> list[Api]:
+    """APIs (``api_create``'s arguments each) in one transaction: permission per providing
+    team, each spec validated, one insert, one audit insert, one announcement of the providers."""
+    for team in _distinct_teams(s["provider"].team for s in specs):
+        _require_assets(actor, team)
+    objs = [
+        Api(
+            provider=s["provider"],
+            slug=s["slug"],
+            name=s["name"],
+            **{k: v for k, v in s.items() if k in API_FIELDS - {"name"}},
+        )
+        for s in specs
+    ]
+    for api in objs:
+        spec_validate(kind=api.kind, spec=api.spec)
     with transaction.atomic():
-        validated_save(api)
-        audit_record(actor=actor, action="api.create", obj=api, after=snapshot(api))
-    announce("service", provider.slug)
-    return api
+        validated_create_many(Api, objs)
+        audit_record_many(
+            actor=actor,
+            action="api.create",
+            entries=[(a, None, snapshot(a)) for a in objs],
+            org_ids={id(a): a.provider.team.org_id for a in objs},
+        )
+    announce("service", *(a.provider.slug for a in objs))
+    return objs
 
 
 def api_update(*, actor, api: Api, confirm_breaking: bool = False, **fields) -> Api:
@@ -661,11 +721,11 @@ def owned_limit(kind: str) -> int:
     return int(getattr(settings, _OWNED[kind][2]))
 
 
-def _check_owned_limit(team: Team, kind: str) -> None:
-    """Like a team's service limit: refused with 409 ``team_limit_exceeded`` at the maximum."""
+def _check_owned_limit(team: Team, kind: str, adding: int = 1) -> None:
+    """Like a team's service limit: refused with 409 ``team_limit_exceeded`` past the maximum."""
     model, noun, _, _ = _OWNED[kind]
     maximum, current = owned_limit(kind), model.objects.filter(team=team).count()
-    if current >= maximum:
+    if current + adding > maximum:
         raise Conflict(
             f"Team '{team.slug}' is at its limit of {maximum} {noun} ({current} now).",
             code="team_limit_exceeded",
@@ -693,18 +753,34 @@ def domain_loop_check(domain: Domain) -> None:
 
 
 def _owned_create(kind: str, *, actor, team: Team, slug: str, name: str, **fields):
+    return owned_create_many(kind, actor=actor, specs=[{"team": team, "slug": slug, "name": name, **fields}])[0]
+
+
+def owned_create_many(kind: str, *, actor, specs: list[dict]) -> list:
+    """Domains, systems or resources (``<kind>_create``'s arguments each) in one transaction:
+    permission per team, each team's limit for all its new objects together (under its lock),
+    one insert, one audit insert, one announcement."""
     model, _, _, allowed = _OWNED[kind]
-    _require_assets(actor, team)
-    obj = model(slug=slug, name=name or slug, **{k: v for k, v in fields.items() if k in allowed})
+    teams = _distinct_teams(s["team"] for s in specs)
+    for team in teams:
+        _require_assets(actor, team)
+    objs = [
+        model(
+            slug=s["slug"], name=s.get("name") or s["slug"], **{k: v for k, v in s.items() if k in allowed - {"name"}}
+        )
+        for s in specs
+    ]
     with transaction.atomic():
-        obj.team = team_lock(team)
-        _check_owned_limit(obj.team, kind)
-        if kind == "domain" and obj.parent_id:
-            domain_loop_check(obj)
-        validated_save(obj)
-        audit_record(actor=actor, action=f"{kind}.create", obj=obj, after=snapshot(obj))
-    announce(kind, obj.slug)
-    return obj
+        locked = {team.pk: team_lock(team) for team in teams}
+        for pk, count in Counter(s["team"].pk for s in specs).items():
+            _check_owned_limit(locked[pk], kind, adding=count)
+        for obj, spec in zip(objs, specs, strict=True):
+            obj.team = locked[spec["team"].pk]
+            if kind == "domain" and obj.parent_id:
+                domain_loop_check(obj)
+        _create_audited(model, kind, actor=actor, objs=objs)
+    announce(kind, *(o.slug for o in objs))
+    return objs
 
 
 def _owned_update(kind: str, *, actor, obj, **fields):
@@ -930,107 +1006,146 @@ def _provenance_record(location, plan, entity_metadata) -> None:
 
 def _apply(actor, plan) -> None:
     """Write a plan through the services, in dependency order (the plan's order: orgs, teams,
-    users, domains, systems, resources, services, APIs); references last, once all exist."""
+    users, domains, systems, resources, services, APIs); references last, once all exist. New
+    objects of a kind go through the service's bulk path (``services_create`` and co.: the same
+    permissions, limits, validation and audit as one by one, one insert, one audit insert and
+    one announcement per kind); changed objects through the one-object services."""
     from django.contrib.auth import get_user_model
 
     from teams import services as teams
-    from teams.models import Org
+    from teams.models import Membership, Org
 
     User = get_user_model()
-    get = {
-        "org": lambda s: Org.objects.get(slug=s),
-        "team": lambda s: Team.objects.select_related("org").get(slug=s),
-        "domain": lambda s: Domain.objects.get(slug=s),
-        "system": lambda s: System.objects.get(slug=s),
-        "resource": lambda s: Resource.objects.get(slug=s),
-        "service": lambda s: Service.objects.select_related("team").get(slug=s),
-        "api": lambda s: Api.objects.select_related("provider").get(slug=s),
-    }
-    changed = {i.kind: [] for i in plan.items}
+    related = {"team": ("org",), "service": ("team",), "api": ("provider",)}
+    models = {"org": Org, "team": Team, "domain": Domain, "system": System, "resource": Resource}
+    models.update({"service": Service, "api": Api})
+
+    def fetch(kind: str, slugs) -> dict:
+        """slug -> object for many slugs of one kind, in one query per 500 or so."""
+        slugs = {s for s in slugs if s}
+        if not slugs:
+            return {}
+        return models[kind].objects.select_related(*related.get(kind, ())).in_bulk(slugs, field_name="slug")
+
+    def get(kind: str, slug: str):
+        return models[kind].objects.select_related(*related.get(kind, ())).get(slug=slug)
+
+    changed = {kind: [] for kind in ("org", "team", "user", "domain", "system", "resource", "service", "api")}
     for item in plan.items:
-        if item.action == "unchanged":
-            continue
-        changed[item.kind].append(item)
-        f, kind = dict(item.fields), item.kind
-        if kind == "org":
-            if item.action == "create":
-                teams.org_create(actor=actor, slug=item.slug, **f)
-            else:
-                teams.org_update(actor=actor, org=get["org"](item.slug), **f)
-        elif kind == "team":
-            org = f.pop("org")
-            if item.action == "create":
-                teams.team_create(actor=actor, org=get["org"](org), slug=item.slug, **f)
-            else:
-                team = get["team"](item.slug)
-                if team.org.slug != org:
-                    raise Conflict(f"Team '{item.slug}' cannot move to org '{org}' by import.", code="team_org_change")
-                teams.team_update(actor=actor, team=team, **f)
-        elif kind == "user":
-            user = User.objects.filter(username=item.slug).first()
-            if user is None:
-                user = teams.user_import(actor=actor, username=item.slug, email=f["email"], first_name=f["first_name"])
-            elif (user.email, user.first_name) != (f["email"], f["first_name"]):
-                teams.user_profile_update(actor=actor, user=user, email=f["email"], first_name=f["first_name"])
-            have = set(user.memberships.values_list("team__slug", flat=True))
-            for team_slug in f["teams"]:
-                if team_slug not in have:
-                    role = "lead" if team_slug in f["leads"] else "member"
-                    teams.member_add(actor=actor, team=get["team"](team_slug), user=user, role=role, inactive_ok=True)
-        elif kind in ("domain", "system", "resource"):
-            team = get["team"](f.pop("team"))
+        if item.action != "unchanged":
+            changed[item.kind].append(item)
+    new = {kind: [i for i in items if i.action == "create"] for kind, items in changed.items()}
+    old = {kind: [i for i in items if i.action != "create"] for kind, items in changed.items()}
+
+    if new["org"]:
+        teams.orgs_create(actor=actor, specs=[{"slug": i.slug, **i.fields} for i in new["org"]])
+    for item in old["org"]:
+        teams.org_update(actor=actor, org=get("org", item.slug), **item.fields)
+
+    orgs = fetch("org", (i.fields["org"] for i in changed["team"]))
+    if new["team"]:
+        specs = [{**i.fields, "slug": i.slug, "org": orgs[i.fields["org"]]} for i in new["team"]]
+        teams.teams_create(actor=actor, specs=specs)
+    for item in old["team"]:
+        f = dict(item.fields)
+        org, team = f.pop("org"), get("team", item.slug)
+        if team.org.slug != org:
+            raise Conflict(f"Team '{item.slug}' cannot move to org '{org}' by import.", code="team_org_change")
+        teams.team_update(actor=actor, team=team, **f)
+
+    users = User.objects.in_bulk({i.slug for i in changed["user"]}, field_name="username")
+    fresh = [i for i in changed["user"] if i.slug not in users]
+    if fresh:
+        specs = [{"username": i.slug, "email": i.fields["email"], "first_name": i.fields["first_name"]} for i in fresh]
+        users.update({u.username: u for u in teams.users_import(actor=actor, specs=specs)})
+    created_users = {i.slug for i in fresh}
+    for item in changed["user"]:
+        user, f = users[item.slug], item.fields
+        if item.slug not in created_users and (user.email, user.first_name) != (f["email"], f["first_name"]):
+            teams.user_profile_update(actor=actor, user=user, email=f["email"], first_name=f["first_name"])
+    seated = set(
+        Membership.objects.filter(user__username__in=[i.slug for i in changed["user"]]).values_list(
+            "user__username", "team__slug"
+        )
+    )
+    team_objs = fetch("team", (t for i in changed["user"] for t in i.fields["teams"]))
+    seats = [
+        (team_objs[t], users[i.slug], "lead" if t in i.fields["leads"] else "member")
+        for i in changed["user"]
+        for t in i.fields["teams"]
+        if (i.slug, t) not in seated
+    ]
+    if seats:
+        teams.members_add(actor=actor, seats=seats, inactive_ok=True)
+
+    owners = fetch(
+        "team", (i.fields.get("team") for k in ("domain", "system", "resource", "service") for i in changed[k])
+    )
+    pending = []  # (item, references set once every object exists)
+    for kind in ("domain", "system", "resource"):
+        specs = []
+        for item in changed[kind]:
+            f = dict(item.fields)
+            team = owners[f.pop("team")]
             refs = {k: f.pop(k) for k in ("parent", "domain", "system") if k in f}
             if item.action == "create":
-                globals()[f"{kind}_create"](actor=actor, team=team, slug=item.slug, **f)
-            else:
-                obj = get[kind](item.slug)
-                if obj.team_id != team.pk:
-                    globals()[f"{kind}_transfer"](actor=actor, team=team, **{kind: obj})
-                globals()[f"{kind}_update"](actor=actor, **{kind: get[kind](item.slug)}, **f)
-            item.refs_pending = refs
-        elif kind == "service":
-            team = get["team"](f.pop("team"))
-            f.pop("consumes", None), f.pop("resources", None)
-            # the system exists already (systems come before services): set with the service,
-            # not by a second update
-            f["system"] = get["system"](f["system"]) if f.get("system") else None
-            if item.action == "create":
-                service_create(actor=actor, team=team, slug=item.slug, **f)
-            else:
-                service = get["service"](item.slug)
-                if service.team_id != team.pk:
-                    service_transfer(actor=actor, service=service, team=team)
-                service_update(actor=actor, service=get["service"](item.slug), **f)
-    # References, once every object exists: parents, domains, systems, then APIs and declarations.
-    for item in changed.get("domain", []) + changed.get("system", []) + changed.get("resource", []):
-        refs = {
-            k: (get["domain" if k in ("parent", "domain") else "system"](v) if v else None)
-            for k, v in item.refs_pending.items()
-        }
-        globals()[f"{item.kind}_update"](actor=actor, **{item.kind: get[item.kind](item.slug)}, **refs)
-    for item in changed.get("service", []):
-        system = get["system"](item.fields["system"]) if item.fields["system"] else None
-        service = get["service"](item.slug)
-        if service.system_id != (system.pk if system else None):
-            service_update(actor=actor, service=service, system=system)
-    for item in changed.get("api", []):
+                specs.append({**f, "team": team, "slug": item.slug})
+                if any(refs.values()):
+                    pending.append((item, refs))
+                continue
+            obj = get(kind, item.slug)
+            if obj.team_id != team.pk:
+                globals()[f"{kind}_transfer"](actor=actor, team=team, **{kind: obj})
+            globals()[f"{kind}_update"](actor=actor, **{kind: get(kind, item.slug)}, **f)
+            pending.append((item, refs))
+        if specs:
+            owned_create_many(kind, actor=actor, specs=specs)
+
+    # the systems exist already (systems come before services): set with the service
+    systems = fetch("system", (i.fields.get("system") for i in changed["service"]))
+    specs = []
+    for item in changed["service"]:
         f = dict(item.fields)
-        provider = get["service"](f.pop("provider"))
+        team = owners[f.pop("team")]
+        f.pop("consumes", None), f.pop("resources", None)
+        f["system"] = systems[f["system"]] if f.get("system") else None
         if item.action == "create":
-            api_create(actor=actor, provider=provider, slug=item.slug, **f)
-        else:
-            api = get["api"](item.slug)
-            if api.provider_id != provider.pk:
-                raise Conflict(f"API '{item.slug}' cannot change provider by import.", code="api_provider_change")
-            api_update(actor=actor, api=api, **f)
-    for item in changed.get("service", []):
-        service = get["service"](item.slug)
-        if "consumes" in item.changed:
-            service_consumes_set(actor=actor, service=service, apis=[get["api"](s) for s in item.fields["consumes"]])
-        if "resources" in item.changed:
-            service_resources_set(
-                actor=actor, service=service, resources=[get["resource"](s) for s in item.fields["resources"]]
-            )
+            specs.append({**f, "team": team, "slug": item.slug})
+            continue
+        service = get("service", item.slug)
+        if service.team_id != team.pk:
+            service_transfer(actor=actor, service=service, team=team)
+        service_update(actor=actor, service=get("service", item.slug), **f)
+    if specs:
+        services_create(actor=actor, specs=specs)
+
+    # References, once every object exists: parents, domains, systems, then APIs and declarations.
+    for item, refs in pending:
+        obj = get(item.kind, item.slug)
+        values = {
+            k: (get("domain" if k in ("parent", "domain") else "system", v) if v else None) for k, v in refs.items()
+        }
+        if any(getattr(obj, f"{k}_id") != (v.pk if v else None) for k, v in values.items()):
+            globals()[f"{item.kind}_update"](actor=actor, **{item.kind: obj}, **values)
+    providers = fetch("service", (i.fields["provider"] for i in changed["api"]))
+    if new["api"]:
+        specs = [{**i.fields, "slug": i.slug, "provider": providers[i.fields["provider"]]} for i in new["api"]]
+        apis_create(actor=actor, specs=specs)
+    for item in old["api"]:
+        f = dict(item.fields)
+        provider, api = providers[f.pop("provider")], get("api", item.slug)
+        if api.provider_id != provider.pk:
+            raise Conflict(f"API '{item.slug}' cannot change provider by import.", code="api_provider_change")
+        api_update(actor=actor, api=api, **f)
+    declared = [i for i in changed["service"] if i.fields["consumes"] or i.fields["resources"] or i.action != "create"]
+    for item in declared:
+        service = get("service", item.slug)
+        if "consumes" in item.changed and (item.fields["consumes"] or item.action != "create"):
+            apis = list(fetch("api", item.fields["consumes"]).values())
+            service_consumes_set(actor=actor, service=service, apis=apis)
+        if "resources" in item.changed and (item.fields["resources"] or item.action != "create"):
+            resources = list(fetch("resource", item.fields["resources"]).values())
+            service_resources_set(actor=actor, service=service, resources=resources)
 
 
 # --- URL and git locations: creation, refresh runs, webhooks, orphans ----------------------------

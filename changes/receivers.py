@@ -1,8 +1,9 @@
 """changes listens to the layers below it, inside their transactions, so an event is written
 with the change that caused it or not at all:
 
-- an audit record of a catalog or teams write (core.models.AuditEvent, post_save): catalog
-  changes and keys issued, rotated and revoked, with the action, actor and before/after;
+- an audit record of a catalog or teams write (core.models.AuditEvent, post_save; a bulk
+  write's records by core.audit.recorded_many): catalog changes and keys issued, rotated and
+  revoked, with the action, actor and before/after;
 - a crawl run that finished as failed (graph.models.CrawlRun, post_save);
 - what discovery observed on each edge (graph.signals.edges_observed: the edge history) and
   edges that appeared, went stale or disappeared (graph.signals.edges_changed: events), sent
@@ -20,6 +21,14 @@ def on_audit(sender, instance, created, **kwargs) -> None:
 
         event_from_audit(instance)
         limit_reached_from_audit(instance)  # a team's count reaching its limit: limit.reached
+
+
+def on_audits(sender, events, **kwargs) -> None:
+    """The audit records of one bulk write (core.audit.recorded_many): their events in one insert."""
+    from changes.services import events_from_audits, limits_reached_from_audits
+
+    events_from_audits(events)
+    limits_reached_from_audits(events)
 
 
 def on_crawl_run(sender, instance, created, update_fields=None, **kwargs) -> None:
@@ -47,6 +56,7 @@ def on_edges_changed(sender, change, pairs, total, at_ms, **kwargs) -> None:
 
 
 def connect() -> None:
+    from core import audit
     from core.models import AuditEvent
     from graph import signals
     from graph.models import CrawlRun
@@ -55,4 +65,5 @@ def connect() -> None:
     signals.edges_changed.connect(on_edges_changed, dispatch_uid="changes.on_edges_changed")
 
     post_save.connect(on_audit, sender=AuditEvent, dispatch_uid="changes.on_audit")
+    audit.recorded_many.connect(on_audits, sender=AuditEvent, dispatch_uid="changes.on_audits")
     post_save.connect(on_crawl_run, sender=CrawlRun, dispatch_uid="changes.on_crawl_run")

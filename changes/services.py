@@ -172,6 +172,17 @@ def _scope_of(object_type: str, object_id: str, snap: dict) -> tuple[int | None,
 
 def event_from_audit(audit) -> Event | None:
     """A catalog or teams write (its audit record, in its transaction) as an event."""
+    fields = _audit_event_fields(audit)
+    return event_record(**fields) if fields else None
+
+
+def events_from_audits(audits) -> int:
+    """``event_from_audit`` for the audit records of one bulk write, in one ``events_record_many``."""
+    return events_record_many([f for f in map(_audit_event_fields, audits) if f])
+
+
+def _audit_event_fields(audit) -> dict | None:
+    """The event (``event_record``'s arguments) an audit record becomes, if any."""
     type_ = constants.AUDIT_EVENT_TYPES.get(audit.action)
     if type_ is None:
         return None
@@ -185,9 +196,14 @@ def event_from_audit(audit) -> Event | None:
     if audit.object_type == "apikey":
         payload["consumer_service_id"] = snap.get("consumer")
     subject = {"kind": audit.object_type, "id": audit.object_id, "name": audit.object_repr}
-    return event_record(
-        type=type_, subject=subject, payload=payload, org_id=audit.org_id, team_id=team_id, service_id=service_id
-    )
+    return {
+        "type": type_,
+        "subject": subject,
+        "payload": payload,
+        "org_id": audit.org_id,
+        "team_id": team_id,
+        "service_id": service_id,
+    }
 
 
 def event_crawl_failed(run) -> Event:

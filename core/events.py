@@ -1,8 +1,10 @@
 """Writes announce what changed; whoever cares listens. So an app never calls the layers above it
 (the graph projection listens to teams and catalog, which do not know it exists).
 
-A service calls ``announce(kind, key)`` inside its transaction; once the transaction commits,
-``changed`` is sent with one ``Change``. Nothing is sent for a write that rolls back."""
+A service calls ``announce(kind, key, ...)`` inside its transaction; once the transaction
+commits, ``changed`` is sent once with the ``Change`` of each key (a bulk write of thousands of
+objects announces them in one call, so a receiver can queue one task, not thousands). Nothing is
+sent for a write that rolls back."""
 
 from __future__ import annotations
 
@@ -23,10 +25,11 @@ class Change:
     key: str
 
 
-# Sent after commit with ``change=Change(...)``; the sender is the kind.
+# Sent after commit with ``changes=(Change(...), ...)``, all of one kind; the sender is the kind.
 changed = Signal()
 
 
-def announce(kind: Kind, key: str) -> None:
-    change = Change(kind, key)
-    transaction.on_commit(lambda: changed.send(sender=kind, change=change))
+def announce(kind: Kind, *keys: str) -> None:
+    changes = tuple(Change(kind, key) for key in dict.fromkeys(keys))
+    if changes:
+        transaction.on_commit(lambda: changed.send(sender=kind, changes=changes))

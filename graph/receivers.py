@@ -10,9 +10,13 @@ from core.queue import enqueue
 PROJECTED_KINDS = {"org", "team", "service", "api"}
 
 
-def project_on_change(sender, change, **kwargs) -> None:
+# Keys per projection task: one write of thousands of objects queues a few tasks, not thousands.
+PROJECT_CHUNK = 500
+
+
+def project_on_change(sender, changes, **kwargs) -> None:
     from graph.tasks import graph_project_task
 
-    if change.kind not in PROJECTED_KINDS:
-        return
-    enqueue(graph_project_task, change.kind, change.key)
+    keys = [c.key for c in changes if c.kind in PROJECTED_KINDS]
+    for start in range(0, len(keys), PROJECT_CHUNK):
+        enqueue(graph_project_task, sender, keys[start : start + PROJECT_CHUNK])

@@ -7,9 +7,12 @@ from graph import services
 
 
 @shared_task(bind=True, acks_late=True, max_retries=5, default_retry_delay=10)
-def graph_project_task(self, kind: str, key: str) -> None:
+def graph_project_task(self, kind: str, key: str | list[str]) -> None:
+    """Project one object, or the objects of one write (a list of keys; a retry projects them all
+    again, which is harmless: a projection is idempotent)."""
     try:
-        services.project(kind, key)
+        for one in [key] if isinstance(key, str) else key:
+            services.project(kind, one)
     except ServiceUnavailable as exc:
         raise self.retry(exc=exc) from exc
 

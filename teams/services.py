@@ -7,10 +7,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import ProtectedError
 
-from core.audit import audit_record, snapshot
+from core.audit import audit_record, audit_record_many, snapshot
 from core.errors import Conflict, InvalidInput, TeamLimitExceeded
 from core.events import announce
-from core.persistence import locked, validated_save
+from core.persistence import locked, validated_create_many, validated_save
 from teams import permissions
 from teams.constants import ROLE_CHOICES, ROLE_MEMBER
 from teams.models import Membership, Org, Team
@@ -28,13 +28,13 @@ def team_lock(team: Team) -> Team:
     return locked(Team.objects.select_related("org"), team.pk)
 
 
-def team_check_limit(team: Team, *, limit: str) -> None:
-    """Raise if adding one more member/service would pass the team's effective limit."""
+def team_check_limit(team: Team, *, limit: str, adding: int = 1) -> None:
+    """Raise if adding ``adding`` more members/services would pass the team's effective limit."""
     if limit == "members":
         current, maximum = team.memberships.count(), team.effective_max_members
     else:
         current, maximum = team.services.count(), team.effective_max_services
-    if current >= maximum:
+    if current + adding > maximum:
         raise TeamLimitExceeded(team=team, limit=limit, maximum=maximum, current=current)
 
 
@@ -56,13 +56,21 @@ def team_check_limits_within_org(team: Team) -> None:
 
 
 def org_create(*, actor, slug: str, name: str, **fields) -> Org:
+    return orgs_create(actor=actor, specs=[{"slug": slug, "name": name, **fields}])[0]
+
+
+def orgs_create(*, actor, specs: list[dict]) -> list[Org]:
+    """Orgs (``org_create``'s arguments each) in one transaction: one insert, one audit insert,
+    one announcement."""
     permissions.require(bool(actor and actor.is_superuser), actor, "Only superusers create orgs.")
-    org = Org(slug=slug, name=name, **{k: v for k, v in fields.items() if k in ORG_FIELDS})
+    orgs = [
+        Org(slug=s["slug"], name=s["name"], **{k: v for k, v in s.items() if k in ORG_FIELDS - {"name"}}) for s in specs
+    ]
     with transaction.atomic():
-        validated_save(org)
-        audit_record(actor=actor, action="org.create", obj=org, after=snapshot(org))
-    announce("org", org.slug)
-    return org
+        validated_create_many(Org, orgs)
+        audit_record_many(actor=actor, action="org.create", entries=[(o, None, snapshot(o)) for o in orgs])
+    announce("org", *(o.slug for o in orgs))
+    return orgs
 
 
 def org_update(*, actor, org: Org, **fields) -> Org:
@@ -94,15 +102,29 @@ def org_admin_set(*, actor, org: Org, user, admin: bool) -> None:
 
 
 def team_create(*, actor, org: Org, slug: str, name: str, **fields) -> Team:
-    permissions.require(permissions.can_manage_org(actor, org), actor, "Only the org's admins create teams.")
+    return teams_create(actor=actor, specs=[{"org": org, "slug": slug, "name": name, **fields}])[0]
+
+
+def teams_create(*, actor, specs: list[dict]) -> list[Team]:
+    """Teams (``team_create``'s arguments each, ``org`` an Org) in one transaction: the same
+    permission (per org) and limit checks, one insert, one audit insert, one announcement."""
     allowed = TEAM_FIELDS | TEAM_LIMIT_FIELDS
-    team = Team(org=org, slug=slug, name=name, **{k: v for k, v in fields.items() if k in allowed})
-    team_check_limits_within_org(team)
+    checked = set()
+    for org in (s["org"] for s in specs):
+        if org.pk not in checked:
+            permissions.require(permissions.can_manage_org(actor, org), actor, "Only the org's admins create teams.")
+            checked.add(org.pk)
+    teams = [
+        Team(org=s["org"], slug=s["slug"], name=s["name"], **{k: v for k, v in s.items() if k in allowed - {"name"}})
+        for s in specs
+    ]
+    for team in teams:
+        team_check_limits_within_org(team)
     with transaction.atomic():
-        validated_save(team)
-        audit_record(actor=actor, action="team.create", obj=team, after=snapshot(team))
-    announce("team", team.slug)
-    return team
+        validated_create_many(Team, teams)
+        audit_record_many(actor=actor, action="team.create", entries=[(t, None, snapshot(t)) for t in teams])
+    announce("team", *(t.slug for t in teams))
+    return teams
 
 
 def team_update(*, actor, team: Team, **fields) -> Team:
@@ -154,32 +176,76 @@ def no_such_active_user(username: str) -> InvalidInput:
 
 def member_add(*, actor, team: Team, user, role: str = ROLE_MEMBER, inactive_ok: bool = False) -> Membership:
     """``inactive_ok``: catalog imports record memberships of users who cannot sign in yet."""
-    permissions.require(permissions.can_manage_members(actor, team), actor, "Only the team's leads add members.")
-    if user is None or (not user.is_active and not inactive_ok):
-        raise no_such_active_user(getattr(user, "username", ""))
-    if role not in dict(ROLE_CHOICES):
-        raise InvalidInput(f"Unknown role '{role}'.", fields={"role": ["Use 'lead' or 'member'."]})
+    return members_add(actor=actor, seats=[(team, user, role)], inactive_ok=inactive_ok)[0]
+
+
+def members_add(*, actor, seats: list[tuple], inactive_ok: bool = False) -> list[Membership]:
+    """Memberships ((team, user, role) each) in one transaction, with ``member_add``'s checks:
+    permission per team, active user, role, not already on the team, and each team's member
+    limit for all its new members together (under the team's lock)."""
+    allowed_teams = set()
+    for team, user, role in seats:
+        if team.pk not in allowed_teams:
+            permissions.require(
+                permissions.can_manage_members(actor, team), actor, "Only the team's leads add members."
+            )
+            allowed_teams.add(team.pk)
+        if user is None or (not user.is_active and not inactive_ok):
+            raise no_such_active_user(getattr(user, "username", ""))
+        if role not in dict(ROLE_CHOICES):
+            raise InvalidInput(f"Unknown role '{role}'.", fields={"role": ["Use 'lead' or 'member'."]})
     with transaction.atomic():
-        team = team_lock(team)
-        if team.memberships.filter(user=user).exists():
-            raise Conflict(f"{user.username} is already on team '{team.slug}'.", code="already_member")
-        team_check_limit(team, limit="members")
-        membership = Membership(team=team, user=user, role=role)
-        validated_save(membership)
-        audit_record(actor=actor, action="member.add", obj=team, after={"user": user.username, "role": role})
-    return membership
+        teams = {}
+        for team, _, _ in seats:
+            if team.pk not in teams:
+                teams[team.pk] = team_lock(team)
+        have = set(
+            Membership.objects.filter(team__in=list(teams), user__in=[u for _, u, _ in seats]).values_list(
+                "team_id", "user_id"
+            )
+        )
+        adding = {}
+        for team, user, _ in seats:
+            if (team.pk, user.pk) in have:
+                raise Conflict(f"{user.username} is already on team '{team.slug}'.", code="already_member")
+            have.add((team.pk, user.pk))
+            adding[team.pk] = adding.get(team.pk, 0) + 1
+        for pk, count in adding.items():
+            team_check_limit(teams[pk], limit="members", adding=count)
+        memberships = [Membership(team=teams[team.pk], user=user, role=role) for team, user, role in seats]
+        validated_create_many(Membership, memberships)
+        audit_record_many(
+            actor=actor,
+            action="member.add",
+            entries=[(m.team, None, {"user": m.user.username, "role": m.role}) for m in memberships],
+        )
+    return memberships
 
 
 def user_import(*, actor, username: str, email: str = "", first_name: str = ""):
     """A user described by a catalog descriptor: created inactive, without a usable password,
     so they cannot sign in until an admin enables them. Superusers only."""
+    return users_import(actor=actor, specs=[{"username": username, "email": email, "first_name": first_name}])[0]
+
+
+def users_import(*, actor, specs: list[dict]) -> list:
+    """``user_import`` for many users (username, email, first_name each) in one transaction."""
     permissions.require(bool(actor and actor.is_superuser), actor, "Only superusers create users.")
-    user = User(username=username, email=email, first_name=first_name, is_active=False)
-    user.set_unusable_password()
+    users = []
+    for s in specs:
+        user = User(
+            username=s["username"], email=s.get("email", ""), first_name=s.get("first_name", ""), is_active=False
+        )
+        user.set_unusable_password()
+        users.append(user)
     with transaction.atomic():
-        validated_save(user)
-        audit_record(actor=actor, action="user.import", obj=user, after={"username": username, "email": email})
-    return user
+        validated_create_many(User, users)
+        audit_record_many(
+            actor=actor,
+            action="user.import",
+            entries=[(u, None, {"username": u.username, "email": u.email}) for u in users],
+        )
+    return users
 
 
 def user_profile_update(*, actor, user, email: str, first_name: str):

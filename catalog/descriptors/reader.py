@@ -136,6 +136,95 @@ def _precheck(text: str, *, max_depth: int, max_docs: int) -> None:
         parser.dispose()
 
 
+class _Unusual(Exception):
+    """A collection with an explicit tag: read by the two-pass path instead of _events_read."""
+
+
+_STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+
+
+def _events_read(text: str, *, file: str, max_depth: int, max_docs: int) -> list:
+    """The documents of ``text`` built in one pass over libyaml's events, without a node tree
+    and without recursion: what _precheck refuses (aliases, nesting deeper than ``max_depth``,
+    more than ``max_docs`` documents) is refused as it is met; mappings are ``Mapping`` with
+    their keys' lines, keys must be strings and unique; scalars are resolved and constructed
+    by _FastLoader's safe constructors (plain strings directly). About twice as fast as
+    _precheck followed by libyaml's composer and the constructors, for the same result."""
+    loader = _FastLoader(text)
+    documents: list[Document] = []
+    # open collections: [container, its line, pending key (None: waiting for a key), key line]
+    stack: list[list] = []
+    docs = 0
+    try:
+        while True:
+            event = loader.get_event()
+            kind = type(event)
+            if kind is yaml.ScalarEvent:
+                tag = event.tag
+                if tag is None or tag == "!":
+                    tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+                if tag == _STR:
+                    value = event.value
+                else:
+                    node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+                    value = loader.construct_object(node, deep=True)
+                line = event.start_mark.line + 1
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                if event.tag not in (None, "!", _MAP if kind is MappingStartEvent else _SEQ):
+                    raise _Unusual
+                if len(stack) >= max_depth:
+                    raise DescriptorYAMLError(f"Nested deeper than {max_depth} levels.", event.start_mark.line + 1)
+                line = event.start_mark.line + 1
+                if kind is MappingStartEvent:
+                    container = Mapping()
+                    container.line, container.lines = line, {}
+                else:
+                    container = []
+                stack.append([container, line, None, 0])
+                continue
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                value, line, _, _ = stack.pop()
+            elif kind is AliasEvent:
+                raise DescriptorYAMLError(
+                    f"YAML aliases ('*{event.anchor[:40]}') are not accepted in descriptors; write the value out.",
+                    event.start_mark.line + 1,
+                )
+            elif kind is yaml.DocumentStartEvent:
+                docs += 1
+                if docs > max_docs:
+                    raise DescriptorYAMLError(f"More than {max_docs} YAML documents in one file.", 0)
+                continue
+            elif kind is yaml.DocumentEndEvent:
+                loader.constructed_objects, loader.recursive_objects = {}, {}
+                continue
+            elif kind is yaml.StreamEndEvent:
+                return documents
+            else:  # StreamStartEvent
+                continue
+            if not stack:  # a document's root
+                if value is not None:
+                    documents.append(
+                        Document(file, docs - 1, value.line if isinstance(value, Mapping) else line, value)
+                    )
+                continue
+            parent = stack[-1]
+            container = parent[0]
+            if type(container) is list:
+                container.append(value)
+            elif parent[2] is None:
+                if not isinstance(value, str):
+                    raise DescriptorYAMLError("Mapping keys must be strings.", line)
+                if value in container:
+                    raise DescriptorYAMLError(f"Duplicate key '{value[:80]}'.", line)
+                parent[2], parent[3] = value, line
+            else:
+                container[parent[2]] = value
+                container.lines[parent[2]] = parent[3]
+                parent[2] = None
+    finally:
+        loader.dispose()
+
+
 @dataclass(slots=True)
 class Document:
     file: str
@@ -173,6 +262,10 @@ def read(raw: bytes | str, *, file: str) -> tuple[list[Document], list[Problem]]
     loader = None
     try:
         if _FastLoader is not None:
+            try:
+                return _events_read(text, file=file, max_depth=settings.CATALOG_MAX_DEPTH, max_docs=max_docs), []
+            except _Unusual:
+                pass  # an explicitly tagged collection: the constructors decide, on composed nodes
             _precheck(text, max_depth=settings.CATALOG_MAX_DEPTH, max_docs=max_docs)
             loader = _FastLoader(text)
         else:  # pragma: no cover

@@ -15,8 +15,8 @@ from core.models import AuditEvent
 def heard():
     seen = []
 
-    def receiver(sender, change, **kwargs):
-        seen.append(change)
+    def receiver(sender, changes, **kwargs):
+        seen.extend(changes)
 
     changed.connect(receiver, dispatch_uid="test-systems-heard")
     yield seen

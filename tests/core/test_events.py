@@ -10,8 +10,8 @@ from core.events import Change, announce, changed
 def heard():
     seen = []
 
-    def receiver(sender, change, **kwargs):
-        seen.append(change)
+    def receiver(sender, changes, **kwargs):
+        seen.extend(changes)
 
     changed.connect(receiver, dispatch_uid="test-heard")
     yield seen
