@@ -49,6 +49,7 @@ EVENT_TYPES = frozenset(
         *EDGE_EVENT_TYPES.values(),
         *API_LIFECYCLE_EVENT_TYPES,
         "regression.detected",
+        "scorecard.level_dropped",  # scorecards (issue 15): a service fell a level
     }
 )
 ALL_TYPES = "*"

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "catalog",
     "graph",
     "changes",  # deploys, the event log and webhooks (issue 14)
+    "scorecards",  # scorecards: checks with levels computed from the catalog and graph (issue 15)
     "portal",  # pages combining apps, and `manage.py seed_demo`
     "devtools",  # the simulated fleet's `manage.py fleet` (make run, tests, benchmarks); no models
 ]
@@ -187,6 +188,8 @@ EDGE_HISTORY = env_bool("EDGE_HISTORY", True)
 EDGE_HISTORY_RAW_HOURS = env_int("EDGE_HISTORY_RAW_HOURS", 48)
 EDGE_HISTORY_HOURLY_DAYS = env_int("EDGE_HISTORY_HOURLY_DAYS", 90)
 EDGE_HISTORY_MAX_EDGES = env_int("EDGE_HISTORY_MAX_EDGES", 50)  # edges per direction in one service's history
+# Scorecards (issue 15): days of daily level counts kept per scorecard, team and org.
+SCORECARD_HISTORY_DAYS = env_int("SCORECARD_HISTORY_DAYS", 180)
 # SLOs (issue 14): multi-window burn-rate alert rules "factor:long:short,..." (changes/slo.py), and the
 # share of calls in windows whose p99 met the target that counts as meeting the latency objective.
 SLO_BURN_RULES = os.environ.get("SLO_BURN_RULES", "14.4:1h:5m,6:6h:30m")
@@ -328,6 +331,7 @@ GRAPHQL_TYPE_EXTENSIONS = {
         "graph.graphql.extensions.ServiceGraphFields",
         "changes.graphql.extensions.ServiceDeployFields",
         "changes.graphql.whatchanged.ServiceChangesFields",
+        "scorecards.graphql.schema.ServiceScorecardFields",
     ],
     "Team": ["catalog.graphql.extensions.TeamServicesField", "graph.graphql.extensions.TeamGraphFields"],
     "Api": ["changes.graphql.slo.ApiSloFields"],

@@ -39,6 +39,7 @@ from graph.api.views import (
     UnknownEndpointsView,
 )
 from portal import urls as portal_urls
+from scorecards.api.views import ScorecardViewSet, ServiceScorecardsView
 from teams import urls as teams_urls
 from teams.api.views import MemberViewSet, OrgViewSet, TeamViewSet
 
@@ -60,6 +61,7 @@ router.register("deploys", DeployViewSet, basename="deploy")
 router.register("deploy-keys", DeployKeyViewSet, basename="deploy-key")
 router.register("webhooks", WebhookViewSet, basename="webhook")
 router.register("metrics-backends", MetricsBackendViewSet, basename="metrics-backend")
+router.register("scorecards", ScorecardViewSet, basename="scorecard")
 # graph's views of a service (dependencies, blast radius, drift, path) under /services/{slug}/, with the
 # URL names they always had (api:service-dependencies, ...); a second router since a basename is registered once.
 service_graph_router = DefaultRouter(trailing_slash="/?")
@@ -87,6 +89,7 @@ api_v1 = [
     path("apis/<slug:slug>/slo", ApiSloView.as_view(), name="api-slo"),
     path("services/<slug:slug>/changes", ServiceChangesView.as_view(), name="service-changes"),
     path("deploys/<str:pk>/verdict", DeployVerdictView.as_view(), name="deploy-verdict"),
+    path("services/<slug:slug>/scorecards", ServiceScorecardsView.as_view(), name="service-scorecards"),
 ]
 
 
@@ -119,6 +122,7 @@ urlpatterns = [
     path("", include((teams_urls.urlpatterns + portal_urls.teams_pages, "teams"))),
     path("", include("graph.urls")),
     path("", include("changes.urls")),
+    path("", include("scorecards.urls")),
 ]
 # Unmatched paths under /api/ answer in the API's JSON error shape (the OpenAPI document says so).
 handler404 = "core.api.not_found"

@@ -319,8 +319,12 @@ LIMIT $limit
 # Fleet health for the dashboard: live edges whose error rate is at least $error_rate, stale
 # edges, endpoints nobody catalogued.
 FLEET_HEALTH = """
-CALL () { MATCH ()-[r:CALLS]->() WHERE NOT coalesce(r.stale, false) AND r.error_rate >= $error_rate RETURN count(r) AS erroring }
-CALL () { MATCH ()-[r:CALLS]->() WHERE r.stale = true RETURN count(r) AS stale }
+CALL () {
+  MATCH ()-[r:CALLS]->()
+  WITH coalesce(r.stale, false) AS stale, r.error_rate AS error_rate
+  RETURN sum(CASE WHEN NOT stale AND error_rate >= $error_rate THEN 1 ELSE 0 END) AS erroring,
+         sum(CASE WHEN stale THEN 1 ELSE 0 END) AS stale
+}
 CALL () { MATCH (e:Endpoint) RETURN count(e) AS endpoints }
 RETURN erroring, stale, endpoints
 """
@@ -340,4 +344,26 @@ CALL () { MATCH (s:Service) RETURN count(s) AS services }
 CALL () { MATCH ()-[r:CALLS]->() RETURN count(r) AS edges }
 CALL () { MATCH (e:Endpoint) RETURN count(e) AS endpoints }
 RETURN services, edges, endpoints
+"""
+# Scorecards (issue 15): per service, its outgoing calls (callee, tier, stale) and the newest
+# last_seen either way, and its live inbound edges summed (rate, rate-weighted errors, worst
+# p95). Read for a batch of slugs at once (graph.selectors.scorecard_facts).
+SCORECARD_FACTS = """
+UNWIND $slugs AS slug
+MATCH (s:Service {slug: slug})
+CALL (s) {
+  OPTIONAL MATCH (s)-[r:CALLS]->(t)
+  RETURN collect(CASE WHEN t IS NULL THEN null
+                 ELSE [coalesce(t.slug, t.key), t.tier, coalesce(r.stale, false), t:Service] END) AS out,
+         max(r.last_seen) AS out_last
+}
+CALL (s) {
+  OPTIONAL MATCH (s)<-[r:CALLS]-(:Service)
+  WITH r, NOT coalesce(r.stale, false) AS live, coalesce(toFloat(r.rate_per_min), 0.0) AS rate
+  RETURN sum(CASE WHEN live THEN rate ELSE 0.0 END) AS in_rate,
+         sum(CASE WHEN live AND r.error_rate IS NOT NULL THEN rate * toFloat(r.error_rate) ELSE 0.0 END) AS in_errors,
+         sum(CASE WHEN live AND r.error_rate IS NOT NULL THEN rate ELSE 0.0 END) AS in_weighted,
+         max(CASE WHEN live THEN toFloat(r.p95_ms) END) AS in_p95, max(r.last_seen) AS in_last
+}
+RETURN s.slug AS slug, out, out_last, in_rate, in_errors, in_weighted, in_p95, in_last
 """

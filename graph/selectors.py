@@ -148,6 +148,22 @@ def drift(*, slug: str) -> Drift:
     }
 
 
+SCORECARD_BATCH = 2000  # services per read of scorecard_facts
+
+
+def scorecard_facts(*, slugs: list[str]) -> dict[str, dict]:
+    """What scorecards need from the graph about each service, read in batches of
+    SCORECARD_BATCH services per query (never one query per service): ``out`` as
+    [callee, tier, stale, is_service] lists, newest ``out_last``/``in_last`` (epoch ms), and the
+    live inbound edges' ``in_rate`` (calls/min), ``in_errors``/``in_weighted`` (rate-weighted
+    error sum and the rate it is over) and worst ``in_p95``. A service not in the graph is absent."""
+    out: dict[str, dict] = {}
+    for batch in db.chunks(list(slugs), SCORECARD_BATCH):
+        for row in db.read(cypher.SCORECARD_FACTS, slugs=batch):
+            out[row["slug"]] = row
+    return out
+
+
 def graph(*, org: str | None = None, team: str | None = None) -> Graph:
     """Nodes and observed call edges, whole or filtered by org/team (edges touching it)."""
     nodes: dict[str, GraphNode] = {r["id"]: r for r in db.read(cypher.GRAPH_NODES, org=org, team=team)}
