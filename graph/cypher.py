@@ -319,12 +319,8 @@ LIMIT $limit
 # Fleet health for the dashboard: live edges whose error rate is at least $error_rate, stale
 # edges, endpoints nobody catalogued.
 FLEET_HEALTH = """
-CALL () {
-  MATCH ()-[r:CALLS]->()
-  WITH coalesce(r.stale, false) AS stale, r.error_rate AS error_rate
-  RETURN sum(CASE WHEN NOT stale AND error_rate >= $error_rate THEN 1 ELSE 0 END) AS erroring,
-         sum(CASE WHEN stale THEN 1 ELSE 0 END) AS stale
-}
+CALL () { MATCH ()-[r:CALLS]->() WHERE NOT coalesce(r.stale, false) AND r.error_rate >= $error_rate RETURN count(r) AS erroring }
+CALL () { MATCH ()-[r:CALLS]->() WHERE r.stale = true RETURN count(r) AS stale }
 CALL () { MATCH (e:Endpoint) RETURN count(e) AS endpoints }
 RETURN erroring, stale, endpoints
 """
