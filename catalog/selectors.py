@@ -9,6 +9,7 @@ from core.models import AuditEvent
 from core.search import SLUG_OR_NAME, contains
 
 SERVICE_SEARCH_FIELDS = (*SLUG_OR_NAME, "description")  # the service list's ``q`` also reads descriptions
+API_LISTED = ("id", "provider_id", "slug", "name", "kind", "version", "deprecated_at")  # an API in a page's list
 
 
 def service_list(*, q: str = "") -> QuerySet[Service]:
@@ -31,7 +32,7 @@ def service_get(*, slug: str) -> Service:
 def service_page(*, slug: str) -> Service | None:
     """The service page's object: owner, org and system joined; its APIs and declared
     consumption with only the columns the page shows (no specs, no per-row counts)."""
-    listed = Api.objects.only("id", "provider_id", "slug", "name", "kind", "version")
+    listed = Api.objects.only(*API_LISTED)
     return (
         Service.objects.select_related("team", "team__org", "system")
         .prefetch_related(Prefetch("apis", queryset=listed), Prefetch("consumes", queryset=listed))
@@ -367,14 +368,18 @@ def key_quota_usage(keys) -> dict[int, dict]:
 
 
 def deprecated_apis_consumed(service) -> list:
-    """Deprecated APIs this service declares it consumes or holds an active key for, soonest sunset first."""
+    """Deprecated APIs this service declares it consumes or holds an active key for, soonest sunset
+    first. ``service`` comes from service_page: its declared consumption is already loaded, so one
+    query reads the rest (the page shell's cost)."""
     from catalog.models import ApiKey
 
-    held = ApiKey.objects.filter(consumer=service, status=ApiKey.STATUS_ACTIVE, revoked_at__isnull=True)
+    declared = [a.pk for a in service.consumes.all() if a.deprecated_at is not None]
+    held = ApiKey.objects.filter(
+        consumer_id=service.pk, status=ApiKey.STATUS_ACTIVE, revoked_at__isnull=True, api__deprecated_at__isnull=False
+    ).values("api_id")
     return list(
-        Api.objects.filter(deprecated_at__isnull=False)
-        .filter(Q(declared_consumers=service) | Q(pk__in=held.values("api_id")))
+        Api.objects.filter(Q(pk__in=declared) | Q(pk__in=held))
         .select_related("successor", "provider")
-        .distinct()
+        .only(*API_LISTED, "sunset_at", "successor__slug", "provider__slug")
         .order_by("sunset_at", "slug")
     )
