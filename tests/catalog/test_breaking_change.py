@@ -170,7 +170,7 @@ def test_rest_409_then_confirm(setup, api):
 def test_graphql_refuses_then_confirms(setup, client):
     client.force_login(setup["lead"])
     query = (
-        "mutation($spec: JSONString, $confirm: Boolean) { updateApi(slug: \"orders-v1\", spec: $spec, "
+        'mutation($spec: JSONString, $confirm: Boolean) { updateApi(slug: "orders-v1", spec: $spec, '
         "confirmBreaking: $confirm) { api { slug version } } }"
     )
 
@@ -256,3 +256,38 @@ def test_diff_of_a_ref_heavy_stored_spec(setup):
     changes = refused.value.extra["changes"]
     assert [c["kind"] for c in changes] == ["response_field_retyped"]
     assert changes[0]["location"].endswith("/schema/properties/lines/items/properties/qty")
+
+
+def test_catalog_import_refuses_a_breaking_spec_all_or_nothing(world, tmp_path):
+    """A descriptor carries no confirmation: the import fails with breaking_change and writes
+    nothing; the same change under a new major info.version is imported."""
+    import shutil
+    from pathlib import Path
+
+    from catalog.models import Service
+
+    src = Path(__file__).parent / "descriptors" / "acme"
+    shutil.copytree(src, tmp_path / "acme")
+    path = tmp_path / "acme" / "catalog-info.yaml"
+
+    def load():
+        return services.location_import(
+            actor=world["root"], target=str(path), content=path.read_bytes(), base_dir=path.parent
+        )
+
+    load()
+    api = Api.objects.get(spec__info__title="Payments")
+    assert "/charges" in api.spec["paths"]
+    definition = tmp_path / "acme" / "apis" / "payments.yaml"
+    original = definition.read_text()
+    definition.write_text(original.replace("/charges:", "/payments:"))
+    names = sorted(Service.objects.values_list("name", flat=True))
+    with pytest.raises(services.Conflict) as refused:
+        load()
+    assert refused.value.code == "breaking_change"
+    assert refused.value.extra["changes"][0]["kind"] == "path_removed"
+    assert "/charges" in Api.objects.get(pk=api.pk).spec["paths"]
+    assert sorted(Service.objects.values_list("name", flat=True)) == names
+    definition.write_text(original.replace("/charges:", "/payments:").replace('version: "2.1"', 'version: "3.0"'))
+    load()
+    assert "/payments" in Api.objects.get(pk=api.pk).spec["paths"]
