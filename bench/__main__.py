@@ -32,6 +32,7 @@ BENCHES = [
     "events",
     "history",
     "catalog",
+    "scorecards",
 ]
 
 

@@ -437,18 +437,27 @@ def _snapshot(card: Scorecard, now, team_ids: set | None) -> None:
         team_slugs = {t for t, _ in teams}
         org_slugs = {o for _, o in teams}
     rows: dict[tuple[str, str], list[int]] = {("all", ""): [0] * width}
-    group = results.values("service__team__slug", "service__team__org__slug", "level_index").annotate(n=Count("id"))
-    for r in group:
-        team, org, level, n = r["service__team__slug"], r["service__team__org__slug"], r["level_index"], r["n"]
-        if level >= width:
-            continue
-        rows[("all", "")][level] += n
-        if team_ids is None or team in team_slugs:
-            rows.setdefault(("team", team), [0] * width)[level] += n
-        if org_slugs is None or org in org_slugs:
-            rows.setdefault(("org", org), [0] * width)[level] += n
-    if team_ids is not None:  # a team or org whose last service left still gets its zero row
-        for t in team_slugs:
+
+    def add(scope: str, qs, column: str | None) -> None:
+        fields = [column, "level_index"] if column else ["level_index"]
+        for r in qs.values(*fields).annotate(n=Count("id")).order_by():
+            if r["level_index"] < width:
+                rows.setdefault((scope, r[column] if column else ""), [0] * width)[r["level_index"]] += r["n"]
+
+    if team_ids is None:  # one pass over every result
+        for r in results.values("service__team__slug", "service__team__org__slug", "level_index").annotate(
+            n=Count("id")
+        ):
+            level, n = r["level_index"], r["n"]
+            if level < width:
+                rows[("all", "")][level] += n
+                rows.setdefault(("team", r["service__team__slug"]), [0] * width)[level] += n
+                rows.setdefault(("org", r["service__team__org__slug"]), [0] * width)[level] += n
+    else:  # the teams touched, their orgs and the total: three small grouped counts
+        add("all", results, None)
+        add("team", results.filter(service__team_id__in=team_ids), "service__team__slug")
+        add("org", results.filter(service__team__org__slug__in=org_slugs), "service__team__org__slug")
+        for t in team_slugs:  # a team or org whose last service left still gets its zero row
             rows.setdefault(("team", t), [0] * width)
         for o in org_slugs:
             rows.setdefault(("org", o), [0] * width)

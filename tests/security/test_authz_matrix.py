@@ -147,6 +147,11 @@ def build_world() -> dict:
     from graph.services.otlp import ingest_key_issue
 
     ingest_key, _ = ingest_key_issue(actor=root, service="orders", name="orders-otel")
+    # Issue 15: a scorecard of org A with results (the graph is empty: facts from the catalog).
+    from scorecards import services as scorecards
+
+    scorecards.scorecards_load(actor=root, text=SCORECARD.format(slug="matrix-card"), recompute=False)
+    scorecards.recompute(scorecards=["matrix-card"])
     for user in [*users.values(), root]:
         Token.objects.create(user=user)
     by_role = {
@@ -199,7 +204,7 @@ def _changes_world(root, org_a, alpha, orders) -> dict:
 
 
 # --- "Nothing changed" ---------------------------------------------------------------------------
-SNAPSHOT_APPS = ("auth", "authtoken", "teams", "catalog", "graph", "changes", "django_celery_beat")
+SNAPSHOT_APPS = ("auth", "authtoken", "teams", "catalog", "graph", "changes", "scorecards", "django_celery_beat")
 
 
 def _tables() -> list[tuple[str, str, str]]:
@@ -309,6 +314,9 @@ MATRIX_DESCRIPTOR = (
     "spec:\n  type: service\n  lifecycle: production\n  owner: alpha\n"
 )
 ALPHA = {"slug": "alpha"}
+# Issue 15: a scorecard scoped to org A (its admins and superusers define it).
+SCORECARD = "slug: {slug}\nname: M\nfilter: {{org: org-a}}\nlevels: [Ok]\nchecks: [{{type: has_owner_oncall}}]\n"
+MATRIX_CARD = {"slug": "matrix-card"}
 ORDERS = {"slug": "orders"}
 SPARE = {"slug": "spare"}
 READ = Case(SIGNED_IN)
@@ -468,6 +476,20 @@ REST: dict[tuple[str, str], dict[str, Case]] = {
     ("GET", "/api/v1/services/{slug}/changes"): {"": Case(SIGNED_IN, params=ORDERS, query="since=7d&depth=all")},
     # SLOs read like the catalog and the graph: any signed-in user.
     ("GET", "/api/v1/apis/{slug}/slo"): {"": Case(SIGNED_IN, params={"slug": "orders-v1"})},
+    # Issue 15: scorecards read like the catalog; superusers and org admins define them, an org
+    # admin only one scoped to their org (an unscoped one: superusers).
+    ("GET", "/api/v1/scorecards/"): {"": READ},
+    ("POST", "/api/v1/scorecards/"): {
+        "org": Case(ORG_ADMINS, body={"definition": SCORECARD.format(slug="new-card")}),
+        "unscoped": Case(SUPER, body={"definition": "slug: all-card\nlevels: [Ok]\nchecks: [{type: seen_recently}]\n"}),
+    },
+    ("GET", "/api/v1/scorecards/{slug}/"): {"": Case(SIGNED_IN, params=MATRIX_CARD)},
+    ("GET", "/api/v1/scorecards/{slug}/results/"): {"": Case(SIGNED_IN, params=MATRIX_CARD)},
+    ("GET", "/api/v1/scorecards/{slug}/rollup/"): {"": Case(SIGNED_IN, params=MATRIX_CARD, query="by=org")},
+    ("GET", "/api/v1/scorecards/{slug}/trend/"): {
+        "": Case(SIGNED_IN, params=MATRIX_CARD, query="scope=team&key=alpha")
+    },
+    ("GET", "/api/v1/services/{slug}/scorecards"): {"": Case(SIGNED_IN, params=ORDERS)},
     ("GET", "/api/v1/webhooks/"): {"": READ},
     ("POST", "/api/v1/webhooks/"): {
         "service": Case(ASSETS, body={"name": "h", "url": "http://10.0.0.9/h", "types": ["*"], "service": "orders"}),
@@ -691,7 +713,7 @@ def test_graphql_rows_match_the_schema():
 
 
 # --- Portal ---------------------------------------------------------------------------------------------------
-PORTAL_APPS = ("catalog", "teams", "graph", "changes")
+PORTAL_APPS = ("catalog", "teams", "graph", "changes", "scorecards")
 
 
 @dataclass(frozen=True)
@@ -786,6 +808,15 @@ PORTAL_FORMS: dict[str, dict[str, Form]] = {
     "teams:token_revoke": {"": Form(SIGNED_IN)},
     "graph:crawl_now": {"": Form(CRAWLERS)},
     "graph:schedule_edit": {"": Form(SUPER, data={"every_minutes": 7, "enabled": "on"})},
+    # Issue 15: the scorecard YAML editor (org A's scorecard: its admins and superusers).
+    "scorecards:scorecard_new": {"": Form(ORG_ADMINS, data={"definition": SCORECARD.format(slug="portal-card")})},
+    "scorecards:scorecard_edit": {
+        "": Form(
+            ORG_ADMINS,
+            params=MATRIX_CARD,
+            data={"definition": SCORECARD.format(slug="matrix-card") + "description: x\n"},
+        )
+    },
 }
 
 # Pages that only read: GET answers every signed-in user, and a POST changes nothing for anyone.
@@ -817,12 +848,17 @@ PORTAL_READS: dict[str, dict] = {
     "changes:service_changes": ORDERS,
     "changes:service_slo": ORDERS,
     "changes:api_slo": {"slug": "orders-v1"},
+    "changes:team_activity": ALPHA,
     "graph:explorer": {},
     "graph:data": {},
     "graph:panel": ORDERS,
     "graph:discovery": {},
     "graph:run_detail": {"pk": lambda w: w["run"].pk},
     "graph:run_progress": {"pk": lambda w: w["run"].pk},
+    "scorecards:scorecard_list": {},
+    "scorecards:scorecard_detail": MATRIX_CARD,
+    "scorecards:service_panel": ORDERS,
+    "scorecards:team_panel": ALPHA,
 }
 
 
