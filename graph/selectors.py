@@ -266,7 +266,7 @@ def edges_by_state(*, state: str, limit: int = 500) -> list[StateEdge]:
     """The edges behind a fleet-health number: ``erroring`` (worst error rate first) or ``stale``."""
     if state not in EDGE_STATES:
         raise InvalidInput("state must be 'erroring' or 'stale'.", fields={"state": ["Use erroring or stale."]})
-    return db.read(cypher.EDGES_BY_STATE, state=state, error_rate=ERRORING_EDGE_RATE, limit=limit)
+    return db.read(cypher.EDGES_BY_STATE[state], error_rate=ERRORING_EDGE_RATE, limit=limit)
 
 
 def crawl_run_list() -> QuerySet[CrawlRun]:
