@@ -51,6 +51,15 @@ def event_list(*, user) -> QuerySet[Event]:
     return qs if orgs is None else qs.filter(org_id__in=orgs)
 
 
+def team_activity(*, user, slug: str, limit: int = 30) -> tuple[Team, list[Event]]:
+    """A team's newest events (deploys, catalog changes, keys, regressions, SLO alerts, limits),
+    newest first, as far as ``user`` may read the event log (NotFound for an unknown team)."""
+    team = Team.objects.filter(slug=slug).first()
+    if team is None:
+        raise NotFound(f"No team {slug!r}.")
+    return team, list(event_list(user=user).filter(team_id=team.pk).order_by("-id")[:limit])
+
+
 class CursorInvalid(InvalidInput):
     code = "cursor_invalid"
 

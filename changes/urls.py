@@ -9,4 +9,5 @@ urlpatterns = [
     path("webhooks/", views.webhook_list, name="webhook_list"),
     path("webhooks/deliveries/<int:pk>/redeliver/", views.delivery_redeliver, name="delivery_redeliver"),
     path("services/<slug:slug>/changes/", views.service_changes, name="service_changes"),
+    path("teams/<slug:slug>/activity/", views.team_activity, name="team_activity"),
 ]

@@ -44,3 +44,13 @@ def service_changes(request, slug):
             raise Http404(exc.detail) from exc
         return render(request, "changes/htmx/service_changes.html", {"error": exc.detail}, status=exc.status)
     return render(request, "changes/htmx/service_changes.html", {"changes": found})
+
+
+@login_required
+def team_activity(request, slug):
+    """A team's recent events (htmx partial of the team page, loaded when scrolled to)."""
+    try:
+        team, events = selectors.team_activity(user=request.user, slug=slug)
+    except DomainError as exc:
+        raise Http404(exc.detail) from exc
+    return render(request, "changes/htmx/team_activity.html", {"team": team, "events": events})
