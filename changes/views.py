@@ -1,5 +1,6 @@
 """Portal pages of change over time: the webhooks a user manages, their delivery log and a
-"Redeliver" button. Thin: one selector or service each."""
+"Redeliver" button; the htmx panels of what changed, SLOs and a team's activity, loaded after
+their page so its shell never waits for them. Thin: one selector or service each."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -54,3 +55,23 @@ def team_activity(request, slug):
     except DomainError as exc:
         raise Http404(exc.detail) from exc
     return render(request, "changes/htmx/team_activity.html", {"team": team, "events": events})
+
+
+@login_required
+def service_slo(request, slug):
+    """The SLOs of a service's APIs (htmx partial of the service page)."""
+    try:
+        statuses = selectors.slo_for_service(slug=slug)
+    except DomainError as exc:
+        raise Http404(exc.detail) from exc
+    return render(request, "changes/htmx/slo.html", {"statuses": statuses})
+
+
+@login_required
+def api_slo(request, slug):
+    """One API's SLO (htmx partial of the API page)."""
+    try:
+        status = selectors.slo_for_api(slug=slug)
+    except DomainError as exc:
+        raise Http404(exc.detail) from exc
+    return render(request, "changes/htmx/slo.html", {"statuses": [status]})
