@@ -4,8 +4,6 @@ the same with a key that carries a rate limit and a daily quota (never reached),
 with the plain key in the same run, and the Redis commands each quota check sends (MONITOR)."""
 
 import os
-import re
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -13,7 +11,7 @@ import uuid
 
 from django.contrib.auth import get_user_model
 
-from bench.common import Row, peak_rss_mb, web_server
+from bench.common import Row, peak_rss_mb, web_server, wrk
 from catalog import services as catalog_services
 from catalog.models import Api, Service
 from teams.models import Org, Team
@@ -76,28 +74,10 @@ def _redis_per_check(url: str, headers: dict, key_id: str) -> dict:
 
 
 def _wrk(url: str, headers: dict) -> dict:
-    args = ["wrk", "-t", "1", "-c", str(CONNECTIONS), "-d", f"{SECONDS}s", "--latency"]
-    for k, v in headers.items():
-        args += ["-H", f"{k}: {v}"]
-    out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
-
-    def ms(label):
-        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)", out, re.M)
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "p50": ms("50"),
-        "p99": ms("99"),
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-    }
+    return wrk(url, connections=CONNECTIONS, seconds=SECONDS, headers=headers)
 
 
 def run():
-    if shutil.which("wrk") is None:
-        raise RuntimeError("wrk is not installed: apt-get install wrk")
     secret = _key()
     limited = _key(rate_limit=1_000_000, rate_period="second", daily_quota=1_000_000_000)  # never reached
     with web_server(

@@ -5,8 +5,6 @@ and folded into per-peer aggregates by the same pure code (graph/discovery/otlp.
 without Django, HTTP or Redis, in as many processes as the server has workers. Afterwards the buffers are drained and
 every accepted span must be there."""
 
-import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -14,7 +12,7 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 
-from bench.common import Row, peak_rss_mb, web_server
+from bench.common import Row, peak_rss_mb, web_server, wrk
 
 PORT, WORKERS, SECONDS, CONNECTIONS = 18910, 2, 15, 2
 SPANS_PER_BATCH, BATCHES = 512, 8
@@ -121,28 +119,10 @@ end
 
 
 def _wrk(url: str, script: str) -> dict:
-    args = ["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{SECONDS}s", "--latency", "-s", script, url]
-    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-
-    def ms(label):
-        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)", out, re.M)
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    total = re.search(r"(\d+) requests in", out)
-    return {
-        "p50": ms("50"),
-        "p99": ms("99"),
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "requests": int(total.group(1)),
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-    }
+    return wrk(url, connections=CONNECTIONS, seconds=SECONDS, threads=2, script=script)
 
 
 def run():
-    if shutil.which("wrk") is None:
-        raise RuntimeError("wrk is not installed: apt-get install wrk")
     from django.core.cache import cache
 
     from graph.services.otlp import otlp_drain, otlp_settle
