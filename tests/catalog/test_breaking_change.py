@@ -291,3 +291,20 @@ def test_catalog_import_refuses_a_breaking_spec_all_or_nothing(world, tmp_path):
     definition.write_text(original.replace("/charges:", "/payments:").replace('version: "2.1"', 'version: "3.0"'))
     load()
     assert "/payments" in Api.objects.get(pk=api.pk).spec["paths"]
+
+
+def test_the_api_page_links_its_edit_form_for_the_providers_team_only(client, django_user_model, root):
+    from catalog import services as catalog_services
+    from teams import services as team_services
+
+    org = team_services.org_create(actor=root, slug="edit-org", name="Edit org")
+    team = team_services.team_create(actor=root, org=org, slug="edit-team", name="Edit team")
+    provider = catalog_services.service_create(actor=root, team=team, slug="edit-svc", name="Edit svc")
+    catalog_services.api_create(actor=root, provider=provider, slug="edit-api", name="Edit API")
+    member = django_user_model.objects.create_user("edit-member", password="pw-12345678")
+    team_services.member_add(actor=root, team=team, user=member)
+    reader = django_user_model.objects.create_user("edit-reader", password="pw-12345678")
+    client.force_login(member)
+    assert 'href="/apis/edit-api/edit/"' in client.get("/apis/edit-api/").content.decode()
+    client.force_login(reader)
+    assert 'href="/apis/edit-api/edit/"' not in client.get("/apis/edit-api/").content.decode()
