@@ -374,3 +374,73 @@ CALL (s) {
 }
 RETURN s.slug AS slug, out, out_last, in_rate, in_errors, in_weighted, in_p95, in_last
 """
+# --- The explorer's levels of detail (issue 16) ----------------------------------------
+# A service is its group's node ($by + ':' + the service's org, team or system) unless that
+# group is in $expand; the filters ($org, $team, $tier, $system) pick the services shown.
+_EXPLORER_FILTER = """($org IS NULL OR {v}.org = $org) AND ($team IS NULL OR {v}.team = $team)
+  AND ($tier IS NULL OR {v}.tier = $tier) AND ($system IS NULL OR {v}.system = $system)"""
+_GROUP_OF = "CASE $by WHEN 'org' THEN {v}.org WHEN 'team' THEN {v}.team WHEN 'system' THEN {v}.system END"
+EXPLORER_NODES = f"""
+MATCH (s:Service)
+WHERE {_EXPLORER_FILTER.format(v="s")}
+WITH s, {_GROUP_OF.format(v="s")} AS g
+WITH s, g, g IS NOT NULL AND NOT g IN $expand AS grouped
+RETURN CASE WHEN grouped THEN $by + ':' + g ELSE s.slug END AS id, grouped,
+       CASE WHEN grouped THEN null ELSE s.name END AS name, CASE WHEN grouped THEN null ELSE s.team END AS team,
+       CASE WHEN grouped THEN null ELSE s.org END AS org, CASE WHEN grouped THEN null ELSE s.system END AS system,
+       g AS group_key, min(s.tier) AS tier, count(*) AS services
+"""
+# Edges between the shown nodes, one per pair: summed calls/min, the worst error rate and p95,
+# newest last_seen, every source, how many call edges it stands for and how many are stale. Only
+# call edges with an error rate of at least $min_error count. Calls inside one collapsed group
+# are left out; an unknown endpoint shows only beside an expanded caller.
+EXPLORER_EDGES = f"""
+MATCH (s:Service)-[r:CALLS]->(t)
+WHERE {_EXPLORER_FILTER.format(v="s")} AND (t:Endpoint OR ({_EXPLORER_FILTER.format(v="t")}))
+  AND ($min_error IS NULL OR r.error_rate >= $min_error)
+WITH s, r, t, {_GROUP_OF.format(v="s")} AS sg, CASE WHEN t:Service THEN {_GROUP_OF.format(v="t")} END AS tg
+WITH r, t,
+     CASE WHEN sg IS NOT NULL AND NOT sg IN $expand THEN $by + ':' + sg ELSE s.slug END AS source,
+     CASE WHEN t:Endpoint THEN t.key WHEN tg IS NOT NULL AND NOT tg IN $expand THEN $by + ':' + tg ELSE t.slug END
+       AS target
+WHERE NOT (source = target AND source STARTS WITH $by + ':') AND NOT (t:Endpoint AND source STARTS WITH $by + ':')
+RETURN source, target, t:Endpoint AS to_endpoint, count(r) AS edges,
+       sum(coalesce(toFloat(r.rate_per_min), 0.0)) AS rate_per_min, max(toFloat(r.error_rate)) AS error_rate,
+       max(toFloat(r.p50_ms)) AS p50_ms, max(toFloat(r.p95_ms)) AS p95_ms, max(toFloat(r.p99_ms)) AS p99_ms,
+       max(r.last_seen) AS last_seen, sum(CASE WHEN r.stale THEN 1 ELSE 0 END) AS stale_edges,
+       reduce(acc = [], l IN collect(coalesce(r.sources, [])) | acc + [x IN l WHERE NOT x IN acc]) AS sources
+ORDER BY source, target
+"""
+
+
+def _neighbourhood(depth: int) -> str:
+    return f"""
+MATCH (c:Service {{slug: $slug}})
+CALL (c) {{
+  MATCH SHORTEST 1 (c)-[:CALLS]-{{0,{depth}}}(n)
+  RETURN collect(DISTINCT n)[..$limit] AS ns
+}}
+UNWIND ns AS a
+OPTIONAL MATCH (a)-[r:CALLS]->(b) WHERE b IN ns
+RETURN coalesce(a.slug, a.key) AS id, CASE WHEN a:Service THEN 'service' ELSE 'endpoint' END AS kind,
+       coalesce(a.name, a.key) AS name, a.team AS team, a.org AS org, a.tier AS tier, a.system AS system,
+       collect(CASE WHEN r IS NULL THEN null ELSE {{target: coalesce(b.slug, b.key),
+         rate_per_min: toFloat(r.rate_per_min), error_rate: toFloat(r.error_rate), p50_ms: toFloat(r.p50_ms),
+         p95_ms: toFloat(r.p95_ms), p99_ms: toFloat(r.p99_ms), last_seen: r.last_seen,
+         stale: coalesce(r.stale, false), sources: coalesce(r.sources, [])}} END) AS out
+"""
+
+
+# A service's neighbourhood to each depth, calls either way (the explorer's focus), at most $limit nodes.
+NEIGHBOURHOOD = {depth: _neighbourhood(depth) for depth in range(1, MAX_DEPTH + 1)}
+# The shortest observed call path between two services through services the filters keep.
+EXPLORER_PATH = f"""
+MATCH (a:Service {{slug: $src}}), (b:Service {{slug: $dst}})
+MATCH p = SHORTEST 1 (a)((x)-[:CALLS]->(y:Service) WHERE {_EXPLORER_FILTER.format(v="y")}){{1,{MAX_DEPTH * 2}}}(b)
+UNWIND relationships(p) AS r
+WITH p, r, startNode(r) AS s, endNode(r) AS t
+RETURN [n IN nodes(p) | {{id: n.slug, name: n.name, team: n.team, org: n.org, tier: n.tier, system: n.system}}] AS nodes,
+       collect({{source: s.slug, target: t.slug, rate_per_min: toFloat(r.rate_per_min), error_rate: toFloat(r.error_rate),
+                p50_ms: toFloat(r.p50_ms), p95_ms: toFloat(r.p95_ms), p99_ms: toFloat(r.p99_ms), last_seen: r.last_seen,
+                stale: coalesce(r.stale, false), sources: coalesce(r.sources, [])}}) AS edges
+"""

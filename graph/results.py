@@ -319,3 +319,44 @@ def result_types() -> list[tuple[type, type | None, type | None]]:
         (Coupling, s.CouplingSerializer, g.CouplingType),
         (UnknownEndpoint, s.UnknownEndpointSerializer, g.EndpointType),
     ]
+
+
+class ExplorerNode(TypedDict):
+    """A node of the explorer: a group (``kind`` org, team or system; id ``<kind>:<slug>``; ``expanded``
+    when its services are shown inside it), a service (``parent``: its expanded group) or an endpoint."""
+
+    id: str
+    kind: str
+    name: str | None
+    team: str | None
+    org: str | None
+    system: str | None
+    tier: int | None
+    services: int
+    expanded: bool
+    parent: str | None
+
+
+class ExplorerEdge(TypedDict):
+    """Call edges from one node to another, summed: calls/min added, the worst error rate and
+    latency, the newest last_seen, every source; ``edges`` call edges of which ``stale_edges`` are stale."""
+
+    source: str
+    target: str
+    edges: int
+    stale_edges: int
+    stale: bool
+    rate_per_min: float
+    error_rate: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    last_seen: int | None
+    sources: list[str]
+
+
+class ExplorerGraph(TypedDict):
+    nodes: list[ExplorerNode]
+    edges: list[ExplorerEdge]
+    path: list[str]
+    message: str

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from catalog import selectors as catalog_selectors
 from core.errors import DomainError, InvalidInput, ServiceUnavailable
@@ -343,3 +343,196 @@ def metrics_backend_list(*, actor) -> QuerySet:
 
     permissions.require(bool(actor and actor.is_superuser), actor, "Only superusers see metrics backends.")
     return MetricsBackend.objects.all()
+
+
+# --- The explorer (issue 16): levels of detail, filters, focus, path, find ------------------
+EXPLORER_GROUPS = ("org", "team", "system")
+EXPLORER_MAX_NODES = 3000  # most nodes of one neighbourhood
+
+
+def explorer_filters(params) -> dict:
+    """The explorer's filters from query parameters, checked: ``org``, ``team``, ``system`` (slugs),
+    ``tier`` (1-4), ``errors`` (only call edges with at least this error %, 0-100) and ``isolated``
+    (``hide``: leave out nodes with no edge). Bad values are a 400."""
+    out = {}
+    for key in ("org", "team", "system"):
+        value = (params.get(key) or "").strip()
+        if value and not _SLUG.fullmatch(value):
+            raise InvalidInput(f"{key} takes a slug.", fields={key: ["Not a slug."]})
+        out[key] = value or None
+    tier = params.get("tier") or ""
+    if tier and tier not in ("1", "2", "3", "4"):
+        raise InvalidInput("tier must be 1 to 4.", fields={"tier": ["Must be 1 to 4."]})
+    out["tier"] = int(tier) if tier else None
+    errors = params.get("errors") or ""
+    try:
+        pct = float(errors) if errors else None
+    except ValueError:
+        pct = -1.0
+    if pct is not None and not 0 <= pct <= 100:
+        raise InvalidInput("errors is a percentage, 0 to 100.", fields={"errors": ["Must be 0 to 100."]})
+    out["min_error"] = pct / 100 if pct is not None else None
+    out["hide_isolated"] = params.get("isolated") == "hide"
+    return out
+
+
+def _explorer_edge(r: dict) -> dict:
+    edges = r.get("edges", 1)
+    stale_edges = r.get("stale_edges", 1 if r.get("stale") else 0)
+    keys = ("source", "target", "rate_per_min", "error_rate", "p50_ms", "p95_ms", "p99_ms", "last_seen", "sources")
+    return {
+        **{k: r[k] for k in keys},
+        "rate_per_min": r["rate_per_min"] or 0.0,
+        "edges": edges,
+        "stale_edges": stale_edges,
+        "stale": bool(edges) and stale_edges == edges,
+    }
+
+
+def _service_node(r: dict, parent: str | None = None) -> dict:
+    return {
+        "id": r["id"],
+        "kind": r.get("kind", "service"),
+        "name": r.get("name") or r["id"],
+        "team": r.get("team"),
+        "org": r.get("org"),
+        "system": r.get("system"),
+        "tier": r.get("tier"),
+        "services": 1,
+        "expanded": False,
+        "parent": parent,
+    }
+
+
+def _without_isolated(nodes: dict, edges: list) -> None:
+    linked = {e["source"] for e in edges} | {e["target"] for e in edges}
+    parents = {n["parent"] for n in nodes.values() if n["id"] in linked}
+    for key in [k for k, n in nodes.items() if k not in linked and not (n["expanded"] and k in parents)]:
+        del nodes[key]
+
+
+def explorer_graph(*, by: str = "org", expand=(), filters: dict) -> dict:
+    """The graph at a level of detail: services grouped by ``by`` (org, team or system; empty:
+    every service) except the groups in ``expand``, whose services are shown inside them, with the
+    edges between what is shown summed (calls/min added, worst error rate). Two Cypher reads
+    (nodes, edges), whatever the size of the installation; system names from the catalog."""
+    if by and by not in EXPLORER_GROUPS:
+        raise InvalidInput("group must be org, team or system.", fields={"group": ["Use org, team or system."]})
+    expand = _expand(expand) if by else []
+    args = {k: filters[k] for k in ("org", "team", "tier", "system")}
+    nodes: dict[str, dict] = {}
+    for r in db.read(cypher.EXPLORER_NODES, by=by or None, expand=expand, **args):
+        if r["grouped"]:
+            nodes[r["id"]] = {
+                **_service_node({"id": r["id"], "name": r["group_key"], "tier": r["tier"]}),
+                "kind": by,
+                "services": r["services"],
+                "org": r["org"],
+                "team": r["team"],
+                "system": r["group_key"] if by == "system" else None,
+            }
+            continue
+        parent = f"{by}:{r['group_key']}" if by and r["group_key"] is not None else None
+        nodes[r["id"]] = _service_node(r, parent)
+        if parent and parent not in nodes:
+            nodes[parent] = {**_service_node({"id": parent, "name": r["group_key"]}), "kind": by, "expanded": True}
+        if parent:
+            nodes[parent]["services"] = sum(1 for n in nodes.values() if n["parent"] == parent)
+    edges = []
+    for r in db.read(cypher.EXPLORER_EDGES, by=by or None, expand=expand, min_error=filters["min_error"], **args):
+        if r["to_endpoint"] and r["target"] not in nodes:
+            nodes[r["target"]] = {**_service_node({"id": r["target"]}), "kind": "endpoint", "services": 0}
+        edges.append(_explorer_edge(r))
+    if by == "system":
+        labels = catalog_selectors.system_labels(slugs={n["system"] for n in nodes.values() if n["kind"] == "system"})
+        for n in nodes.values():
+            if n["kind"] == "system" and n["system"] in labels:
+                n["name"], n["team"] = labels[n["system"]]
+    if filters["hide_isolated"] or filters["min_error"] is not None:
+        _without_isolated(nodes, edges)
+    return {"nodes": list(nodes.values()), "edges": edges, "path": [], "message": ""}
+
+
+def _filtered_out(node: dict, filters: dict) -> str:
+    """Why the filters hide a service ("" when they do not)."""
+    for key in ("org", "team", "system", "tier"):
+        if filters[key] is not None and node.get(key) != filters[key]:
+            return f"{key} {filters[key]}"
+    return ""
+
+
+def explorer_find(*, q: str, limit: int = 20) -> dict:
+    """Services whose slug or name contains ``q`` (for the Find box's suggestions), and ``exact``:
+    the slug of the one whose slug or name is ``q`` (case-insensitive), else None."""
+    q = (q or "").strip()[:100]
+    if not q:
+        return {"results": [], "exact": None}
+    exact = (
+        catalog_selectors.service_list()
+        .filter(Q(slug__iexact=q) | Q(name__iexact=q))
+        .order_by("slug")
+        .values_list("slug", flat=True)
+        .first()
+    )
+    rows = list(catalog_selectors.service_list(q=q).order_by("slug").values("slug", "name")[:limit])
+    return {"results": rows, "exact": exact}
+
+
+def explorer_neighbourhood(*, slug: str, depth=1, filters: dict) -> dict:
+    """A service and everything it calls or is called by within ``depth`` hops (either way), with
+    the edges among them; the filters apply to the services around it. A service the filters hide,
+    or one not in the graph, comes back empty with a ``message``."""
+    depth = _depth(depth)
+    rows = db.read(cypher.NEIGHBOURHOOD[depth], slug=slug, limit=EXPLORER_MAX_NODES)
+    empty = {"nodes": [], "edges": [], "path": [], "message": ""}
+    if not rows:
+        return {**empty, "message": f"{slug} has no observed calls yet."}
+    centre = next((r for r in rows if r["id"] == slug), rows[0])
+    why = _filtered_out(centre, filters)
+    if why:
+        return {**empty, "message": f"{slug} is hidden by the filter {why}."}
+    nodes = {r["id"]: _service_node(r) for r in rows if r["kind"] == "endpoint" or not _filtered_out(r, filters)}
+    edges = [
+        _explorer_edge({"source": r["id"], **e})
+        for r in rows
+        if r["id"] in nodes
+        for e in r["out"]
+        if e["target"] in nodes and (filters["min_error"] is None or (e["error_rate"] or 0) >= filters["min_error"])
+    ]
+    if filters["hide_isolated"] or filters["min_error"] is not None:
+        _without_isolated(nodes, edges)
+        nodes.setdefault(slug, _service_node(centre))
+    return {**empty, "nodes": list(nodes.values()), "edges": edges}
+
+
+def explorer_path(*, src: str, dst: str, filters: dict) -> dict:
+    """The shortest observed call path from ``src`` to ``dst`` through services the filters keep.
+    Never an error for a person's typing: an unknown or hidden end, or no path, is a ``message``."""
+    empty = {"nodes": [], "edges": [], "path": [], "message": ""}
+    ends = {
+        s["slug"]: s
+        for s in catalog_selectors.service_list()
+        .filter(slug__in=[src, dst])
+        .values("slug", "tier", "team__slug", "team__org__slug", "system__slug")
+    }
+    for end in (src, dst):
+        if end not in ends:
+            return {**empty, "message": f"No service named {end!r}."}
+        s = ends[end]
+        why = _filtered_out(
+            {"org": s["team__org__slug"], "team": s["team__slug"], "system": s["system__slug"], "tier": s["tier"]},
+            filters,
+        )
+        if why:
+            return {**empty, "message": f"{end} is hidden by the filter {why}: clear it to find a path."}
+    args = {k: filters[k] for k in ("org", "team", "tier", "system")}
+    rows = db.read(cypher.EXPLORER_PATH, src=src, dst=dst, **args) if src != dst else []
+    if not rows:
+        return {**empty, "message": f"No observed call path from {src} to {dst}."}
+    nodes = [_service_node(n) for n in rows[0]["nodes"]]
+    return {
+        **empty,
+        "nodes": nodes,
+        "edges": [_explorer_edge(e) for e in rows[0]["edges"]],
+        "path": [n["id"] for n in nodes],
+    }

@@ -23,28 +23,39 @@ def explorer(request):
             "org": request.GET.get("org", ""),
             "team": request.GET.get("team", ""),
             "focus": request.GET.get("focus", ""),
+            "systems": catalog_selectors.system_list().order_by("slug").values_list("slug", flat=True),
         },
     )
 
 
 @login_required
 def graph_data(request):
-    """Nodes, edges and cycles for the explorer (Cytoscape elements)."""
-    org, team = request.GET.get("org") or None, request.GET.get("team") or None
+    """The explorer's graph (Cytoscape elements): a path (``from``, ``to``), a service's
+    neighbourhood (``focus``, ``depth``), or the installation grouped by ``group`` (org, team,
+    system; empty: flat) with the groups in ``expand`` shown as their services; filtered by
+    org, team, tier, system, ``errors`` (%) and ``isolated=hide``."""
+    params = request.GET
     try:
-        if request.GET.get("group") == "system":  # systems as nodes; ?expand=<slug> shows one's services
-            data = selectors.system_graph(org=org, team=team, expand=request.GET.getlist("expand"))
-            cycles = []
+        filters = selectors.explorer_filters(params)
+        if params.get("from") or params.get("to"):
+            data = selectors.explorer_path(src=params.get("from", ""), dst=params.get("to", ""), filters=filters)
+        elif params.get("focus"):
+            data = selectors.explorer_neighbourhood(slug=params["focus"], depth=params.get("depth", 1), filters=filters)
         else:
-            data = selectors.graph(org=org, team=team)
-            cycles = selectors.cycles(team=team, limit=50)
+            data = selectors.explorer_graph(
+                by=params.get("group", ""), expand=params.getlist("expand"), filters=filters
+            )
+        flat = not (params.get("group") or params.get("focus") or params.get("from") or params.get("to"))
+        cycles = selectors.cycles(team=filters["team"], limit=50) if flat else []
     except DomainError as exc:
         return JsonResponse({"code": exc.code, "detail": exc.detail}, status=exc.status)
-    if request.GET.get("tier"):
-        keep = {n["id"] for n in data["nodes"] if str(n.get("tier")) == request.GET["tier"] or n["kind"] != "service"}
-        data["nodes"] = [n for n in data["nodes"] if n["id"] in keep]
-        data["edges"] = [e for e in data["edges"] if e["source"] in keep and e["target"] in keep]
     return JsonResponse({**data, "cycles": cycles})
+
+
+@login_required
+def graph_find(request):
+    """The Find box: services whose slug or name contains ``q`` and the exact match, if any."""
+    return JsonResponse(selectors.explorer_find(q=request.GET.get("q", "")))
 
 
 @login_required
@@ -56,7 +67,11 @@ def node_panel(request, slug):
         if service
         else ({"down": [], "up": []}, "")
     )
-    return render(request, "graph/htmx/panel.html", {"slug": slug, "service": service, "error": error, **both})
+    latest = selectors.crawl_history(service_id=service.pk, limit=1) if service else []
+    health = latest[0].health or "unknown" if latest else "not crawled yet"
+    return render(
+        request, "graph/htmx/panel.html", {"slug": slug, "service": service, "error": error, "health": health, **both}
+    )
 
 
 @login_required

@@ -184,7 +184,14 @@ def test_bad_expand_is_a_400_with_a_code(systems, api, query, code):
 def test_explorer_data_grouped_by_system(systems, client):
     client.force_login(systems["reader"])
     body = client.get("/graph/data.json?group=system&expand=money").json()
-    assert {n["id"] for n in body["nodes"]} == {"system:shop", "payments", "ledger", "search", "bank.example:443"}
+    assert {n["id"] for n in body["nodes"]} == {
+        "system:shop",
+        "system:money",
+        "payments",
+        "ledger",
+        "search",
+        "bank.example:443",
+    }
     assert body["cycles"] == []
     bad = client.get("/graph/data.json?group=system&expand=BAD")
     assert bad.status_code == 400 and bad.json()["code"] == "invalid"

@@ -851,6 +851,7 @@ PORTAL_READS: dict[str, dict] = {
     "changes:team_activity": ALPHA,
     "graph:explorer": {},
     "graph:data": {},
+    "graph:find": {},  # issue 16: the explorer's Find suggestions, read like the graph
     "graph:panel": ORDERS,
     "graph:discovery": {},
     "graph:run_detail": {"pk": lambda w: w["run"].pk},

@@ -1,0 +1,154 @@
+"""The explorer's levels of detail, filters, neighbourhood, path and find (issue 16), against
+the real Neo4j: grouped edges sum calls/min and keep the worst error rate, scoped by the filters."""
+
+import pytest
+
+from catalog import services as catalog_services
+from graph import selectors, services
+from graph.discovery.latency import histogram_from_values
+from graph.discovery.matching import Target
+from graph.discovery.sources import Observation, ObservedEdge
+from teams.models import Org, Team
+
+NOW = 1_750_000_000_000
+
+
+def windowed(src, *edges):
+    obs = Observation(target=src, source="otlp", service_slug=src, ok=True, window_seconds=60)
+    for dst, calls, errors, *latency in edges:
+        kind = "endpoint" if ":" in dst else "service"
+        hist = histogram_from_values(latency[0]) if latency else None
+        obs.edges.append(ObservedEdge(src, Target(kind, dst), calls, errors, latency=hist))
+    return obs
+
+
+@pytest.fixture
+def fleet(world, graph):
+    """Org acme (alpha: web, orders, lonely; beta: payments, ledger), org globex (gamma: bank).
+    web -> orders 10/min 0%, web -> payments 30/min 10%, orders -> payments 10/min 50%,
+    payments -> ledger 8/min, ledger -> bank 20/min 5%, payments -> an unknown endpoint."""
+    root, alpha, beta = world["root"], world["team"], world["other_team"]
+    gamma = Team.objects.create(org=Org.objects.create(slug="globex", name="Globex"), slug="gamma", name="Gamma")
+    shop = catalog_services.system_create(actor=root, team=alpha, slug="shop", name="Shop")
+    for slug, team, tier, system in [
+        ("web", alpha, 2, shop),
+        ("orders", alpha, 1, shop),
+        ("lonely", alpha, 3, None),
+        ("payments", beta, 1, None),
+        ("ledger", beta, 3, None),
+        ("bank", gamma, 4, None),
+    ]:
+        catalog_services.service_create(actor=root, team=team, slug=slug, name=slug.title(), tier=tier, system=system)
+    services.graph_sync()
+    services.edges_merge(
+        [
+            windowed("web", ("orders", 10, 0), ("payments", 30, 3, [80] * 20)),
+            windowed("orders", ("payments", 10, 5)),
+            windowed("payments", ("ledger", 8, 0), ("bank.example:443", 3, 0)),
+            windowed("ledger", ("bank", 20, 1)),
+        ],
+        crawl_id=1,
+        now=NOW,
+    )
+    return world
+
+
+def filters(**kw):
+    return selectors.explorer_filters(kw)
+
+
+def pairs(g):
+    return {(e["source"], e["target"]): e for e in g["edges"]}
+
+
+def test_orgs_sum_calls_and_keep_the_worst_error_rate(fleet):
+    g = selectors.explorer_graph(by="org", filters=filters())
+    nodes = {n["id"]: n for n in g["nodes"]}
+    assert set(nodes) == {"org:acme", "org:globex"}
+    assert nodes["org:acme"]["services"] == 5 and nodes["org:acme"]["tier"] == 1 and not nodes["org:acme"]["expanded"]
+    assert list(pairs(g)) == [("org:acme", "org:globex")]  # calls inside acme are no edge; the endpoint hides
+    edge = pairs(g)[("org:acme", "org:globex")]
+    assert (
+        edge["edges"] == 1 and edge["rate_per_min"] == pytest.approx(20) and edge["error_rate"] == pytest.approx(0.05)
+    )
+
+    teams = selectors.explorer_graph(by="team", filters=filters())
+    e = pairs(teams)
+    assert set(e) == {("team:alpha", "team:beta"), ("team:beta", "team:gamma")}
+    assert e[("team:alpha", "team:beta")]["rate_per_min"] == pytest.approx(40)  # 30 + 10 summed
+    assert e[("team:alpha", "team:beta")]["error_rate"] == pytest.approx(0.5)  # worst, not weighted
+    assert e[("team:alpha", "team:beta")]["edges"] == 2 and e[("team:alpha", "team:beta")]["sources"] == ["otlp"]
+    assert e[("team:alpha", "team:beta")]["p95_ms"] is not None
+
+
+def test_expanding_a_group_shows_its_services_inside_it(fleet):
+    g = selectors.explorer_graph(by="team", expand=["alpha"], filters=filters())
+    nodes = {n["id"]: n for n in g["nodes"]}
+    assert set(nodes) == {"team:alpha", "web", "orders", "lonely", "team:beta", "team:gamma"}
+    assert nodes["team:alpha"]["expanded"] and nodes["team:alpha"]["services"] == 3
+    assert nodes["web"]["parent"] == "team:alpha" and nodes["web"]["tier"] == 2 and nodes["web"]["team"] == "alpha"
+    e = pairs(g)
+    assert set(e) == {("web", "orders"), ("web", "team:beta"), ("orders", "team:beta"), ("team:beta", "team:gamma")}
+    assert e[("web", "team:beta")]["rate_per_min"] == pytest.approx(30)
+    assert e[("web", "team:beta")]["error_rate"] == pytest.approx(0.1)
+    assert e[("web", "orders")]["last_seen"] == NOW
+
+    beta = selectors.explorer_graph(by="team", expand=["beta"], filters=filters())
+    assert "bank.example:443" in {n["id"] for n in beta["nodes"]}  # an endpoint beside its expanded caller
+
+
+def test_filters_scope_the_aggregation(fleet):
+    acme = selectors.explorer_graph(by="team", filters=filters(org="acme"))
+    assert {n["id"] for n in acme["nodes"]} == {"team:alpha", "team:beta"}
+    assert set(pairs(acme)) == {("team:alpha", "team:beta")}
+
+    tier1 = selectors.explorer_graph(by="", filters=filters(tier="1"))
+    assert {n["id"] for n in tier1["nodes"]} == {"orders", "payments"} and set(pairs(tier1)) == {("orders", "payments")}
+
+    erroring = selectors.explorer_graph(by="", filters=filters(errors="20"))
+    assert set(pairs(erroring)) == {("orders", "payments")}
+    assert {n["id"] for n in erroring["nodes"]} == {"orders", "payments"}  # the rest has no edge left
+
+    linked = selectors.explorer_graph(by="", filters=filters(isolated="hide"))
+    assert "lonely" not in {n["id"] for n in linked["nodes"]}
+    everyone = selectors.explorer_graph(by="", filters=filters())
+    assert "lonely" in {n["id"] for n in everyone["nodes"]}
+
+    shop = selectors.explorer_graph(by="system", filters=filters())
+    assert {n["id"]: n["name"] for n in shop["nodes"] if n["kind"] == "system"} == {"system:shop": "Shop"}
+
+
+@pytest.mark.parametrize(
+    "params", [{"tier": "7"}, {"errors": "150"}, {"errors": "x"}, {"org": "Not A Slug"}, {"system": "../x"}]
+)
+def test_bad_filters_are_400(fleet, client, params):
+    client.force_login(fleet["reader"])
+    response = client.get("/graph/data.json", params)
+    assert response.status_code == 400 and response.json()["code"] == "invalid"
+
+
+def test_neighbourhood_path_and_find(fleet, client):
+    one = selectors.explorer_neighbourhood(slug="orders", depth=1, filters=filters())
+    assert {n["id"] for n in one["nodes"]} == {"orders", "web", "payments"}
+    two = selectors.explorer_neighbourhood(slug="orders", depth=2, filters=filters())
+    assert {"ledger", "bank.example:443"} <= {n["id"] for n in two["nodes"]}
+    assert ("payments", "ledger") in pairs(two)
+    hidden = selectors.explorer_neighbourhood(slug="orders", depth=1, filters=filters(tier="2"))
+    assert hidden["nodes"] == [] and "hidden by the filter tier 2" in hidden["message"]
+
+    path = selectors.explorer_path(src="web", dst="bank", filters=filters())
+    assert path["path"] == ["web", "payments", "ledger", "bank"] and len(path["edges"]) == 3
+    assert selectors.explorer_path(src="web", dst="nope", filters=filters())["message"] == "No service named 'nope'."
+    assert (
+        "bank is hidden by the filter org acme"
+        in selectors.explorer_path(src="web", dst="bank", filters=filters(org="acme"))["message"]
+    )
+    assert "No observed call path" in selectors.explorer_path(src="bank", dst="web", filters=filters())["message"]
+
+    client.force_login(fleet["reader"])
+    body = client.get("/graph/data.json", {"from": "web", "to": "bank", "tier": "1"}).json()
+    assert body["nodes"] == [] and "web is hidden by the filter tier 1" in body["message"]
+    found = client.get("/graph/find.json", {"q": "Payments"}).json()
+    assert found["exact"] == "payments" and found["results"] == [{"slug": "payments", "name": "Payments"}]
+    assert client.get("/graph/find.json", {"q": "zzz"}).json() == {"results": [], "exact": None}
+    assert client.get("/graph/data.json", {"focus": "orders", "depth": "9"}).status_code == 400
