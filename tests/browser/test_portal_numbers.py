@@ -59,6 +59,11 @@ def test_find_a_service_by_name_with_tier_any_and_read_its_edge_numbers(sign_in,
     expect(page.locator("#service-count")).to_contain_text("1 of 4 services")
     expect(page.locator("#service-rows")).to_contain_text("Ledger")
     page.fill("form.filters input[name=q]", "che")
+    # Leaving the field fires its change event (one more search): let it answer before navigating
+    # away, or Chromium aborts it and the journey reports a failed request.
+    page.keyboard.press("Tab")
+    expect(page.locator("#service-count")).to_contain_text("1 of 4 services")
+    page.wait_for_load_state("networkidle")
     page.click("#service-rows >> text=Checkout")
     expect(page.locator("h1")).to_contain_text("Checkout")
     out = page.locator("#outbound-calls")
