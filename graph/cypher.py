@@ -352,17 +352,20 @@ CALL () { MATCH ()-[r:CALLS]->() RETURN count(r) AS edges }
 CALL () { MATCH (e:Endpoint) RETURN count(e) AS endpoints }
 RETURN services, edges, endpoints
 """
-# Scorecards (issue 15): per service, its outgoing calls (callee, tier, stale) and the newest
-# last_seen either way, and its live inbound edges summed (rate, rate-weighted errors, worst
-# p95). Read for a batch of slugs at once (graph.selectors.scorecard_facts).
+# Scorecards (issue 15): per service, its outgoing calls and the newest last_seen either way,
+# and its live inbound edges summed (rate, rate-weighted errors, worst p95). Read for a batch of
+# slugs at once (graph.selectors.scorecard_facts). The calls come as one string per service,
+# a line "<callee>\t<stale 0|1><service 0|1>" each: the driver turns a list of 50,000 small lists
+# into Python objects one element at a time, which cost more than the query.
 SCORECARD_FACTS = """
 UNWIND $slugs AS slug
 MATCH (s:Service {slug: slug})
 CALL (s) {
   OPTIONAL MATCH (s)-[r:CALLS]->(t)
-  RETURN collect(CASE WHEN t IS NULL THEN null
-                 ELSE [coalesce(t.slug, t.key), t.tier, coalesce(r.stale, false), t:Service] END) AS out,
-         max(r.last_seen) AS out_last
+  WITH r, CASE WHEN t IS NULL THEN null
+               ELSE coalesce(t.slug, t.key) + '\t' + CASE WHEN coalesce(r.stale, false) THEN '1' ELSE '0' END
+                    + CASE WHEN t:Service THEN '1' ELSE '0' END END AS item
+  RETURN reduce(acc = '', x IN collect(item) | acc + x + '\n') AS out, max(r.last_seen) AS out_last
 }
 CALL (s) {
   OPTIONAL MATCH (s)<-[r:CALLS]-(:Service)

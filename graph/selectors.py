@@ -154,12 +154,15 @@ SCORECARD_BATCH = 2000  # services per read of scorecard_facts
 def scorecard_facts(*, slugs: list[str]) -> dict[str, dict]:
     """What scorecards need from the graph about each service, read in batches of
     SCORECARD_BATCH services per query (never one query per service): ``out`` as
-    [callee, tier, stale, is_service] lists, newest ``out_last``/``in_last`` (epoch ms), and the
+    (callee, stale, is_service) tuples, newest ``out_last``/``in_last`` (epoch ms), and the
     live inbound edges' ``in_rate`` (calls/min), ``in_errors``/``in_weighted`` (rate-weighted
     error sum and the rate it is over) and worst ``in_p95``. A service not in the graph is absent."""
     out: dict[str, dict] = {}
     for batch in db.chunks(list(slugs), SCORECARD_BATCH):
         for row in db.read(cypher.SCORECARD_FACTS, slugs=batch):
+            row["out"] = [
+                (line[:-3], line[-2] == "1", line[-1] == "1") for line in row["out"].split("\n") if line
+            ]
             out[row["slug"]] = row
     return out
 

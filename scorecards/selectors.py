@@ -205,7 +205,7 @@ def facts_for(services: QuerySet, *, now: datetime | None = None) -> Context:
     callees = set()
     for slug, g in graph.items():
         f = facts[slug]
-        f.out_edges = [EdgeFact(dst, tier, stale, is_service) for dst, tier, stale, is_service in g["out"]]
+        f.out_edges = [EdgeFact(dst, None, stale, is_service) for dst, stale, is_service in g["out"]]
         callees.update(e.dst for e in f.out_edges if e.service)
         f.in_rate, f.in_errors, f.in_weighted = g["in_rate"] or 0.0, g["in_errors"] or 0.0, g["in_weighted"] or 0.0
         f.in_p95 = g["in_p95"]

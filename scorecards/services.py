@@ -333,75 +333,88 @@ def _queue_full(scorecards: list[str] | None = None) -> None:
 # --- Computing results ----------------------------------------------------------------------------
 def recompute(*, services: list[str] | None = None, scorecards: list[str] | None = None, now=None) -> dict:
     """Compute every enabled scorecard (or the named ones) for every service (``services`` None)
-    or only the named services, in bulk: the facts are read once for all scorecards. Writes the
-    results that changed, today's level counts of the teams and orgs touched, and one
-    ``scorecard.level_dropped`` event per service and scorecard whose level fell."""
+    or only the named services, in bulk: the facts are read once for all scorecards. Rewrites
+    only the results whose level or outcomes changed (the others get the new ``computed_at`` in
+    one UPDATE), today's level counts (recounted by a full run, moved by the changes of an
+    incremental one), and one ``scorecard.level_dropped`` event per service and scorecard whose
+    level fell."""
     now = now or timezone.now()
+    full = services is None
     cards = list(selectors.scorecard_list(enabled_only=True))
     if scorecards is not None:
         cards = [c for c in cards if c.slug in set(scorecards)]
     stats = {"scorecards": len(cards), "services": 0, "changed": 0, "dropped": 0}
     if not cards:
         return stats
-    base = Service.objects.all() if services is None else Service.objects.filter(slug__in=list(services))
+    base = Service.objects.all() if full else Service.objects.filter(slug__in=list(services))
     ctx = selectors.facts_for(base, now=now)
     stats["services"] = len(ctx.facts)
     by_id = {f.id: f for f in ctx.facts.values()}
     for card in cards:
-        in_scope = set(selectors.services_for(card).filter(id__in=base.values("id")).values_list("id", flat=True))
-        checks = list(card.checks.all())
-        changed, dropped = _write_results(card, checks, [by_id[i] for i in in_scope if i in by_id], ctx, now)
-        # Services of the run that left the scorecard's filter lose their result.
-        ScorecardResult.objects.filter(scorecard=card, service_id__in=set(by_id) - in_scope).delete()
-        teams = None if services is None else {by_id[i].team_id for i in by_id}
-        _snapshot(card, now, teams)
+        if not card.filter:  # every service: no query
+            in_scope = set(by_id)
+        else:
+            scope = selectors.services_for(card)
+            in_scope = set((scope if full else scope.filter(id__in=list(by_id))).values_list("id", flat=True))
+        facts = [by_id[i] for i in in_scope if i in by_id]
+        changed, dropped, moves = _write_results(card, list(card.checks.all()), facts, ctx, now, full=full)
+        # Services that left the scorecard's filter lose their result.
+        results = ScorecardResult.objects.filter(scorecard=card)
+        outside = set(by_id) - in_scope
+        if full or outside:
+            gone = results.exclude(service_id__in=in_scope) if full else results.filter(service_id__in=outside)
+            for service_id, level in gone.values_list("service_id", "level_index"):
+                if service_id in by_id:
+                    moves.append((by_id[service_id], level, None))
+            gone.delete()
+        if full:
+            _snapshot(card, now)
+        elif moves:
+            _snapshot_moves(card, now, moves)
         stats["changed"] += changed
         stats["dropped"] += dropped
     return stats
 
 
-def _write_results(card: Scorecard, checks, facts: list, ctx, now) -> tuple[int, int]:
-    existing = (
-        {
-            r["service_id"]: r
-            for r in ScorecardResult.objects.filter(scorecard=card, service_id__in=[f.id for f in facts]).values(
-                "id", "service_id", "level_index", "checks"
-            )
-        }
-        if len(facts) <= selectors.FEW
-        else {
-            r["service_id"]: r
-            for r in ScorecardResult.objects.filter(scorecard=card).values("id", "service_id", "level_index", "checks")
-        }
-    )
-    create, update, events = [], [], []
+def _write_results(card: Scorecard, checks, facts: list, ctx, now, *, full: bool) -> tuple[int, int, list]:
+    """(results rewritten, drop events, level moves [(facts, old level or None, new level)])."""
+    current = ScorecardResult.objects.filter(scorecard=card)
+    if not full:
+        current = current.filter(service_id__in=[f.id for f in facts])
+    existing = {r[0]: r for r in current.values_list("service_id", "id", "level_index", "checks")}
+    create, replaced, events, moves = [], [], [], []
     for f in facts:
         level, outcomes = evaluate(f, checks, card.levels, ctx)
-        row = ScorecardResult(
-            scorecard=card,
-            service_id=f.id,
-            level_index=level,
-            level=card.levels[level - 1] if level else "",
-            passed=sum(1 for o in outcomes if o["passed"]),
-            total=len(outcomes),
-            checks=outcomes,
-            computed_at=now,
-        )
         old = existing.get(f.id)
-        if old is None:
-            create.append(row)
-            continue
-        row.pk = old["id"]
-        update.append(row)
-        if level < old["level_index"]:
-            events.append(_dropped_event(card, f, old["level_index"], level, outcomes))
-    with transaction.atomic():
-        ScorecardResult.objects.bulk_create(create, batch_size=1000)
-        ScorecardResult.objects.bulk_update(
-            update, ["level_index", "level", "passed", "total", "checks", "computed_at"], batch_size=1000
+        if old is not None and old[2] == level and old[3] == outcomes:
+            continue  # unchanged: only computed_at moves (below)
+        create.append(
+            ScorecardResult(
+                scorecard=card,
+                service_id=f.id,
+                level_index=level,
+                level=card.levels[level - 1] if level else "",
+                passed=sum(1 for o in outcomes if o["passed"]),
+                total=len(outcomes),
+                checks=outcomes,
+                computed_at=now,
+            )
         )
+        if old is None:
+            moves.append((f, None, level))
+            continue
+        replaced.append(old[1])
+        if level != old[2]:
+            moves.append((f, old[2], level))
+        if level < old[2]:
+            events.append(_dropped_event(card, f, old[2], level, outcomes))
+    with transaction.atomic():
+        for start in range(0, len(replaced), 900):
+            ScorecardResult.objects.filter(id__in=replaced[start : start + 900]).delete()
+        ScorecardResult.objects.bulk_create(create, batch_size=500)
+        current.update(computed_at=now)
         events_record_many(events)
-    return len(create) + len(update), len(events)
+    return len(create), len(events), moves
 
 
 def _dropped_event(card: Scorecard, f, before: int, after: int, outcomes: list[dict]) -> dict:
@@ -425,61 +438,78 @@ def _dropped_event(card: Scorecard, f, before: int, after: int, outcomes: list[d
     }
 
 
-def _snapshot(card: Scorecard, now, team_ids: set | None) -> None:
-    """Rewrite today's level counts for the whole scorecard, and for the teams given (all when
-    None) and their orgs, from the current results; prune days past SCORECARD_HISTORY_DAYS."""
-    day = now.date()
+def _snapshot(card: Scorecard, now) -> None:
+    """Recount today's services at each level for the whole scorecard, each team and each org
+    from the current results (a full run); prune days past SCORECARD_HISTORY_DAYS."""
     width = len(card.levels) + 1
-    results = ScorecardResult.objects.filter(scorecard=card)
-    org_slugs = None
-    if team_ids is not None:
-        teams = list(Team.objects.filter(id__in=team_ids).values_list("slug", "org__slug"))
-        team_slugs = {t for t, _ in teams}
-        org_slugs = {o for _, o in teams}
     rows: dict[tuple[str, str], list[int]] = {("all", ""): [0] * width}
-
-    def add(scope: str, qs, column: str | None) -> None:
-        fields = [column, "level_index"] if column else ["level_index"]
-        for r in qs.values(*fields).annotate(n=Count("id")).order_by():
-            if r["level_index"] < width:
-                rows.setdefault((scope, r[column] if column else ""), [0] * width)[r["level_index"]] += r["n"]
-
-    if team_ids is None:  # one pass over every result
-        for r in results.values("service__team__slug", "service__team__org__slug", "level_index").annotate(
-            n=Count("id")
-        ):
-            level, n = r["level_index"], r["n"]
-            if level < width:
-                rows[("all", "")][level] += n
-                rows.setdefault(("team", r["service__team__slug"]), [0] * width)[level] += n
-                rows.setdefault(("org", r["service__team__org__slug"]), [0] * width)[level] += n
-    else:  # the teams touched, their orgs and the total: three small grouped counts
-        add("all", results, None)
-        add("team", results.filter(service__team_id__in=team_ids), "service__team__slug")
-        add("org", results.filter(service__team__org__slug__in=org_slugs), "service__team__org__slug")
-        for t in team_slugs:  # a team or org whose last service left still gets its zero row
-            rows.setdefault(("team", t), [0] * width)
-        for o in org_slugs:
-            rows.setdefault(("org", o), [0] * width)
+    grouped = (
+        ScorecardResult.objects.filter(scorecard=card)
+        .values("service__team__slug", "service__team__org__slug", "level_index")
+        .annotate(n=Count("id"))
+    )
+    for r in grouped:
+        level, n = r["level_index"], r["n"]
+        if level < width:
+            rows[("all", "")][level] += n
+            rows.setdefault(("team", r["service__team__slug"]), [0] * width)[level] += n
+            rows.setdefault(("org", r["service__team__org__slug"]), [0] * width)[level] += n
     with transaction.atomic():
-        current = ScorecardSnapshot.objects.filter(scorecard=card, day=day)
-        if team_ids is not None:
-            current = current.filter(key__in={k for _, k in rows})
-        have = {(s.scope, s.key): s for s in current}
-        create, update = [], []
-        for (scope, key), counts in rows.items():
-            snap = have.get((scope, key))
-            if snap is None:
-                create.append(
-                    ScorecardSnapshot(scorecard=card, day=day, scope=scope, key=key, counts=counts, computed_at=now)
-                )
-            else:
-                snap.counts, snap.computed_at = counts, now
-                update.append(snap)
-        ScorecardSnapshot.objects.bulk_create(create, batch_size=1000)
-        ScorecardSnapshot.objects.bulk_update(update, ["counts", "computed_at"], batch_size=1000)
+        have = {(s.scope, s.key): s for s in ScorecardSnapshot.objects.filter(scorecard=card, day=now.date())}
+        for key in have:  # a team or org with no result any more keeps a row of zeros for today
+            rows.setdefault(key, [0] * width)
+        _snapshot_write(card, now, rows, have)
         keep = getattr(settings, "SCORECARD_HISTORY_DAYS", 180)
-        ScorecardSnapshot.objects.filter(scorecard=card, day__lt=day - timedelta(days=keep)).delete()
+        ScorecardSnapshot.objects.filter(scorecard=card, day__lt=now.date() - timedelta(days=keep)).delete()
+
+
+def _snapshot_moves(card: Scorecard, now, moves: list) -> None:
+    """An incremental run: move today's counts of the scorecard, and of each moved service's team
+    and org, by the level changes; a count not written yet today is recounted instead."""
+    width = len(card.levels) + 1
+    keys = {("all", "")} | {("team", f.team) for f, _, _ in moves} | {("org", f.org) for f, _, _ in moves}
+    with transaction.atomic():
+        have = {
+            (s.scope, s.key): s
+            for s in ScorecardSnapshot.objects.filter(scorecard=card, day=now.date(), key__in={k for _, k in keys})
+            if (s.scope, s.key) in keys
+        }
+        rows = {key: list(have[key].counts) for key in keys if key in have and len(have[key].counts) == width}
+        for f, before, after in moves:
+            for key in (("all", ""), ("team", f.team), ("org", f.org)):
+                if key in rows:
+                    if before is not None and before < width:
+                        rows[key][before] = max(0, rows[key][before] - 1)
+                    if after is not None and after < width:
+                        rows[key][after] += 1
+        results = ScorecardResult.objects.filter(scorecard=card)
+        for scope, key in keys - rows.keys():
+            if scope == "all":
+                qs = results
+            elif scope == "team":
+                qs = results.filter(service__team__slug=key)
+            else:
+                qs = results.filter(service__team__org__slug=key)
+            counts = [0] * width
+            for level, n in qs.values("level_index").annotate(n=Count("id")).values_list("level_index", "n"):
+                if level < width:
+                    counts[level] += n
+            rows[(scope, key)] = counts
+        _snapshot_write(card, now, rows, have)
+
+
+def _snapshot_write(card: Scorecard, now, rows: dict, have: dict) -> None:
+    """Today's rows replaced (a delete and one insert: cheaper than updating each row)."""
+    stale = [snap.pk for key, snap in have.items() if key in rows]
+    for start in range(0, len(stale), 900):
+        ScorecardSnapshot.objects.filter(pk__in=stale[start : start + 900]).delete()
+    ScorecardSnapshot.objects.bulk_create(
+        [
+            ScorecardSnapshot(scorecard=card, day=now.date(), scope=scope, key=key, counts=counts, computed_at=now)
+            for (scope, key), counts in rows.items()
+        ],
+        batch_size=500,
+    )
 
 
 def recompute_locked(**kwargs) -> dict:

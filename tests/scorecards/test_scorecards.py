@@ -202,6 +202,11 @@ def test_level_dropped_event_once_and_incremental_recompute(fleet, eager, django
     front_event = events.get(payload__service="front")
     assert front_event.payload["from_level"] == "Bronze" and front_event.payload["to_level"] == "none"
     assert front_event.team_id == world["team"].pk
+    # Today's counts moved with the levels (the incremental run adjusts them, no full recount).
+    card = selectors.scorecard_get(slug="readiness")
+    assert ScorecardSnapshot.objects.get(scorecard=card, scope="team", key="alpha").counts == [4, 0, 0, 0]
+    assert ScorecardSnapshot.objects.get(scorecard=card, scope="org", key="acme").counts == [5, 0, 0, 0]
+    assert ScorecardSnapshot.objects.get(scorecard=card, scope="all", key="").counts == [5, 0, 0, 0]
     # Computing again changes nothing and announces nothing again.
     services.recompute()
     assert Event.objects.filter(type="scorecard.level_dropped").count() == 3
