@@ -4,6 +4,7 @@ level-count history and a ``scorecard.level_dropped`` event when a service falls
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -350,30 +351,39 @@ def recompute(*, services: list[str] | None = None, scorecards: list[str] | None
     ctx = selectors.facts_for(base, now=now)
     stats["services"] = len(ctx.facts)
     by_id = {f.id: f for f in ctx.facts.values()}
-    for card in cards:
-        if not card.filter:  # every service: no query
-            in_scope = set(by_id)
-        else:
-            scope = selectors.services_for(card)
-            in_scope = set((scope if full else scope.filter(id__in=list(by_id))).values_list("id", flat=True))
-        facts = [by_id[i] for i in in_scope if i in by_id]
-        changed, dropped, moves = _write_results(card, list(card.checks.all()), facts, ctx, now, full=full)
-        # Services that left the scorecard's filter lose their result.
-        results = ScorecardResult.objects.filter(scorecard=card)
-        outside = set(by_id) - in_scope
-        if full or outside:
-            gone = results.exclude(service_id__in=in_scope) if full else results.filter(service_id__in=outside)
-            for service_id, level in gone.values_list("service_id", "level_index"):
-                if service_id in by_id:
-                    moves.append((by_id[service_id], level, None))
-            gone.delete()
-        if full:
-            _snapshot(card, now)
-        elif moves:
-            _snapshot_moves(card, now, moves)
-        stats["changed"] += changed
-        stats["dropped"] += dropped
+    # An incremental run writes in one transaction (one commit, not one per scorecard); a full
+    # one commits per scorecard, so no writer waits for the whole fleet.
+    with transaction.atomic() if not full else contextlib.nullcontext():
+        for card in cards:
+            stats_card = _recompute_card(card, ctx, by_id, now, full=full)
+            stats["changed"] += stats_card[0]
+            stats["dropped"] += stats_card[1]
     return stats
+
+
+def _recompute_card(card: Scorecard, ctx, by_id: dict, now, *, full: bool) -> tuple[int, int]:
+    """One scorecard over the services of the run: (results rewritten, drop events)."""
+    if not card.filter:  # every service: no query
+        in_scope = set(by_id)
+    else:
+        scope = selectors.services_for(card)
+        in_scope = set((scope if full else scope.filter(id__in=list(by_id))).values_list("id", flat=True))
+    facts = [by_id[i] for i in in_scope if i in by_id]
+    changed, dropped, moves = _write_results(card, list(card.checks.all()), facts, ctx, now, full=full)
+    # Services that left the scorecard's filter lose their result.
+    results = ScorecardResult.objects.filter(scorecard=card)
+    outside = set(by_id) - in_scope
+    if full or outside:
+        gone = results.exclude(service_id__in=in_scope) if full else results.filter(service_id__in=outside)
+        for service_id, level in gone.values_list("service_id", "level_index"):
+            if service_id in by_id:
+                moves.append((by_id[service_id], level, None))
+        gone.delete()
+    if full:
+        _snapshot(card, now)
+    elif moves:
+        _snapshot_moves(card, now, moves)
+    return changed, dropped
 
 
 def _write_results(card: Scorecard, checks, facts: list, ctx, now, *, full: bool) -> tuple[int, int, list]:
