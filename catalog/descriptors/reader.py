@@ -155,6 +155,7 @@ def _events_read(text: str, *, file: str, max_depth: int, max_docs: int) -> list
     # open collections: [container, its line, pending key (None: waiting for a key), key line]
     stack: list[list] = []
     docs = 0
+    tags: dict = {}
     try:
         while True:
             event = loader.get_event()
@@ -162,7 +163,11 @@ def _events_read(text: str, *, file: str, max_depth: int, max_docs: int) -> list
             if kind is yaml.ScalarEvent:
                 tag = event.tag
                 if tag is None or tag == "!":
-                    tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+                    # the implicit tag depends on the value and its style only (keys repeat a lot)
+                    key = (event.value, event.implicit)
+                    tag = tags.get(key)
+                    if tag is None:
+                        tag = tags[key] = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
                 if tag == _STR:
                     value = event.value
                 else:
