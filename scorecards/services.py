@@ -155,7 +155,7 @@ def _parse_checks(checks, levels: list[str], file: str, line: int, errors: list)
                 errors, file, _line(check, key), f"{where}.{key}", "Unknown field (known: key, type, level, params)."
             )
         ctype = check.get("type")
-        if ctype not in REGISTRY:
+        if not isinstance(ctype, str) or ctype not in REGISTRY:
             _problem(
                 errors,
                 file,

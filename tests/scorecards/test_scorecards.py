@@ -251,6 +251,11 @@ def test_yaml_errors_name_file_and_line():
     ]
     assert "cards.yaml:5: checks[0].type: Unknown check type 'nope'" in exc.value.detail
     assert "'threshold_ms' must be at least 0" in errors[2]["message"]
+    # Values of the wrong shape anywhere are problems with lines, never an exception.
+    odd = "slug: x\nlevels: [[A]]\nfilter: {tier: [9], org: [1]}\nchecks:\n  - type: {a: 1}\n    params: [1]\n"
+    with pytest.raises(services.ScorecardInvalid) as exc:
+        services.definitions_parse(odd)
+    assert {e["field"] for e in exc.value.extra["errors"]} >= {"levels", "filter.tier", "filter.org", "checks[0].type"}
 
 
 @pytest.mark.django_db
