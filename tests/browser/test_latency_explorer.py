@@ -32,7 +32,7 @@ def test_edge_tooltip_shows_quantiles_and_the_toggle_colours_edges_by_p95(sign_i
         [Observation(target="web", source="otlp", service_slug="web", ok=True, window_seconds=60, edges=edges)],
         crawl_id=1,
     )
-    page.goto("/graph/")
+    page.goto("/graph/?group=")  # every service, not grouped
     expect(page.locator("#graph-status")).to_contain_text("laid out in", timeout=20_000)
     point = page.evaluate(
         """() => { const cy = document.getElementById('cy')._cyreg.cy;

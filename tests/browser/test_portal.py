@@ -90,7 +90,7 @@ def test_run_a_crawl_and_watch_progress_reach_100(sign_in, page, celery_workers,
     assert page.evaluate("document.getElementById('team-graph')._cyreg.cy.nodes().length") >= 2
 
     # The explorer lays the crawled graph out; clicking a node loads its side panel.
-    page.goto("/graph/")
+    page.goto("/graph/?group=")  # every service, not grouped
     expect(page.locator("#graph-status")).to_contain_text("laid out in", timeout=20_000)
     caller = sorted(running.truth)[0][0]
     point = page.evaluate(
