@@ -364,3 +364,54 @@ def test_portal_panels_and_editor(fleet, client):
     r = client.post("/scorecards/readiness/edit/", {"definition": DEFINITION.replace("Readiness", "Ready")})
     assert r.status_code == 302
     assert selectors.scorecard_get(slug="readiness").name == "Ready"
+
+
+# --- Through Celery: a crawl's merge and a catalog write, on a real worker -----------------------------
+@pytest.mark.django_db(transaction=True)
+def test_a_crawl_and_a_catalog_change_recompute_on_a_celery_worker(world, graph, celery_workers):
+    import importlib
+    import time
+
+    from catalog.services import service_update
+    from config.celery import app
+    from graph.discovery.matching import Target
+    from graph.discovery.sources import Observation, ObservedEdge
+    from graph.services import edges_merge
+
+    schedule = importlib.import_module("scorecards.migrations.0001_initial").SCHEDULE
+    app.loader.import_default_modules()
+    assert [(name, task in app.tasks) for name, task, _ in schedule] == [("scorecards-recompute", True)]
+    alpha = world["team"]
+    Service.objects.create(team=alpha, slug="web", name="web", tier=1)
+    orders = Service.objects.create(team=alpha, slug="orders", name="orders", tier=1)
+    graph_sync()
+    services.scorecards_load(
+        actor=None,
+        text="slug: tiers\nlevels: [Ok]\nchecks: [{type: no_lower_tier_dependency}, {type: seen_recently, params: {days: 1}}]\n",
+        recompute=False,
+    )
+    celery_workers(1, concurrency=1)
+
+    def wait_for(predicate):
+        deadline = time.time() + 60
+        while time.time() < deadline and not predicate():
+            time.sleep(0.2)  # a wait for the worker, not an assertion on time
+
+    now_ms = int(time.time() * 1000)
+    edge = ObservedEdge("web", Target("service", "orders"), 100, 0)
+    obs = Observation(target="web", source="zipkin:t", ok=True, edges=[edge], window_seconds=300, observed_at_ms=now_ms)
+    edges_merge([obs], crawl_id=1, now=now_ms)  # announces the samples and the new edge
+    wait_for(lambda: ScorecardResult.objects.filter(service__slug="web", level="Ok").exists())
+    web, c = _result("web", "tiers")
+    assert web.level == "Ok" and c["seen_recently"]["passed"]
+
+    service_update(actor=world["lead"], service=orders, tier=3)  # orders is now less critical than web
+    wait_for(lambda: ScorecardResult.objects.filter(service__slug="web", level_index=0).exists())
+    web, c = _result("web", "tiers")
+    assert (
+        c["no_lower_tier_dependency"]["reason"] == "Tier 1 service calls 1 less critical service(s): orders (tier 3)."
+    )
+    wait_for(lambda: Event.objects.filter(type="scorecard.level_dropped").exists())
+    assert list(Event.objects.filter(type="scorecard.level_dropped").values_list("payload__service", flat=True)) == [
+        "web"
+    ]
