@@ -522,13 +522,22 @@ def _snapshot_write(card: Scorecard, now, rows: dict, have: dict) -> None:
     )
 
 
-def recompute_locked(**kwargs) -> dict:
+def recompute_locked(*, wait: float = 60, **kwargs) -> dict | None:
     """``recompute`` one at a time across workers (a Redis lock), so two runs never both see a
-    service's old level and both announce its drop."""
+    service's old level and both announce its drop. None when another run held the lock for
+    longer than a task may wait (the task then retries)."""
     from core.redis import client, key
 
-    with client().lock(key("scorecards:recompute"), timeout=900, blocking_timeout=900):
+    lock = client().lock(key("scorecards:recompute"), timeout=300, blocking_timeout=wait)
+    if not lock.acquire():
+        return None
+    try:
         return recompute(**kwargs)
+    finally:
+        try:
+            lock.release()
+        except Exception:  # noqa: BLE001 (expired under a very long run: nothing to release)
+            logger.warning("scorecards: the recompute lock expired before the run ended")
 
 
 # --- What a change touches --------------------------------------------------------------------

@@ -223,6 +223,19 @@ def test_edges_changed_recomputes_only_both_ends(fleet, eager):
     assert {s for s in after if after[s] != before[s]} == {"legacy", "billing"}
 
 
+def test_recompute_waits_for_the_lock_of_another_run(fleet):
+    from core.redis import client, key
+
+    held = client().lock(key("scorecards:recompute"), timeout=30)
+    assert held.acquire()
+    try:
+        assert services.recompute_locked(wait=0.2) is None  # the task retries later
+        assert not ScorecardResult.objects.exists()
+    finally:
+        held.release()
+    assert services.recompute_locked(wait=0.2)["services"] == 5
+
+
 def test_filter_tier_and_disabled(fleet):
     services.scorecards_load(
         actor=None,
