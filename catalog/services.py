@@ -352,7 +352,7 @@ def api_update(*, actor, api: Api, confirm_breaking: bool = False, **fields) -> 
         spec_validate(kind=api.kind, spec=api.spec)
         breaking = api_breaking_changes(api, old_kind=old_kind, old_spec=old_spec, old_version=old_version)
         if breaking and not confirm_breaking:
-            raise _breaking_refused(api, breaking)
+            raise breaking_refusal(api, breaking)
         validated_save(api)
         audit_record(actor=actor, action="api.update", obj=api, before=before, after=snapshot(api))
         if breaking:
@@ -386,7 +386,8 @@ def api_breaking_changes(api: Api, *, old_kind: str, old_spec, old_version: str)
     return diff if diff.changes else None
 
 
-def _breaking_refused(api: Api, diff) -> Conflict:
+def breaking_refusal(api: Api, diff) -> Conflict:
+    """The 409 ``breaking_change`` refusal of ``diff`` (also a plan's problem in a dry run)."""
     shown = " ".join(c.message for c in diff.changes[:5])
     more = len(diff.changes) - 5
     return Conflict(

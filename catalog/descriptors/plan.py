@@ -619,6 +619,22 @@ class Planner:
                     spec_validate(kind="openapi", spec=item.fields["spec"])
                 except InvalidInput as exc:
                     self.problem(item.entity, "spec.definition", exc.detail)
+                else:
+                    if item.action == "update" and "spec" in item.changed:
+                        self.check_breaking(item, obj)
+
+    def check_breaking(self, item: Item, new) -> None:
+        """A new spec that breaks the API's clients without a new major version is a problem here,
+        as it would be a 409 when applied: a dry run says so first (an import cannot confirm)."""
+        from catalog.models import Api
+        from catalog.services import api_breaking_changes, breaking_refusal
+
+        old = Api.objects.filter(slug=item.slug).values("kind", "spec", "version").first()
+        if old is None:
+            return
+        diff = api_breaking_changes(new, old_kind=old["kind"], old_spec=old["spec"], old_version=old["version"])
+        if diff:
+            self.problem(item.entity, "spec.definition", breaking_refusal(new, diff).detail)
 
     def compare(self) -> None:
         """create / update (naming the fields) / unchanged, against the catalog."""

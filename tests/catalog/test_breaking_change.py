@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from catalog import services
+from catalog import selectors, services
 from catalog.models import Api
 from changes.models import Event
 from core.models import AuditEvent
@@ -259,8 +259,9 @@ def test_diff_of_a_ref_heavy_stored_spec(setup):
 
 
 def test_catalog_import_refuses_a_breaking_spec_all_or_nothing(world, tmp_path):
-    """A descriptor carries no confirmation: the import fails with breaking_change and writes
-    nothing; the same change under a new major info.version is imported."""
+    """A descriptor carries no confirmation: validating names the breaking change at the API's
+    file and line, the import fails and writes nothing; the same change under a new major
+    info.version is imported."""
     import shutil
     from pathlib import Path
 
@@ -282,10 +283,13 @@ def test_catalog_import_refuses_a_breaking_spec_all_or_nothing(world, tmp_path):
     original = definition.read_text()
     definition.write_text(original.replace("/charges:", "/payments:"))
     names = sorted(Service.objects.values_list("name", flat=True))
-    with pytest.raises(services.Conflict) as refused:
+    plan = selectors.catalog_plan(files=[(str(path), path.read_bytes(), path.parent)])
+    breaking = [p for p in plan.problems if "breaks its clients" in p.message]
+    assert len(breaking) == 1 and breaking[0].field == "spec.definition" and breaking[0].line > 0
+    assert "/charges" in breaking[0].message and "Raise the major version" in breaking[0].message
+    with pytest.raises(services.DescriptorsInvalid) as refused:
         load()
-    assert refused.value.code == "breaking_change"
-    assert refused.value.extra["changes"][0]["kind"] == "path_removed"
+    assert any("breaks its clients" in e["message"] for e in refused.value.extra["errors"])
     assert "/charges" in Api.objects.get(pk=api.pk).spec["paths"]
     assert sorted(Service.objects.values_list("name", flat=True)) == names
     definition.write_text(original.replace("/charges:", "/payments:").replace('version: "2.1"', 'version: "3.0"'))
