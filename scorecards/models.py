@@ -66,6 +66,9 @@ class ScorecardResult(models.Model):
     passed = models.PositiveSmallIntegerField(default=0)
     total = models.PositiveSmallIntegerField(default=0)
     checks = models.JSONField(default=list)
+    # A digest of the level and outcomes: a recompute compares it instead of reading every
+    # result's outcomes back (scorecards.services.outcomes_digest).
+    digest = models.CharField(max_length=32, blank=True)
     computed_at = models.DateTimeField()
 
     class Meta:

@@ -5,6 +5,7 @@ level-count history and a ``scorecard.level_dropped`` event when a service falls
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from datetime import timedelta
 
@@ -386,17 +387,24 @@ def _recompute_card(card: Scorecard, ctx, by_id: dict, now, *, full: bool) -> tu
     return changed, dropped
 
 
+def outcomes_digest(level: int, outcomes: list[dict]) -> str:
+    """What identifies a result: its level and each check's key, outcome and reason."""
+    text = "\x1e".join(f"{o['key']}\x1f{int(o['passed'])}\x1f{o['reason']}" for o in outcomes)
+    return hashlib.blake2b(f"{level}\x1d{text}".encode(), digest_size=16).hexdigest()
+
+
 def _write_results(card: Scorecard, checks, facts: list, ctx, now, *, full: bool) -> tuple[int, int, list]:
     """(results rewritten, drop events, level moves [(facts, old level or None, new level)])."""
     current = ScorecardResult.objects.filter(scorecard=card)
     if not full:
         current = current.filter(service_id__in=[f.id for f in facts])
-    existing = {r[0]: r for r in current.values_list("service_id", "id", "level_index", "checks")}
+    existing = {r[0]: r for r in current.values_list("service_id", "id", "level_index", "digest")}
     create, replaced, events, moves = [], [], [], []
     for f in facts:
         level, outcomes = evaluate(f, checks, card.levels, ctx)
         old = existing.get(f.id)
-        if old is not None and old[2] == level and old[3] == outcomes:
+        digest = outcomes_digest(level, outcomes)
+        if old is not None and old[3] == digest:
             continue  # unchanged: only computed_at moves (below)
         create.append(
             ScorecardResult(
@@ -407,6 +415,7 @@ def _write_results(card: Scorecard, checks, facts: list, ctx, now, *, full: bool
                 passed=sum(1 for o in outcomes if o["passed"]),
                 total=len(outcomes),
                 checks=outcomes,
+                digest=digest,
                 computed_at=now,
             )
         )

@@ -223,6 +223,22 @@ def test_edges_changed_recomputes_only_both_ends(fleet, eager):
     assert {s for s in after if after[s] != before[s]} == {"legacy", "billing"}
 
 
+def test_unchanged_results_are_kept_and_a_changed_reason_is_rewritten(fleet):
+    now = fleet["now"]
+    services.recompute(now=now)
+    core_before, _ = _result("core")
+    front_before, _ = _result("front")
+    # front's calls to core now fail 2 % (billing's still 5 %): core's reason changes, not its level.
+    _edges([("front", "core", 0.02, 800.0)], int(now.timestamp() * 1000))
+    later = now + timedelta(minutes=5)
+    services.recompute(services=["core", "front"], now=later)
+    core, c = _result("core")
+    assert core.level == "Silver" and core.pk != core_before.pk
+    assert c["inbound_error_rate_below"]["reason"].startswith("Inbound error rate 3.50% now")
+    front, _ = _result("front")
+    assert front.pk == front_before.pk and front.computed_at == later  # kept, only its time moved
+
+
 def test_recompute_waits_for_the_lock_of_another_run(fleet):
     from core.redis import client, key
 
