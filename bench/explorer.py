@@ -1,5 +1,10 @@
-"""Graph explorer with 2,000 nodes in headless Chromium (Debian's): time from the data
-request to Cytoscape's first `layoutstop`, as the page measures it itself."""
+"""The graph explorer in headless Chromium (Debian's), as the page measures it itself.
+
+At 10,000 services / 50,000 edges (catalog bulk-created by bench/pages.py, graph by
+bench/graphdata.py with systems of 200 services): the first aggregated view (orgs) from the
+page's navigation start to Cytoscape's first `layoutstop`, and expanding one system of 200
+services (request to the elements placed) in the systems view. Then the 2,000-node flat view
+(every service) from the data request to its first `layoutstop`."""
 
 import os
 
@@ -19,43 +24,94 @@ ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+LAID_OUT = "() => window.__graphLayoutMs !== undefined"  # a function: CSP forbids eval
+EXPANDED = "() => window.__graphExpandMs !== undefined"
+CY = "document.getElementById('cy')._cyreg.cy"
+
+
+def _signed_in(browser):
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(f"http://127.0.0.1:{PORT}/accounts/login/")
+    page.fill("#id_username", "bench")
+    page.fill("#id_password", "bench")
+    page.click("main button[type=submit]")
+    page.wait_for_selector("text=Sign out")
+    return page
+
+
+def _large(browser, out):
+    """First aggregated view and one expansion of 200 services, worst of RUNS each."""
+    page = _signed_in(browser)
+    first, expand = [], []
+    for _ in range(RUNS):
+        page.goto(f"http://127.0.0.1:{PORT}/graph/")
+        page.wait_for_function(LAID_OUT, timeout=60_000)
+        first.append(page.evaluate("window.__graphReadyAt"))
+    groups = page.evaluate(f"{CY}.nodes().length")
+    page.screenshot(path=str(out / "explorer-10k-orgs.png"))
+    for i in range(RUNS):
+        page.goto(f"http://127.0.0.1:{PORT}/graph/?group=system")
+        page.wait_for_function(LAID_OUT, timeout=60_000)
+        page.evaluate(f"() => window.__graphExplorer.toggleGroup('system:sys-{10 + i:03d}')")
+        page.wait_for_function(EXPANDED, timeout=60_000)
+        expand.append(page.evaluate("window.__graphExpandMs"))
+    shown = page.evaluate(f"{CY}.nodes().filter(n => n.data('parent') === 'system:sys-012').length")
+    page.screenshot(path=str(out / "explorer-10k-expanded.png"))
+    page.close()
+    return first, expand, groups, shown
 
 
 def run():
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
-    build(2000, 6000)
+    from bench.pages import _catalog
+
+    _catalog()
+    build(10_000, 50_000, system_size=200)
     User = get_user_model()
     user = User.objects.filter(username="bench").first() or User.objects.create_superuser("bench", "b@e.x", "bench")
     user.set_password("bench")
     user.save()
+    out = ROOT_DIR / "bench" / "results"
+    out.mkdir(exist_ok=True)
     timings = []
     with (
         web_server(PORT, args=["config.wsgi", "--bind", f"127.0.0.1:{PORT}", "--workers", "2"]),
         sync_playwright() as p,
     ):
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.goto(f"http://127.0.0.1:{PORT}/accounts/login/")
-        page.fill("#id_username", "bench")
-        page.fill("#id_password", "bench")
-        page.click("main button[type=submit]")
-        page.wait_for_selector("text=Sign out")
+        first, expand, groups, shown = _large(browser, out)
+        build(2000, 6000)
+        page = _signed_in(browser)
         for _ in range(RUNS):
-            page.goto(f"http://127.0.0.1:{PORT}/graph/")
-            page.wait_for_function(
-                "() => window.__graphLayoutMs !== undefined", timeout=60_000
-            )  # a function: CSP forbids eval
+            page.goto(f"http://127.0.0.1:{PORT}/graph/?group=")
+            page.wait_for_function(LAID_OUT, timeout=60_000)
             timings.append(page.evaluate("window.__graphLayoutMs"))
-        nodes = page.evaluate("document.getElementById('cy')._cyreg.cy.nodes().length")
-        out = ROOT_DIR / "bench" / "results"
-        out.mkdir(exist_ok=True)
+        nodes = page.evaluate(f"{CY}.nodes().length")
         page.screenshot(path=str(out / "explorer-2000.png"))
         browser.close()
+    worst = max(first) / 1000
+    yield Row(
+        "graph explorer first aggregated view (orgs), 10,000 services / 50,000 edges (worst of 3)",
+        round(worst, 3),
+        "s",
+        "<= 1.5 s",
+        worst <= 1.5,
+        {"runs_ms": first, "nodes": groups, "measured": "navigation start to first layoutstop"},
+    )
+    worst = max(expand) / 1000
+    yield Row(
+        "graph explorer expand a system of 200 services, 10,000 / 50,000 (worst of 3)",
+        round(worst, 3),
+        "s",
+        "<= 1 s",
+        worst <= 1,
+        {"runs_ms": expand, "services_shown": shown, "measured": "request to elements placed"},
+    )
     worst = max(timings) / 1000
     yield Row(
-        "graph explorer first layout, 2,000 nodes (worst of 3)",
+        "graph explorer first layout, 2,000 nodes flat (worst of 3)",
         round(worst, 3),
         "s",
         "<= 3 s",

@@ -13,7 +13,10 @@ from graph.services import graph_init, graph_wipe
 LAYERS, DOMAINS = 10, 20
 
 
-def build(n_services: int, n_edges: int, *, topology: str = "layered", seed: int = 7) -> list[str]:
+def build(
+    n_services: int, n_edges: int, *, topology: str = "layered", seed: int = 7, system_size: int | None = None
+) -> list[str]:
+    """``system_size``: put every run of that many services in one system (``sys-NNN``), else none."""
     graph_wipe()
     graph_init()
     slugs = [f"svc-{i:05d}" for i in range(n_services)]
@@ -25,6 +28,7 @@ def build(n_services: int, n_edges: int, *, topology: str = "layered", seed: int
             "lifecycle": "production",
             "team": f"team-{i // 8:04d}",
             "org": f"org-{i // 800}",
+            "system": f"sys-{i // system_size:03d}" if system_size else None,
         }
         for i, s in enumerate(slugs)
     ]

@@ -160,9 +160,7 @@ def scorecard_facts(*, slugs: list[str]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for batch in db.chunks(list(slugs), SCORECARD_BATCH):
         for row in db.read(cypher.SCORECARD_FACTS, slugs=batch):
-            row["out"] = [
-                (line[:-3], line[-2] == "1", line[-1] == "1") for line in row["out"].split("\n") if line
-            ]
+            row["out"] = [(line[:-3], line[-2] == "1", line[-1] == "1") for line in row["out"].split("\n") if line]
             out[row["slug"]] = row
     return out
 
@@ -389,6 +387,7 @@ def _explorer_edge(r: dict) -> dict:
         "edges": edges,
         "stale_edges": stale_edges,
         "stale": bool(edges) and stale_edges == edges,
+        "sources": (r["sources"] or []) if edges == 1 else [],  # a group edge's union costs too much to read
     }
 
 
@@ -414,17 +413,21 @@ def _without_isolated(nodes: dict, edges: list) -> None:
         del nodes[key]
 
 
-def explorer_graph(*, by: str = "org", expand=(), filters: dict) -> dict:
+def explorer_graph(*, by: str = "org", expand=(), filters: dict, only: str | None = None) -> dict:
     """The graph at a level of detail: services grouped by ``by`` (org, team or system; empty:
     every service) except the groups in ``expand``, whose services are shown inside them, with the
     edges between what is shown summed (calls/min added, worst error rate). Two Cypher reads
-    (nodes, edges), whatever the size of the installation; system names from the catalog."""
+    (nodes, edges), whatever the size of the installation; system names from the catalog.
+    ``only`` (a group in ``expand``): just that group's services and the edges touching them, what
+    the explorer adds when it expands the group (``only`` in the answer says so)."""
     if by and by not in EXPLORER_GROUPS:
         raise InvalidInput("group must be org, team or system.", fields={"group": ["Use org, team or system."]})
     expand = _expand(expand) if by else []
+    if only is not None and only not in expand:
+        raise InvalidInput("only names a group in expand.", fields={"only": ["Not an expanded group."]})
     args = {k: filters[k] for k in ("org", "team", "tier", "system")}
     nodes: dict[str, dict] = {}
-    for r in db.read(cypher.EXPLORER_NODES, by=by or None, expand=expand, **args):
+    for r in db.read(cypher.EXPLORER_NODES, by=by or None, expand=expand, only=only, **args):
         if r["grouped"]:
             nodes[r["id"]] = {
                 **_service_node({"id": r["id"], "name": r["group_key"], "tier": r["tier"]}),
@@ -442,7 +445,10 @@ def explorer_graph(*, by: str = "org", expand=(), filters: dict) -> dict:
         if parent:
             nodes[parent]["services"] = sum(1 for n in nodes.values() if n["parent"] == parent)
     edges = []
-    for r in db.read(cypher.EXPLORER_EDGES, by=by or None, expand=expand, min_error=filters["min_error"], **args):
+    edge_query, more = (
+        (cypher.EXPLORER_GROUP_EDGES, {"only": only}) if only is not None else (cypher.EXPLORER_EDGES, {})
+    )
+    for r in db.read(edge_query, by=by or None, expand=expand, min_error=filters["min_error"], **args, **more):
         if r["to_endpoint"] and r["target"] not in nodes:
             nodes[r["target"]] = {**_service_node({"id": r["target"]}), "kind": "endpoint", "services": 0}
         edges.append(_explorer_edge(r))
@@ -451,9 +457,10 @@ def explorer_graph(*, by: str = "org", expand=(), filters: dict) -> dict:
         for n in nodes.values():
             if n["kind"] == "system" and n["system"] in labels:
                 n["name"], n["team"] = labels[n["system"]]
-    if filters["hide_isolated"] or filters["min_error"] is not None:
+    if (filters["hide_isolated"] or filters["min_error"] is not None) and only is None:
         _without_isolated(nodes, edges)
-    return {"nodes": list(nodes.values()), "edges": edges, "path": [], "message": ""}
+    answer = {"nodes": list(nodes.values()), "edges": edges, "path": [], "message": ""}
+    return {**answer, "only": f"{by}:{only}"} if only is not None else answer
 
 
 def _filtered_out(node: dict, filters: dict) -> str:

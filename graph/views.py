@@ -43,7 +43,7 @@ def graph_data(request):
             data = selectors.explorer_neighbourhood(slug=params["focus"], depth=params.get("depth", 1), filters=filters)
         else:
             data = selectors.explorer_graph(
-                by=params.get("group", ""), expand=params.getlist("expand"), filters=filters
+                by=params.get("group", ""), expand=params.getlist("expand"), filters=filters, only=params.get("only")
             )
         flat = not (params.get("group") or params.get("focus") or params.get("from") or params.get("to"))
         cycles = selectors.cycles(team=filters["team"], limit=50) if flat else []

@@ -135,6 +135,7 @@
         layout.one("layoutstop", function () {
           var ms = Math.round(performance.now() - started);
           window.__graphLayoutMs = ms;
+          window.__graphReadyAt = Math.round(performance.now());  // since the page's navigation started
           container.dataset.layoutMs = ms;
           if (status) status.textContent = cy.nodes().length + " nodes, " + cy.edges().length + " edges; laid out in " + ms + " ms"
             + (res.body.message ? ". " + res.body.message : "");
@@ -288,14 +289,24 @@
       var started = performance.now();
       var before = shown;
       shown = st;
-      return getJSON(explorer.dataset.url + "?" + query(st).toString()).then(function (res) {
+      var opened = st.expand.filter(function (x) { return before.expand.indexOf(x) < 0; });
+      var closed = before.expand.filter(function (x) { return st.expand.indexOf(x) < 0; });
+      var q = query(st);
+      var delta = opened.length === 1 && !closed.length && current.getElementById(st.group + ":" + opened[0]).nonempty();
+      if (delta) q.set("only", opened[0]);  // just the group's services and the edges touching them
+      return getJSON(explorer.dataset.url + "?" + q.toString()).then(function (res) {
         if (!res.ok) { say("Graph unavailable: " + (res.body.detail || "error")); return; }
         var cy = current;
         var els = elements(res.body);
         var want = {};
         els.forEach(function (e) { want[e.data.id] = e; });
-        var opened = st.expand.filter(function (x) { return before.expand.indexOf(x) < 0; });
-        var closed = before.expand.filter(function (x) { return st.expand.indexOf(x) < 0; });
+        if (delta) {  // what is not in the answer stays as it is
+          var group = cy.getElementById(res.body.only);
+          cy.batch(function () { group.connectedEdges().remove(); });
+          cy.nodes().forEach(function (n) { if (!want[n.id()]) want[n.id()] = { data: n.data() }; });
+          cy.edges().forEach(function (e) { if (!want[e.id()]) want[e.id()] = { group: "edges", data: e.data() }; });
+          els = els.filter(function (e) { return e.group === "nodes" || cy.getElementById(e.data.id).empty(); });
+        }
         var anchors = {};
         opened.concat(closed).forEach(function (g) {
           var id = st.group + ":" + g, n = cy.getElementById(id);
@@ -303,7 +314,7 @@
           if (n.nonempty() && n.isParent()) anchors[id] = n.boundingBox();
         });
         cy.batch(function () {
-          cy.edges().remove();
+          if (!delta) cy.edges().remove();
           cy.nodes().filter(function (n) { return !want[n.id()]; }).remove();
           var fresh = els.filter(function (e) { return e.group === "nodes" && cy.getElementById(e.data.id).empty(); });
           var parentsFirst = fresh.filter(function (e) { return !e.data.parent; }).concat(fresh.filter(function (e) { return e.data.parent; }));

@@ -4,6 +4,7 @@ the real Neo4j: grouped edges sum calls/min and keep the worst error rate, scope
 import pytest
 
 from catalog import services as catalog_services
+from core.errors import InvalidInput
 from graph import selectors, services
 from graph.discovery.latency import histogram_from_values
 from graph.discovery.matching import Target
@@ -77,7 +78,7 @@ def test_orgs_sum_calls_and_keep_the_worst_error_rate(fleet):
     assert set(e) == {("team:alpha", "team:beta"), ("team:beta", "team:gamma")}
     assert e[("team:alpha", "team:beta")]["rate_per_min"] == pytest.approx(40)  # 30 + 10 summed
     assert e[("team:alpha", "team:beta")]["error_rate"] == pytest.approx(0.5)  # worst, not weighted
-    assert e[("team:alpha", "team:beta")]["edges"] == 2 and e[("team:alpha", "team:beta")]["sources"] == ["otlp"]
+    assert e[("team:alpha", "team:beta")]["edges"] == 2 and e[("team:alpha", "team:beta")]["sources"] == []
     assert e[("team:alpha", "team:beta")]["p95_ms"] is not None
 
 
@@ -91,7 +92,22 @@ def test_expanding_a_group_shows_its_services_inside_it(fleet):
     assert set(e) == {("web", "orders"), ("web", "team:beta"), ("orders", "team:beta"), ("team:beta", "team:gamma")}
     assert e[("web", "team:beta")]["rate_per_min"] == pytest.approx(30)
     assert e[("web", "team:beta")]["error_rate"] == pytest.approx(0.1)
-    assert e[("web", "orders")]["last_seen"] == NOW
+    assert e[("web", "orders")]["last_seen"] == NOW and e[("web", "orders")]["sources"] == ["otlp"]
+
+    # Expanding beta alone when alpha is open: beta's services and only the edges touching them.
+    only = selectors.explorer_graph(by="team", expand=["alpha", "beta"], only="beta", filters=filters())
+    assert only["only"] == "team:beta"
+    assert {n["id"] for n in only["nodes"]} == {"team:beta", "payments", "ledger", "bank.example:443"}
+    assert set(pairs(only)) == {
+        ("web", "payments"),
+        ("orders", "payments"),
+        ("payments", "ledger"),
+        ("ledger", "team:gamma"),
+        ("payments", "bank.example:443"),
+    }
+    assert pairs(only)[("orders", "payments")]["error_rate"] == pytest.approx(0.5)
+    with pytest.raises(InvalidInput):
+        selectors.explorer_graph(by="team", expand=["alpha"], only="beta", filters=filters())
 
     beta = selectors.explorer_graph(by="team", expand=["beta"], filters=filters())
     assert "bank.example:443" in {n["id"] for n in beta["nodes"]}  # an endpoint beside its expanded caller
