@@ -374,8 +374,11 @@ def _recompute_card(card: Scorecard, ctx, by_id: dict, now, *, full: bool) -> tu
     # Services that left the scorecard's filter lose their result.
     results = ScorecardResult.objects.filter(scorecard=card)
     outside = set(by_id) - in_scope
-    if full or outside:
-        gone = results.exclude(service_id__in=in_scope) if full else results.filter(service_id__in=outside)
+    if (full and card.filter) or outside:  # (a deleted service's results go with it)
+        if full:  # a subquery, not 10,000 parameters
+            gone = results.exclude(service_id__in=selectors.services_for(card).values("id"))
+        else:
+            gone = results.filter(service_id__in=outside)
         for service_id, level in gone.values_list("service_id", "level_index"):
             if service_id in by_id:
                 moves.append((by_id[service_id], level, None))

@@ -263,6 +263,15 @@ def test_filter_tier_and_disabled(fleet):
         "core",
         "front",
     ]
+    # A service that leaves the filter loses its result, in a full run and in an incremental one.
+    Service.objects.filter(slug="front").update(tier=2)
+    services.recompute(scorecards=["tier1"])
+    assert set(ScorecardResult.objects.filter(scorecard__slug="tier1").values_list("service__slug", flat=True)) == {
+        "core"
+    }
+    Service.objects.filter(slug="core").update(tier=3)
+    services.recompute(services=["core"], scorecards=["tier1"])
+    assert not ScorecardResult.objects.filter(scorecard__slug="tier1").exists()
 
 
 # --- Definitions: errors with lines, hostile YAML ---------------------------------------------------
