@@ -395,55 +395,72 @@ RETURN CASE WHEN grouped THEN $by + ':' + g ELSE s.slug END AS id, grouped,
        CASE WHEN grouped THEN null ELSE s.org END AS org, CASE WHEN grouped THEN null ELSE s.system END AS system,
        g AS group_key, min(s.tier) AS tier, count(*) AS services
 """
-# Edges between the shown nodes, one per pair: summed calls/min, the worst error rate and p95,
-# newest last_seen, every source, how many call edges it stands for and how many are stale. Only
-# call edges with an error rate of at least $min_error count. Calls inside one collapsed group
-# are left out; an unknown endpoint shows only beside an expanded caller.
-_EXPLORER_EDGES_TAIL = f"""
-WITH s, r, t, {_GROUP_OF.format(v="s")} AS sg, CASE WHEN t:Service THEN {_GROUP_OF.format(v="t")} END AS tg
-WITH r, t,
-     CASE WHEN sg IS NOT NULL AND NOT sg IN $expand THEN $by + ':' + sg ELSE s.slug END AS source,
-     CASE WHEN t:Endpoint THEN t.key WHEN tg IS NOT NULL AND NOT tg IN $expand THEN $by + ':' + tg ELSE t.slug END
-       AS target
-WHERE NOT (source = target AND source STARTS WITH $by + ':') AND NOT (t:Endpoint AND source STARTS WITH $by + ':')
-RETURN source, target, t:Endpoint AS to_endpoint, count(r) AS edges,
-       sum(coalesce(toFloat(r.rate_per_min), 0.0)) AS rate_per_min, max(toFloat(r.error_rate)) AS error_rate,
-       max(toFloat(r.p50_ms)) AS p50_ms, max(toFloat(r.p95_ms)) AS p95_ms, max(toFloat(r.p99_ms)) AS p99_ms,
-       max(r.last_seen) AS last_seen, sum(CASE WHEN r.stale THEN 1 ELSE 0 END) AS stale_edges,
-       max(r.sources) AS sources
-ORDER BY source, target
-"""
-_EXPLORER_EDGE_WHERE = f"""{_EXPLORER_FILTER.format(v="s")} AND (t:Endpoint OR ({_EXPLORER_FILTER.format(v="t")}))
-  AND ($min_error IS NULL OR r.error_rate >= $min_error)"""
-# Edges between the shown nodes, one per pair: summed calls/min, the worst error rate and
-# latency, newest last_seen, how many call edges it stands for and how many are stale, and the
-# sources (read for a single call edge only: a union over thousands costs more than the rest of
-# the query). Only call edges with an error rate of at least $min_error count. Calls inside one
-# collapsed group are left out; an unknown endpoint shows only beside an expanded caller.
-EXPLORER_EDGES = (
-    f"""
-MATCH (s:Service)-[r:CALLS]->(t)
-WHERE {_EXPLORER_EDGE_WHERE}"""
-    + _EXPLORER_EDGES_TAIL
-)
-# The same, for only the edges that touch the services of group $only (expanding it): what the
-# explorer swaps in for the group's own edges, without reading the other 50,000.
-EXPLORER_GROUP_EDGES = (
-    f"""
-MATCH (g:Service)
-WHERE {_GROUP_OF.format(v="g")} = $only
+
+
+def _explorer_edges(by: str, filtered: bool, expanding: bool, only: bool) -> str:
+    """Edges between the shown nodes, one per pair: summed calls/min, the worst error rate and
+    latency, newest last_seen, how many call edges it stands for and how many are stale, and the
+    sources (read for a single call edge only: a union over thousands costs more than the rest of
+    the query). Only call edges with an error rate of at least $min_error count. Calls inside one
+    collapsed group are left out; an unknown endpoint shows only beside an expanded caller.
+    ``only``: just the edges touching group $only's services (expanding it), found from them.
+    Generated per case, so the 50,000-edge scan of the first view reads no filter or expansion it
+    does not need."""
+    where = "($min_error IS NULL OR r.error_rate >= $min_error)"
+    if filtered:
+        both = f"{_EXPLORER_FILTER.format(v='s')} AND (t:Endpoint OR ({_EXPLORER_FILTER.format(v='t')}))"
+        where = f"{both}\n  AND {where}"
+    if only:
+        head = f"""
+MATCH (g:Service {{{by}: $only}})
 CALL (g) {{
   MATCH (g)-[r:CALLS]->(t)
   RETURN g AS s, r, t
   UNION ALL
   MATCH (g)<-[r:CALLS]-(s:Service)
-  WHERE coalesce({_GROUP_OF.format(v="s")} <> $only, true)
+  WHERE coalesce(s.{by} <> $only, true)
   RETURN s, r, g AS t
 }}
 WITH s, r, t
-WHERE {_EXPLORER_EDGE_WHERE}"""
-    + _EXPLORER_EDGES_TAIL
-)
+WHERE {where}"""
+    else:
+        head = f"""
+MATCH (s:Service)-[r:CALLS]->(t)
+WHERE {where}"""
+    # sg/tg: the group an end is drawn as (null: drawn as itself). Rows are aggregated on the raw
+    # keys and the ids built after, so 50,000 rows build no strings.
+    if not by:
+        groups = "null AS sg, null AS tg"
+    elif expanding:
+        groups = f"""CASE WHEN s.{by} IN $expand THEN null ELSE s.{by} END AS sg,
+     CASE WHEN t.{by} IN $expand THEN null ELSE t.{by} END AS tg"""
+    else:
+        groups = f"s.{by} AS sg, t.{by} AS tg"  # an endpoint has no group property: null
+    prefix = f"'{by}:' + " if by else ""
+    return f"""{head}
+WITH s, r, t, {groups}
+WITH r, sg, tg, CASE WHEN sg IS NULL THEN s.slug END AS ss, CASE WHEN tg IS NULL THEN coalesce(t.slug, t.key) END AS ts,
+     t.slug IS NULL AS to_endpoint
+WHERE sg IS NULL OR NOT (coalesce(sg = tg, false) OR to_endpoint)
+WITH sg, ss, tg, ts, to_endpoint, count(r) AS edges, sum(r.rate_per_min) AS rate, max(r.error_rate) AS err,
+     max(r.p50_ms) AS p50, max(r.p95_ms) AS p95, max(r.p99_ms) AS p99, max(r.last_seen) AS last_seen,
+     sum(CASE WHEN r.stale THEN 1 ELSE 0 END) AS stale_edges, max(r.sources) AS sources
+RETURN coalesce({prefix}sg, ss) AS source, coalesce({prefix}tg, ts) AS target, to_endpoint, edges,
+       toFloat(coalesce(rate, 0)) AS rate_per_min, toFloat(err) AS error_rate, toFloat(p50) AS p50_ms,
+       toFloat(p95) AS p95_ms, toFloat(p99) AS p99_ms, last_seen, stale_edges, sources
+ORDER BY source, target
+"""
+
+
+# One statement per (group by, filtered?, any group expanded?, only one group's edges?).
+EXPLORER_EDGES = {
+    (by, filtered, expanding, only): _explorer_edges(by, filtered, expanding, only)
+    for by in ("org", "team", "system", "")
+    for filtered in (False, True)
+    for expanding in (False, True)
+    for only in (False, True)
+    if by or not (expanding or only)
+}
 
 
 def _neighbourhood(depth: int) -> str:

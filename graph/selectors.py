@@ -445,10 +445,9 @@ def explorer_graph(*, by: str = "org", expand=(), filters: dict, only: str | Non
         if parent:
             nodes[parent]["services"] = sum(1 for n in nodes.values() if n["parent"] == parent)
     edges = []
-    edge_query, more = (
-        (cypher.EXPLORER_GROUP_EDGES, {"only": only}) if only is not None else (cypher.EXPLORER_EDGES, {})
-    )
-    for r in db.read(edge_query, by=by or None, expand=expand, min_error=filters["min_error"], **args, **more):
+    filtered = any(v is not None for v in args.values())
+    edge_query = cypher.EXPLORER_EDGES[(by or "", filtered, bool(expand), only is not None)]
+    for r in db.read(edge_query, expand=expand, only=only, min_error=filters["min_error"], **args):
         if r["to_endpoint"] and r["target"] not in nodes:
             nodes[r["target"]] = {**_service_node({"id": r["target"]}), "kind": "endpoint", "services": 0}
         edges.append(_explorer_edge(r))

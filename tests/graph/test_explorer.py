@@ -119,7 +119,8 @@ def test_filters_scope_the_aggregation(fleet):
     assert set(pairs(acme)) == {("team:alpha", "team:beta")}
 
     tier1 = selectors.explorer_graph(by="", filters=filters(tier="1"))
-    assert {n["id"] for n in tier1["nodes"]} == {"orders", "payments"} and set(pairs(tier1)) == {("orders", "payments")}
+    assert {n["id"] for n in tier1["nodes"]} == {"orders", "payments", "bank.example:443"}  # endpoints beside callers
+    assert set(pairs(tier1)) == {("orders", "payments"), ("payments", "bank.example:443")}
 
     erroring = selectors.explorer_graph(by="", filters=filters(errors="20"))
     assert set(pairs(erroring)) == {("orders", "payments")}
