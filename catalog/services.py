@@ -414,7 +414,7 @@ def api_deprecate(*, actor, api: Api, sunset_at, successor: Api | None = None) -
     if successor is not None and successor.pk == api.pk:
         raise InvalidInput("An API cannot succeed itself.", fields={"successor": ["Another API."]})
     with transaction.atomic():
-        api = Api.objects.select_for_update().select_related("provider__team", "successor").get(pk=api.pk)
+        api = Api.objects.select_for_update(of=("self",)).select_related("provider__team", "successor").get(pk=api.pk)
         if sunset_at <= timezone.now() and not (api.sunset_at and sunset_at == api.sunset_at):
             raise InvalidInput("The sunset must be in the future.", fields={"sunset_at": ["A future instant."]})
         before = snapshot(api)
