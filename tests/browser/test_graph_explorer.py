@@ -85,6 +85,12 @@ def test_aggregated_view_expand_edge_numbers_share_back_find_and_path(fleet, sig
     assert page.evaluate(IDS) == ["org:acme", "org:globex"]
     expect(page.locator(".graph-legend")).to_contain_text("stale")
 
+    # The team filter offers only the chosen org's teams.
+    page.select_option("#filter-org", "globex")
+    teams = "() => [...document.querySelectorAll('#filter-team option')].filter(o => !o.hidden).map(o => o.value)"
+    assert page.evaluate(teams) == ["", "gamma"]
+    page.select_option("#filter-org", "")
+
     page.select_option("#group", "team")
     page.click("#graph-filters button[type=submit]")
     expect(status).to_contain_text("3 nodes, 2 edges; laid out in", timeout=20_000)
@@ -136,6 +142,8 @@ def test_aggregated_view_expand_edge_numbers_share_back_find_and_path(fleet, sig
     assert "expand" not in page.url
 
     # Find by name opens its neighbourhood; an unknown name says so.
+    page.fill("#find", "Paym")  # suggestions as one types
+    expect(page.locator("#find-suggestions option[value=payments]")).to_have_count(1)
     page.fill("#find", "Payments")
     page.click("#graph-filters button[type=submit]")
     expect(status).to_contain_text("4 nodes, 4 edges; laid out in", timeout=20_000)
