@@ -187,3 +187,13 @@ def test_list_view_by_keyboard(fleet, sign_in, watched):
     assert "focus=payments" in page.url
     page.screenshot(path=str(ARTIFACTS / "graph-explorer-list.png"), full_page=True)
     assert page.problems == []
+
+
+def test_service_page_neighbourhood_includes_other_teams(fleet, sign_in, watched):
+    page = watched
+    sign_in("root", "pw")
+    page.goto("/services/ledger/")
+    mini = "document.getElementById('neighbourhood')"
+    page.wait_for_function(f"() => !!({mini}._cyreg && {mini}._cyreg.cy.nodes().length)", timeout=20_000)
+    assert page.evaluate(f"() => {mini}._cyreg.cy.nodes().map(n => n.id()).sort()") == ["bank", "ledger", "payments"]
+    assert page.problems == []
