@@ -241,11 +241,6 @@ GATEWAY_FAILURES_PER_MINUTE = env_int("GATEWAY_FAILURES_PER_MINUTE", 60)
 GATEWAY_MODE = os.environ.get("GATEWAY_MODE", "envoy").strip().lower()
 if GATEWAY_MODE not in ("envoy", "nginx"):
     raise ImproperlyConfigured("GATEWAY_MODE must be 'envoy' or 'nginx'.")
-# Proxies (IPs or CIDR networks, comma-separated) whose X-Forwarded-For is believed when
-# finding a client's address (core/clientip.py); default: none, the peer address counts.
-TRUSTED_PROXIES = [p.strip() for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p.strip()]
-
-# --- Change over time: events and webhooks (changes/) --------------------------------
 # A key with a rate limit or daily quota while Redis cannot be asked: "open" answers as if no
 # limit applied (logged), "closed" refuses with 503 quota_unavailable. Keys without limits never ask.
 GATEWAY_QUOTA_REDIS_DOWN = os.environ.get("GATEWAY_QUOTA_REDIS_DOWN", "open").strip().lower()
@@ -255,6 +250,11 @@ if GATEWAY_QUOTA_REDIS_DOWN not in ("open", "closed"):
 API_SUNSET_NOTICE_DAYS = sorted(
     {int(d) for d in os.environ.get("API_SUNSET_NOTICE_DAYS", "30,7,1").split(",") if d.strip()}, reverse=True
 )
+# Proxies (IPs or CIDR networks, comma-separated) whose X-Forwarded-For is believed when
+# finding a client's address (core/clientip.py); default: none, the peer address counts.
+TRUSTED_PROXIES = [p.strip() for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p.strip()]
+
+# --- Change over time: events and webhooks (changes/) --------------------------------
 # Webhook deliveries: per-attempt timeout, attempts before a delivery is dead-lettered (and its
 # subscription disabled), exponential back-off base and cap between attempts (seconds).
 WEBHOOK_TIMEOUT = float(os.environ.get("WEBHOOK_TIMEOUT", 10))
