@@ -950,6 +950,7 @@ SITE_ROUTES = {
     "api/docs/": "test_site_reads",
     "admin/": "test_site_reads (the Django admin: staff only)",
     "healthz": "public liveness probe; reads nothing",
+    "favicon.ico": "public redirect to the static icon; reads nothing (tests/portal/test_errors.py)",
     "accounts/login/": "sign-in (throttling: tests of issue 10's login item)",
     "accounts/logout/": "sign-out of the caller's own session",
     "gateway/verify": "API-key authenticated, no user: tests/catalog/test_gateway*.py, tests/security/",
