@@ -2,8 +2,9 @@
 with page size."""
 
 from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
+from django.utils import timezone
 
-from catalog.models import Api, Domain, ManagedEntity, Resource, Service, System
+from catalog.models import Api, ApiKey, Domain, Location, LocationRun, ManagedEntity, Resource, Service, System
 from core import observed as core_observed
 from core.models import AuditEvent
 from core.search import SLUG_OR_NAME, contains
@@ -69,8 +70,6 @@ def key_is_usable(key, *, at) -> bool:
 def key_list_for(*, user) -> QuerySet:
     """Keys whose metadata the user may see: the provider's and the consumer's teams, their
     orgs' admins, superusers. Never the secret (only its hash is stored)."""
-    from catalog.models import ApiKey
-
     qs = ApiKey.objects.select_related(
         "api", "api__provider", "api__provider__team", "consumer", "consumer__team", "created_by", "revoked_by"
     )
@@ -88,10 +87,6 @@ def key_list_for(*, user) -> QuerySet:
 
 def keys_in_state(qs: QuerySet, state: str) -> QuerySet:
     """``qs`` narrowed to keys in ``state`` now, by ApiKey.state_of's rule as a query."""
-    from django.utils import timezone
-
-    from catalog.models import ApiKey
-
     now = timezone.now()
     live = Q(status=ApiKey.STATUS_ACTIVE, revoked_at__isnull=True)
     return qs.filter(
@@ -108,8 +103,6 @@ def keys_in_state(qs: QuerySet, state: str) -> QuerySet:
 def key_search(*, user, q: str = "", state: str = "") -> QuerySet:
     """The key list: keys the user may see, whose name, key id, API or consumer contains ``q``,
     in ``state`` when given (one of ApiKey.STATES), newest first."""
-    from catalog.models import ApiKey
-
     qs = key_list_for(user=user)
     q = q.strip()[:100]
     if q:
@@ -128,8 +121,6 @@ def key_search(*, user, q: str = "", state: str = "") -> QuerySet:
 def keys_awaiting_approval(*, user) -> QuerySet:
     """Requested keys this user may approve: their API's provider team is the user's (member or
     lead) or in an org they administer; every one for superusers. Oldest request first."""
-    from catalog.models import ApiKey
-
     qs = key_list_for(user=user).filter(status=ApiKey.STATUS_PENDING)
     if not user.is_superuser:
         teams = list(user.memberships.values_list("team_id", flat=True))
@@ -143,8 +134,6 @@ def key_revoke_impact(*, key) -> dict:
     when it never was), the other active keys the consumer holds for the same API (which keep
     working), and the observed traffic from the consumer to the provider (None when the graph
     cannot tell)."""
-    from catalog.models import ApiKey
-
     observed = core_observed.calls(key.consumer.slug, key.api.provider.slug)
     others = keys_in_state(ApiKey.objects.filter(api_id=key.api_id, consumer_id=key.consumer_id), "active")
     return {
@@ -180,10 +169,6 @@ def catalog_search(*, q: str, limit: int = 8) -> list[dict]:
 
 # --- Reads for the graph (its projection and discovery), as plain rows -------------------
 def _projection_queryset():
-    from django.db.models import Prefetch
-
-    from catalog.models import ApiKey
-
     return Service.objects.select_related("team", "team__org", "system").prefetch_related(
         "consumes", Prefetch("keys", queryset=ApiKey.objects.select_related("api"))
     )
@@ -192,8 +177,6 @@ def _projection_queryset():
 def _projection_rows(services: list[Service]) -> dict[str, list[dict]]:
     """Services, the APIs they provide and what they consume (explicit declarations plus
     every API the service holds a usable key for)."""
-    from django.utils import timezone
-
     at = timezone.now()
     apis = Api.objects.filter(provider__in=services).select_related("provider")
     consumes = []
@@ -252,8 +235,6 @@ def service_match_rows() -> list[tuple]:
 def key_usage_totals(*, used_since=None) -> list[tuple[str, str, int]]:
     """Gateway uses flushed into API keys, summed per (consumer slug, provider slug) over all
     the pair's keys; only pairs with a key used since ``used_since`` (if given)."""
-    from catalog.models import ApiKey
-
     totals = ApiKey.objects.values("consumer__slug", "api__provider__slug").annotate(calls=Sum("usage_count"))
     rows = [(t["consumer__slug"], t["api__provider__slug"], int(t["calls"])) for t in totals if t["calls"]]
     if used_since is None:
@@ -320,8 +301,6 @@ def catalog_plan(*, files: list, location: str | None = None):
 
 def location_list() -> QuerySet:
     """Descriptor locations with how many entities each manages and how many are orphaned."""
-    from catalog.models import Location
-
     return Location.objects.annotate(
         entity_count=Count("entities", distinct=True),
         orphan_count=Count("entities", filter=Q(entities__orphaned_at__isnull=False), distinct=True),
@@ -331,8 +310,6 @@ def location_list() -> QuerySet:
 
 def location_run_list(*, location=None) -> QuerySet:
     """Refresh runs, newest first (one location's with ``location``)."""
-    from catalog.models import LocationRun
-
     runs = LocationRun.objects.select_related("location").order_by("-id")
     return runs.filter(location=location) if location is not None else runs
 
@@ -371,8 +348,6 @@ def deprecated_apis_consumed(service) -> list:
     """Deprecated APIs this service declares it consumes or holds an active key for, soonest sunset
     first. ``service`` comes from service_page: its declared consumption is already loaded, so one
     query reads the rest (the page shell's cost)."""
-    from catalog.models import ApiKey
-
     declared = [a.pk for a in service.consumes.all() if a.deprecated_at is not None]
     held = ApiKey.objects.filter(
         consumer_id=service.pk, status=ApiKey.STATUS_ACTIVE, revoked_at__isnull=True, api__deprecated_at__isnull=False

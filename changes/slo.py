@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
 
+from core.durations import duration_seconds
+
 WINDOWS = {"1h": 3600, "24h": 86400, "28d": 28 * 86400}
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,10 +202,10 @@ def evaluate_rules(
 
 
 def _seconds(text: str) -> int:
-    text = text.strip()
-    if len(text) < 2 or text[-1] not in UNITS or not text[:-1].isdigit() or int(text[:-1]) <= 0:
+    seconds = duration_seconds(text)
+    if seconds is None:
         raise ValueError(text)
-    return int(text[:-1]) * UNITS[text[-1]]
+    return seconds
 
 
 def parse_rules(raw: str) -> list[BurnRule]:

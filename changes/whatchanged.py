@@ -11,7 +11,6 @@ fields the catalog shows anyway, never the actor or a before/after snapshot."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -23,13 +22,12 @@ from django.utils.dateparse import parse_datetime
 from catalog.models import Service
 from changes import constants
 from changes.models import Deploy, Event, Regression
+from core.durations import duration_seconds
 from core.errors import InvalidInput, NotFound
 from graph import selectors as graph_selectors
 from graph.cypher import MAX_DEPTH
 
 MAX_SINCE_DAYS = 90
-_RELATIVE = re.compile(r"([1-9][0-9]{0,5})([mhdw])")
-_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 # Catalog event types that count as changes, and the fields of an update that matter.
 CATALOG_TYPES = ("service.updated", "service.transferred", "api.created", "api.updated", "api.deleted", "key.revoked")
@@ -121,9 +119,9 @@ def parse_since(raw: str | None, *, now: datetime) -> datetime:
     """An ISO 8601 time (UTC unless it says otherwise) or a relative age (``30m``, ``24h``,
     ``7d``, ``2w``); default 24 hours; at most MAX_SINCE_DAYS back, not in the future."""
     raw = (raw or "24h").strip()
-    match = _RELATIVE.fullmatch(raw)
-    if match:
-        since = now - timedelta(seconds=int(match[1]) * _UNITS[match[2]])
+    age = duration_seconds(raw)
+    if age is not None:
+        since = now - timedelta(seconds=age)
     else:
         try:
             since = parse_datetime(raw) if len(raw) <= 40 else None
