@@ -1,6 +1,7 @@
 """The gateway check across real processes: two gunicorn web processes, and nginx's
 auth_request in front of a tiny upstream."""
 
+import contextlib
 import http.client
 import shutil
 import subprocess
@@ -17,6 +18,38 @@ from catalog import services
 from tests.conftest import ROOT, free_port, wait_http
 
 pytestmark = pytest.mark.worker
+
+
+@contextlib.contextmanager
+def nginx_gateway(tmp_path, switchboard: str, upstream_handler):
+    """Debian's nginx with the repository's gateway.conf in front of an upstream on loopback,
+    asking ``switchboard`` to verify each call; yields nginx's port."""
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), upstream_handler)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    listen = free_port()
+    server = Template((ROOT / "scripts" / "nginx" / "gateway.conf").read_text()).safe_substitute(
+        LISTEN=f"127.0.0.1:{listen}",
+        API_PREFIX="/orders/",
+        UPSTREAM=f"http://127.0.0.1:{upstream.server_port}",
+        SWITCHBOARD=switchboard,
+        API_SLUG="orders-v1",
+    )
+    for d in ("logs", "tmp"):
+        (tmp_path / d).mkdir()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"""worker_processes 1; pid {tmp_path}/nginx.pid; error_log {tmp_path}/logs/error.log;
+events {{ worker_connections 64; }}
+http {{ access_log off; client_body_temp_path {tmp_path}/tmp; proxy_temp_path {tmp_path}/tmp;
+fastcgi_temp_path {tmp_path}/tmp; uwsgi_temp_path {tmp_path}/tmp; scgi_temp_path {tmp_path}/tmp;
+{server} }}""")
+    nginx = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"])
+    try:
+        wait_http(f"http://127.0.0.1:{listen}/orders/")
+        yield listen
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+        upstream.shutdown()
 
 
 @pytest.fixture
@@ -180,27 +213,7 @@ def test_nginx_auth_request_round_trip(issued, web_processes, tmp_path, monkeypa
         def log_message(self, *args):
             pass
 
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    listen = free_port()
-    server = Template((ROOT / "scripts" / "nginx" / "gateway.conf").read_text()).safe_substitute(
-        LISTEN=f"127.0.0.1:{listen}",
-        API_PREFIX="/orders/",
-        UPSTREAM=f"http://127.0.0.1:{upstream.server_port}",
-        SWITCHBOARD=switchboard,
-        API_SLUG="orders-v1",
-    )
-    for d in ("logs", "tmp"):
-        (tmp_path / d).mkdir()
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"""worker_processes 1; pid {tmp_path}/nginx.pid; error_log {tmp_path}/logs/error.log;
-events {{ worker_connections 64; }}
-http {{ access_log off; client_body_temp_path {tmp_path}/tmp; proxy_temp_path {tmp_path}/tmp;
-fastcgi_temp_path {tmp_path}/tmp; uwsgi_temp_path {tmp_path}/tmp; scgi_temp_path {tmp_path}/tmp;
-{server} }}""")
-    nginx = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"])
-    try:
-        wait_http(f"http://127.0.0.1:{listen}/orders/")
+    with nginx_gateway(tmp_path, switchboard, Upstream) as listen:
         url = f"http://127.0.0.1:{listen}/orders/42"
         assert status(url, {"X-Api-Key": issued["secret"]}) == 200
         assert seen_headers["X-Consumer-Service"] == "web" and seen_headers["X-Consumer-Team"] == "beta"
@@ -217,10 +230,6 @@ fastcgi_temp_path {tmp_path}/tmp; uwsgi_temp_path {tmp_path}/tmp; scgi_temp_path
             assert code == 403, (bypass, code)
         assert raw_get(base, "/orders/itemsXYZ", {"X-Api-Key": scoped})[0] == 403
         assert seen_paths == ["/orders/items/7"]
-    finally:
-        nginx.terminate()
-        nginx.wait(10)
-        upstream.shutdown()
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="Debian nginx is not installed")
@@ -255,27 +264,7 @@ def test_nginx_passes_ratelimit_and_deprecation_headers_to_the_caller(issued, we
         def log_message(self, *args):
             pass
 
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    listen = free_port()
-    server = Template((ROOT / "scripts" / "nginx" / "gateway.conf").read_text()).safe_substitute(
-        LISTEN=f"127.0.0.1:{listen}",
-        API_PREFIX="/orders/",
-        UPSTREAM=f"http://127.0.0.1:{upstream.server_port}",
-        SWITCHBOARD=switchboard,
-        API_SLUG="orders-v1",
-    )
-    for d in ("logs", "tmp"):
-        (tmp_path / d).mkdir()
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"""worker_processes 1; pid {tmp_path}/nginx.pid; error_log {tmp_path}/logs/error.log;
-events {{ worker_connections 64; }}
-http {{ access_log off; client_body_temp_path {tmp_path}/tmp; proxy_temp_path {tmp_path}/tmp;
-fastcgi_temp_path {tmp_path}/tmp; uwsgi_temp_path {tmp_path}/tmp; scgi_temp_path {tmp_path}/tmp;
-{server} }}""")
-    nginx = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"])
-    try:
-        wait_http(f"http://127.0.0.1:{listen}/orders/")
+    with nginx_gateway(tmp_path, switchboard, Upstream) as listen:
         base = f"http://127.0.0.1:{listen}"
         first, second, third = (raw_get(base, "/orders/1", {"X-Api-Key": limited}) for _ in range(3))
         assert first[0] == 200 and second[0] == 200
@@ -295,7 +284,3 @@ fastcgi_temp_path {tmp_path}/tmp; uwsgi_temp_path {tmp_path}/tmp; scgi_temp_path
         within_a_second((base,), lambda url: raw_get(url, "/orders/1", {"X-Api-Key": issued["secret"]})[0] == 403)
         refused = raw_get(base, "/orders/1", {"X-Api-Key": issued["secret"]})
         assert refused[1]["X-Auth-Error"] == "api_sunset" and refused[1]["Sunset"]
-    finally:
-        nginx.terminate()
-        nginx.wait(10)
-        upstream.shutdown()
