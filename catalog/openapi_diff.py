@@ -181,16 +181,24 @@ class _Differ:
         props = schema.get("properties")
         return props if isinstance(props, dict) else {}
 
-    def request_schema(self, old, new, where: str, label: str, depth: int = 0) -> None:
-        """What the server accepts may not shrink: no new required fields, types or enum values dropped."""
+    def enter(self, side: str, old, new, depth: int) -> tuple[dict, dict] | None:
+        """The two schemas to compare, resolved and flattened; None when this pair was compared
+        already on this side or the nesting is too deep."""
         self.step()
         o, n = self.resolve(self.old, old), self.resolve(self.new, new)  # the documents' own objects: ids stay valid
-        key = ("req", id(o), id(n))
+        key = (side, id(o), id(n))
         if key in self.seen or depth > MAX_DEPTH:
-            return
+            return None
         self.seen.add(key)
         self.keep.append((o, n))
-        o, n = self.flat(self.old, o), self.flat(self.new, n)
+        return self.flat(self.old, o), self.flat(self.new, n)
+
+    def request_schema(self, old, new, where: str, label: str, depth: int = 0) -> None:
+        """What the server accepts may not shrink: no new required fields, types or enum values dropped."""
+        pair = self.enter("req", old, new, depth)
+        if pair is None:
+            return
+        o, n = pair
         ot, nt = self.types(o), self.types(n)
         if ot is not None and nt is not None:
             lost = sorted(t for t in ot if not self._accepts(nt, t))
@@ -222,14 +230,10 @@ class _Differ:
 
     def response_schema(self, old, new, where: str, label: str, depth: int = 0) -> None:
         """What the server sends may not lose fields or gain types."""
-        self.step()
-        o, n = self.resolve(self.old, old), self.resolve(self.new, new)  # the documents' own objects: ids stay valid
-        key = ("resp", id(o), id(n))
-        if key in self.seen or depth > MAX_DEPTH:
+        pair = self.enter("resp", old, new, depth)
+        if pair is None:
             return
-        self.seen.add(key)
-        self.keep.append((o, n))
-        o, n = self.flat(self.old, o), self.flat(self.new, n)
+        o, n = pair
         ot, nt = self.types(o), self.types(n)
         if ot is not None and nt is not None:
             gained = sorted(t for t in nt if not self._accepts(ot, t))
