@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 DAY_MS = 86_400_000
 WINDOWS = {"current": 0, "1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400}
@@ -257,9 +257,3 @@ def evaluate(facts, checks, levels: list[str], ctx) -> tuple[int, list[dict]]:
         )
     reached = min(failed_levels) - 1 if failed_levels else len(levels)
     return reached, outcomes
-
-
-def as_datetime(ms: int) -> datetime:
-    from datetime import UTC
-
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)

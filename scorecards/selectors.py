@@ -19,7 +19,7 @@ from core.errors import NotFound
 from graph import selectors as graph_selectors
 from scorecards.checks import WINDOWS
 from scorecards.models import Scorecard, ScorecardResult, ScorecardSnapshot
-from teams.models import Org, Team
+from teams.models import Team
 
 FEW = 5000  # up to this many slugs are passed as a list; beyond, the whole table is read
 
@@ -324,10 +324,6 @@ def trend(*, scorecard: Scorecard, scope: str = "all", key: str = "", days: int 
     since = (timezone.now() - timedelta(days=days)).date()
     rows = ScorecardSnapshot.objects.filter(scorecard=scorecard, scope=scope, key=key, day__gte=since).order_by("day")
     return [{"day": r.day, "counts": r.counts} for r in rows]
-
-
-def org_exists(slug: str) -> bool:
-    return Org.objects.filter(slug=slug).exists()
 
 
 def now_ms() -> int:

@@ -318,13 +318,6 @@ def _document_of(source: str, slug: str) -> str:
     return source
 
 
-def scorecard_delete(*, actor, scorecard: Scorecard) -> None:
-    _require(actor, can_manage(actor, scorecard), "Only superusers and the org's admins delete this scorecard.")
-    with transaction.atomic():
-        audit_record(actor=actor, action="scorecard.delete", obj=scorecard, before=snapshot(scorecard))
-        scorecard.delete()
-
-
 def _queue_full(scorecards: list[str] | None = None) -> None:
     from core.queue import enqueue
     from scorecards.tasks import scorecards_recompute_task
