@@ -14,6 +14,7 @@ import json
 import random
 import time
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -264,7 +265,10 @@ async def serve(
     hostile_base: int | None = None,
     ready=None,
     stop: asyncio.Event | None = None,
+    hits: Counter | None = None,
 ) -> None:
+    """Serve the fleet until ``stop``; ``hits``, when given, counts the requests each service
+    answered by (slug, path) (tests check that a crawl fetched every target exactly once)."""
     started = time.time()
     by_port = {s.port: s for s in fleet}
 
@@ -273,6 +277,8 @@ async def serve(
         svc = by_port.get(port)
         if svc is None:
             raise web.HTTPNotFound()
+        if hits is not None:
+            hits[(svc.slug, request.path)] += 1
         if request.path == "/health":
             return web.json_response({"status": "ok", "service": svc.slug})
         if request.path == "/metrics":

@@ -81,7 +81,17 @@ class CrawlResultInline(admin.TabularInline):
     model = CrawlResult
     extra = 0
     can_delete = False
-    readonly_fields = ["target", "ok", "health", "status_code", "latency_ms", "edges", "skipped_series", "error"]
+    readonly_fields = [
+        "target",
+        "ok",
+        "health",
+        "status_code",
+        "latency_ms",
+        "edges",
+        "skipped_series",
+        "error",
+        "worker",
+    ]
     fields = readonly_fields
 
     def has_add_permission(self, request, obj=None):

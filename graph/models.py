@@ -73,6 +73,10 @@ class CrawlResult(models.Model):
     # Of the skipped series: those naming another caller from a source that is no aggregator.
     foreign_callers = models.PositiveIntegerField(default=0)
     error = models.CharField(max_length=500, blank=True)
+    # The Celery worker (its node name, ``name@host``) that observed the target; "inline" for
+    # `manage.py crawl --inline`. Tells operators which host fetched what (a worker on a host
+    # without a route to a network fails all of its targets).
+    worker = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

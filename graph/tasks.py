@@ -32,13 +32,17 @@ def crawl_scheduled_task() -> int | None:
 
 
 @shared_task(acks_late=True)
-def crawl_run_task(run_id: int) -> None:
+def crawl_run_task(run_id: int) -> int:
+    """Plan the run and send its chunks; returns how many were sent (0 when a re-delivered
+    planner finds the run already planned and finished)."""
     chunks = services.crawl_plan(run_id)  # a run with nothing to observe is finished by now
     if chunks:
         group([crawl_chunk_task.s(run_id, chunk) for chunk in chunks]).apply_async()
+    return len(chunks)
 
 
-@shared_task(acks_late=True, max_retries=3, default_retry_delay=5, soft_time_limit=300, time_limit=330)
-def crawl_chunk_task(run_id: int, chunk: list[list[dict]]) -> None:
-    """``chunk``: target groups as ``crawl_plan`` cut them (JSON)."""
-    services.crawl_chunk(run_id, chunk)
+@shared_task(bind=True, acks_late=True, max_retries=3, default_retry_delay=5, soft_time_limit=300, time_limit=330)
+def crawl_chunk_task(self, run_id: int, chunk: list[list[dict]]) -> None:
+    """``chunk``: target groups as ``crawl_plan`` cut them (JSON). The worker's node name
+    (``-n name@host``) is kept on each result."""
+    services.crawl_chunk(run_id, chunk, worker=self.request.hostname or "")

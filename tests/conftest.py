@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -166,11 +167,14 @@ def celery_workers(transactional_db):
     procs: list[subprocess.Popen] = []
     app.control.purge()
 
-    def start(count: int = 1, concurrency: int = 2, **extra_env) -> list[subprocess.Popen]:
+    def start(
+        count: int = 1, concurrency: int = 2, names: list[str] | None = None, **extra_env
+    ) -> list[subprocess.Popen]:
+        """``names``: the workers' node names (``-n``), one per worker; by default unique test names."""
         log_dir = ROOT / "var"
         log_dir.mkdir(exist_ok=True)
-        for _ in range(count):
-            name = f"test{len(procs)}-{os.getpid()}@%h"
+        for i in range(count):
+            name = names[i] if names else f"test{len(procs)}-{os.getpid()}@%h"
             log = open(log_dir / f"test-worker-{FLEET_PORT_BASE}-{len(procs)}.log", "w")  # noqa: SIM115 (the worker writes it until torn down)
             procs.append(
                 subprocess.Popen(
@@ -293,6 +297,7 @@ class RunningFleet:
     def __init__(self, services, hostile_base):
         self.services = services
         self.hostile_base = hostile_base
+        self.hits = Counter()  # requests answered, by (slug, path)
         self.loop = asyncio.new_event_loop()
         self.stop_event = None
         self.ready = threading.Event()
@@ -303,7 +308,11 @@ class RunningFleet:
         self.stop_event = asyncio.Event()
         self.loop.run_until_complete(
             fleet_module.serve(
-                self.services, hostile_base=self.hostile_base, ready=self.ready.set, stop=self.stop_event
+                self.services,
+                hostile_base=self.hostile_base,
+                ready=self.ready.set,
+                stop=self.stop_event,
+                hits=self.hits,
             )
         )
 

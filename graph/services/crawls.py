@@ -97,7 +97,7 @@ def crawl_inline(*, trigger: str = "cli") -> CrawlRun:
     benchmarks of the pipeline itself). Takes the same lock as queued runs."""
     run = _crawl_run_create(trigger=trigger)
     for chunk in crawl_plan(run.pk):
-        crawl_chunk(run.pk, chunk)
+        crawl_chunk(run.pk, chunk, worker="inline")
     run.refresh_from_db()
     return run
 
@@ -133,10 +133,19 @@ def run_targets() -> list[list[SourceTarget]]:
 
 def crawl_plan(run_id: int) -> list[list[list[dict]]]:
     """Fix the run's targets and cut them into chunks for the workers (as JSON: a chunk is
-    a list of target groups). A run with nothing to observe finishes here."""
+    a list of target groups). A run with nothing to observe finishes here.
+
+    Planning happens at most once per run: the planner task is acknowledged late, so Redis
+    hands it out again when its worker dies after sending the chunks, and a second plan would
+    fetch every target again (and reopen a finished run). Only the planner that moves the run
+    from queued to running plans it; any other gets no chunks. (A planner that dies between
+    that step and sending the chunks leaves the run open; its lock lapses after
+    ``CRAWL_LOCK_SECONDS`` and the next run goes ahead, as for any lost task.)"""
+    if not CrawlRun.objects.filter(pk=run_id, status="queued").update(status="running", started_at=timezone.now()):
+        return []
     groups = [[t.to_json() for t in group] for group in run_targets()]
     size = settings.DISCOVERY_CHUNK_SIZE
-    CrawlRun.objects.filter(pk=run_id).update(status="running", started_at=timezone.now(), total=len(groups))
+    CrawlRun.objects.filter(pk=run_id).update(total=len(groups))
     if not groups:
         crawl_finish(run_id)
     return [groups[i : i + size] for i in range(0, len(groups), size)]
@@ -198,10 +207,22 @@ def _merge(run_id: int, observations: list[Observation]) -> tuple[dict, str]:
         return {"merged": 0, "created": 0}, exc.detail
 
 
-RESULT_FIELDS = ["ok", "health", "status_code", "latency_ms", "edges", "skipped_series", "foreign_callers", "error"]
+RESULT_FIELDS = [
+    "ok",
+    "health",
+    "status_code",
+    "latency_ms",
+    "edges",
+    "skipped_series",
+    "foreign_callers",
+    "error",
+    "worker",
+]
 
 
-def _results_record(run_id: int, groups: list[list[SourceTarget]], observations: list[Observation], graph_error: str):
+def _results_record(
+    run_id: int, groups: list[list[SourceTarget]], observations: list[Observation], graph_error: str, worker: str
+):
     """One result per target group; upserts, so a re-delivered chunk writes the same rows."""
     rows = [
         CrawlResult(
@@ -218,6 +239,7 @@ def _results_record(run_id: int, groups: list[list[SourceTarget]], observations:
             skipped_series=o.skipped,
             foreign_callers=o.foreign_callers,
             error=(graph_error or o.error)[:500],
+            worker=worker[:200],
         )
         for group, o in zip(groups, observations, strict=True)
     ]
@@ -254,16 +276,25 @@ def _settle(groups: list[list[SourceTarget]]) -> None:
                 settle(target)
 
 
-def crawl_chunk(run_id: int, chunk: list[list[dict]]) -> None:
+def crawl_chunk(run_id: int, chunk: list[list[dict]], *, worker: str = "") -> None:
     """Observe, merge and record one chunk of target groups; the chunk that completes the
-    run finishes it. Safe to run twice (results upsert per target)."""
+    run finishes it. ``worker`` names who observed it (the Celery node name). Safe to run
+    twice: a group that already has a result in this run is not fetched again (a chunk
+    handed out again after its first worker recorded it), and results upsert per target."""
     run = CrawlRun.objects.get(pk=run_id)
     if run.status != "running":
         return
-    groups = [[SourceTarget.from_json(t) for t in group] for group in chunk]
+    recorded = set(run.results.filter(target__in=[g[0]["label"] for g in chunk if g]).values_list("target", flat=True))
+    groups = [
+        [SourceTarget.from_json(t) for t in group] for group in chunk if group and group[0]["label"] not in recorded
+    ]
+    if not groups:
+        if _run_tally(run_id, {"merged": 0, "created": 0}, ""):
+            crawl_finish(run_id)
+        return
     observations = _observe(run, groups)
     stats, graph_error = _merge(run_id, observations)
-    _results_record(run_id, groups, observations, graph_error)
+    _results_record(run_id, groups, observations, graph_error, worker)
     if not graph_error:
         _settle(groups)
     if _run_tally(run_id, stats, graph_error):
