@@ -33,6 +33,7 @@ BENCHES = [
     "history",
     "catalog",
     "scorecards",
+    "scale",
 ]
 
 
