@@ -13,9 +13,43 @@ SERVICE_SEARCH_FIELDS = (*SLUG_OR_NAME, "description")  # the service list's ``q
 API_LISTED = ("id", "provider_id", "slug", "name", "kind", "version", "deprecated_at")  # an API in a page's list
 
 
-def service_list(*, q: str = "") -> QuerySet[Service]:
-    qs = Service.objects.select_related("team", "team__org", "system").annotate(api_count=Count("apis", distinct=True))
+def service_list(*, q: str = "", api_count: bool = False) -> QuerySet[Service]:
+    """Services with owner, org and system joined. ``api_count`` annotates each with its number
+    of APIs (the portal's list shows and sorts by it): a GROUP BY over every matching service
+    before the page is cut, so only the list that shows it asks for it (at 10,000 services it
+    was two thirds of the REST list's time)."""
+    qs = Service.objects.select_related("team", "team__org", "system")
+    if api_count:
+        qs = qs.annotate(api_count=Count("apis", distinct=True))
     return contains(qs, q, SERVICE_SEARCH_FIELDS)
+
+
+# A service row of the REST list: its columns and the slugs of its owner, org and system.
+SERVICE_ROW_FIELDS = (
+    "id",
+    "slug",
+    "name",
+    "team__slug",
+    "team__org__slug",
+    "system__slug",
+    "description",
+    "tier",
+    "lifecycle",
+    "repository_url",
+    "base_url",
+    "aliases",
+    "metrics_path",
+    "health_path",
+    "crawl_enabled",
+    "created_at",
+    "updated_at",
+)
+
+
+def service_rows() -> QuerySet:
+    """The REST service list as dicts (``SERVICE_ROW_FIELDS``), not model instances: one
+    indexed read per page, and no Service, Team and Org object built per row."""
+    return Service.objects.values(*SERVICE_ROW_FIELDS)
 
 
 def service_count() -> int:

@@ -42,7 +42,9 @@ SERVICES_PER_PAGE = 100
 @login_required
 def service_list(request):
     """Filters (tier and lifecycle default to any), sorting (``o``), a total count and pages."""
-    filterset = ServiceListFilterSet(request.GET or None, queryset=selectors.service_list().order_by("name", "slug"))
+    filterset = ServiceListFilterSet(
+        request.GET or None, queryset=selectors.service_list(api_count=True).order_by("name", "slug")
+    )
     page = Paginator(filterset.qs, SERVICES_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

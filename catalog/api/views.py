@@ -37,8 +37,9 @@ class ServiceViewSet(viewsets.ModelViewSet):
     ordering_fields = ["slug", "name", "tier", "id"]
 
     def get_queryset(self):
-        qs = selectors.service_list()
-        return qs if self.action == "list" else qs.prefetch_related("consumes")
+        if self.action == "list":
+            return selectors.service_rows()  # dicts, written by ServiceListSerializer
+        return selectors.service_list().prefetch_related("consumes")
 
     def get_serializer_class(self):
         return ServiceListSerializer if self.action == "list" else ServiceSerializer

@@ -210,6 +210,38 @@ def test_list_query_count_does_not_grow_with_rows(world, api, path):
     assert _queries(client, path) == small
 
 
+def test_list_rows_are_the_detail_without_consumes(world, api):
+    """The list writes its rows by hand from dicts (catalog.selectors.service_rows), not through
+    DRF's fields: each row must be the service's detail without ``consumes``, key for key, value
+    for value and in the same order, for a service with every field set and one with none."""
+    from catalog.models import System
+
+    system = System.objects.create(team=world["team"], slug="payments", name="Payments")
+    Service.objects.create(
+        team=world["team"],
+        slug="full",
+        name="Full ünïcode",
+        system=system,
+        description="Takes payments.",
+        tier=2,
+        lifecycle="experimental",
+        repository_url="https://git.example.com/full",
+        base_url="http://10.0.0.1:8080",
+        aliases=["full-old", "fullsvc"],
+        metrics_path="/m",
+        health_path="/h",
+        crawl_enabled=False,
+    )
+    Service.objects.create(team=world["other_team"], slug="bare", name="Bare")
+    client = api(world["reader"])
+    listed = client.get("/api/v1/services/?ordering=slug").json()["results"]
+    assert [row["slug"] for row in listed] == ["bare", "full"]
+    for row in listed:
+        detail = client.get(f"/api/v1/services/{row['slug']}/").json()
+        detail.pop("consumes")
+        assert list(row.items()) == list(detail.items())
+
+
 def test_openapi_schema_and_docs_are_served_without_cdn(world, api):
     client = api(world["reader"])
     schema = client.get("/api/schema/?format=json")
