@@ -53,7 +53,25 @@ def dependencies_many(*, slugs: list[str], direction: str = "down", depth=1) -> 
         raise InvalidInput("direction must be 'down' or 'up'.", fields={"direction": ["Use down or up."]})
     out: dict[str, list[Dependency]] = {slug: [] for slug in slugs}
     for r in db.read(cypher.DEPENDENCIES[(direction, _depth(depth))], slugs=list(slugs)):
-        out[r["root"]].append({**r["node"], "distance": r["distance"]})
+        found = []
+        for line in r["deps"]:
+            distance, kind, tier, team, rest = line.split("|", 4)
+            if kind == "s":
+                slug, _, name = rest.partition("|")
+            else:
+                slug = name = rest
+            found.append(
+                {
+                    "kind": "service" if kind == "s" else "endpoint",
+                    "slug": slug,
+                    "name": name or None,
+                    "team": team or None,
+                    "tier": int(tier) if tier else None,
+                    "distance": int(distance),
+                }
+            )
+        found.sort(key=lambda d: (d["distance"], d["slug"]))
+        out[r["root"]] = found
     return out
 
 

@@ -95,6 +95,42 @@ def test_dependencies_both_ways_with_depth(chain):
     assert [(d["slug"], d["distance"]) for d in up] == [("payments", 1), ("orders", 2)]
 
 
+def test_dependencies_carry_every_field_with_separators_in_names(chain):
+    """Dependencies come from Neo4j as ``|``-separated strings (graph.cypher._dependencies): a
+    service name or an unknown endpoint's key holding ``|`` comes back whole, every field is
+    filled, and the list is ordered by distance, then slug."""
+    from catalog.models import Service
+
+    ledger = Service.objects.get(slug="ledger")
+    catalog_services.service_update(actor=chain["root"], service=ledger, name="Ledger | books")
+    services.graph_sync()
+    services.edges_merge([result("payments", ("endpoint", "odd|key:443", 1, 0))], crawl_id=2, now=1_000_100)
+    down = selectors.dependencies_many(slugs=["orders", "ledger"], direction="down", depth=2)
+    assert down == {
+        "orders": [
+            {"kind": "service", "slug": "payments", "name": "Payments", "team": "beta", "tier": 1, "distance": 1},
+            {
+                "kind": "endpoint",
+                "slug": "bank.example:443",
+                "name": "bank.example:443",
+                "team": None,
+                "tier": None,
+                "distance": 2,
+            },
+            {"kind": "service", "slug": "ledger", "name": "Ledger | books", "team": "beta", "tier": 3, "distance": 2},
+            {
+                "kind": "endpoint",
+                "slug": "odd|key:443",
+                "name": "odd|key:443",
+                "team": None,
+                "tier": None,
+                "distance": 2,
+            },
+        ],
+        "ledger": [],
+    }
+
+
 @pytest.mark.parametrize("depth", [0, 7, "x"])
 def test_depth_out_of_range_is_invalid(chain, depth):
     from core.errors import InvalidInput
