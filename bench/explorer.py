@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from bench.common import ROOT_DIR, Row, web_server
 from bench.graphdata import build
 
-PORT, RUNS = 18901, 3
+PORT, RUNS = int(os.environ.get("BENCH_EXPLORER_PORT", 18901)), 3
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -24,8 +24,8 @@ ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-LAID_OUT = "() => window.__graphLayoutMs !== undefined"  # a function: CSP forbids eval
-EXPANDED = "() => window.__graphExpandMs !== undefined"
+LAID_OUT = "() => window.__graphTimings !== undefined"  # a function: CSP forbids eval
+EXPANDED = "() => window.__graphExpandTimings !== undefined"
 CY = "document.getElementById('cy')._cyreg.cy"
 
 
@@ -39,14 +39,39 @@ def _signed_in(browser):
     return page
 
 
+def _split(t: dict, since: str = "start") -> dict:
+    """A page's marks (static/js/graph.js ``marks``) as phases in ms: page (navigation start to the
+    draw's start: HTML, scripts), server (request start to first byte of the data), fetch (the draw's
+    start to the body read: server, network and queueing), parse (JSON), elements (Cytoscape
+    elements from the answer), create (Cytoscape instance, or the elements added and placed), layout
+    (fcose, to layoutstop; none for an expansion) and render (to the first frame drawn)."""
+    out = {
+        "page": t["start"] if since == "navigation" else 0,
+        "server": t.get("responseStart", 0) - t.get("requestStart", 0),
+        "fetch": t["body"] - t["start"],
+        "parse": t["parsed"] - t["body"],
+        "elements": t["elements"] - t["parsed"],
+        "create": t["created"] - t["elements"],
+    }
+    if "laidOut" in t:
+        out["layout"] = t["laidOut"] - t["created"]
+        out["render"] = t["rendered"] - t["laidOut"]
+    else:
+        out["render"] = t["rendered"] - t["created"]
+    out["total"] = t["rendered"] - (0 if since == "navigation" else t["start"])
+    return out
+
+
 def _large(browser, out):
     """First aggregated view and one expansion of 200 services, worst of RUNS each."""
     page = _signed_in(browser)
     first, expand = [], []
+    splits = {"first": [], "expand": [], "flat": []}
     for _ in range(RUNS):
         page.goto(f"http://127.0.0.1:{PORT}/graph/")
         page.wait_for_function(LAID_OUT, timeout=60_000)
         first.append(page.evaluate("window.__graphReadyAt"))
+        splits["first"].append(_split(page.evaluate("window.__graphTimings"), since="navigation"))
     groups = page.evaluate(f"{CY}.nodes().length")
     page.screenshot(path=str(out / "explorer-10k-orgs.png"))
     for i in range(RUNS):
@@ -55,10 +80,11 @@ def _large(browser, out):
         page.evaluate(f"() => window.__graphExplorer.toggleGroup('system:sys-{10 + i:03d}')")
         page.wait_for_function(EXPANDED, timeout=60_000)
         expand.append(page.evaluate("window.__graphExpandMs"))
+        splits["expand"].append(_split(page.evaluate("window.__graphExpandTimings")))
     shown = page.evaluate(f"{CY}.nodes().filter(n => n.data('parent') === 'system:sys-012').length")
     page.screenshot(path=str(out / "explorer-10k-expanded.png"))
     page.close()
-    return first, expand, groups, shown
+    return first, expand, groups, shown, splits
 
 
 def run():
@@ -81,13 +107,14 @@ def run():
         sync_playwright() as p,
     ):
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
-        first, expand, groups, shown = _large(browser, out)
+        first, expand, groups, shown, splits = _large(browser, out)
         build(2000, 6000)
         page = _signed_in(browser)
         for _ in range(RUNS):
             page.goto(f"http://127.0.0.1:{PORT}/graph/?group=")
             page.wait_for_function(LAID_OUT, timeout=60_000)
             timings.append(page.evaluate("window.__graphLayoutMs"))
+            splits["flat"].append(_split(page.evaluate("window.__graphTimings")))
         nodes = page.evaluate(f"{CY}.nodes().length")
         page.screenshot(path=str(out / "explorer-2000.png"))
         browser.close()
@@ -98,7 +125,12 @@ def run():
         "s",
         "<= 1.5 s",
         worst <= 1.5,
-        {"runs_ms": first, "nodes": groups, "measured": "navigation start to first layoutstop"},
+        {
+            "runs_ms": first,
+            "nodes": groups,
+            "measured": "navigation start to first layoutstop",
+            "split_ms": splits["first"],
+        },
     )
     worst = max(expand) / 1000
     yield Row(
@@ -107,7 +139,12 @@ def run():
         "s",
         "<= 1 s",
         worst <= 1,
-        {"runs_ms": expand, "services_shown": shown, "measured": "request to elements placed"},
+        {
+            "runs_ms": expand,
+            "services_shown": shown,
+            "measured": "request to elements placed",
+            "split_ms": splits["expand"],
+        },
     )
     worst = max(timings) / 1000
     yield Row(
@@ -116,5 +153,10 @@ def run():
         "s",
         "<= 3 s",
         worst <= 3,
-        {"runs_ms": timings, "nodes": nodes},
+        {
+            "runs_ms": timings,
+            "nodes": nodes,
+            "measured": "data request to first layoutstop",
+            "split_ms": splits["flat"],
+        },
     )

@@ -113,16 +113,45 @@
       .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); });
   }
 
+  // Where a draw or an expansion spends its time (ms since the page's navigation started), for
+  // bench/explorer.py: request sent, first byte, body read, JSON parsed, elements built, Cytoscape
+  // created (or elements added), layout stopped, first frame drawn. The data request's resource
+  // timing gives the server's share (first byte minus request start).
+  function marks(url) {
+    var t = { start: performance.now() };
+    t.fetch = function () {
+      return fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } }).then(function (r) {
+        t.headers = performance.now();
+        return r.text().then(function (text) {
+          t.body = performance.now();
+          var body = JSON.parse(text);
+          t.parsed = performance.now();
+          var entry = performance.getEntriesByName(new URL(url, window.location.href).href).pop();
+          if (entry) { t.requestStart = entry.requestStart; t.responseStart = entry.responseStart; t.responseEnd = entry.responseEnd; }
+          return { ok: r.ok, body: body };
+        });
+      });
+    };
+    t.done = function () {
+      var out = {};
+      Object.keys(t).forEach(function (k) { if (typeof t[k] === "number") out[k] = Math.round(t[k]); });
+      return out;
+    };
+    return t;
+  }
+
   function draw(container, url, focus, onReady) {
     var status = document.getElementById("graph-status");
     var started = performance.now();
-    return getJSON(url).then(function (res) {
+    var t = marks(url);
+    return t.fetch().then(function (res) {
         if (!res.ok) {
           if (status) status.textContent = "Graph unavailable: " + (res.body.detail || "error");
           else container.textContent = "Graph unavailable: " + (res.body.detail || "error");
           return null;
         }
         var els = elements(res.body);
+        t.elements = performance.now();
         var many = els.length > 3000;
         var edgeStyle = style.filter(function (x) { return x.selector === "edge"; })[0].style;
         // Past a few thousand elements, arrowheads cost seconds (each edge is clipped to its nodes'
@@ -134,8 +163,11 @@
         edgeStyle["target-arrow-shape"] = "triangle";
         cy.scratch("_body", res.body);
         tips(cy, container);
+        t.created = performance.now();
         var layout = cy.layout(layoutFor(cy.nodes().length));
         layout.one("layoutstop", function () {
+          t.laidOut = performance.now();
+          cy.one("render", function () { t.rendered = performance.now(); window.__graphTimings = t.done(); });
           var ms = Math.round(performance.now() - started);
           window.__graphLayoutMs = ms;
           window.__graphReadyAt = Math.round(performance.now());  // since the page's navigation started
@@ -298,10 +330,12 @@
       var q = query(st);
       var delta = opened.length === 1 && !closed.length && current.getElementById(st.group + ":" + opened[0]).nonempty();
       if (delta) q.set("only", opened[0]);  // just the group's services and the edges touching them
-      return getJSON(explorer.dataset.url + "?" + q.toString()).then(function (res) {
+      var t = marks(explorer.dataset.url + "?" + q.toString());
+      return t.fetch().then(function (res) {
         if (!res.ok) { say("Graph unavailable: " + (res.body.detail || "error")); return; }
         var cy = current;
         var els = elements(res.body);
+        t.elements = performance.now();
         var want = {};
         els.forEach(function (e) { want[e.data.id] = e; });
         if (delta) {  // what is not in the answer stays as it is
@@ -352,6 +386,8 @@
           });
         });
         colourByLatency(cy, latencyToggle && latencyToggle.checked);
+        t.created = performance.now();
+        cy.one("render", function () { t.rendered = performance.now(); window.__graphExpandTimings = t.done(); });
         var took = Math.round(performance.now() - started);
         window.__graphExpandMs = took;
         explorer.dataset.expandMs = took;
