@@ -145,7 +145,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The schedule lives in the database (django-celery-beat); config/beat.py sends it from one beat
+# process at a time (a lease in Redis), so extra beat processes are hot standbys.
+CELERY_BEAT_SCHEDULER = "config.beat:SingleBeatScheduler"
+BEAT_LOCK_SECONDS = env_int("BEAT_LOCK_SECONDS", 30)
+if BEAT_LOCK_SECONDS < 3:
+    raise ImproperlyConfigured("BEAT_LOCK_SECONDS must be at least 3 (the lease is renewed every third of it).")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Neo4j --------------------------------------------------------------------------
