@@ -15,9 +15,19 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import method_decorator
 from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
+from graphene.types.resolver import dict_or_attr_resolver
 from graphene.validation import depth_limit_validator
 from graphene_django.views import GraphQLView
-from graphql import GraphQLError, Undefined, ValidationRule, specified_rules
+from graphql import (
+    ExecutionContext,
+    GraphQLError,
+    Undefined,
+    ValidationRule,
+    get_nullable_type,
+    is_leaf_type,
+    is_non_null_type,
+    specified_rules,
+)
 from graphql.language import (
     FieldNode,
     FragmentSpreadNode,
@@ -220,10 +230,88 @@ def bound_json_scalars(schema) -> None:
         scalar.parse_literal = _json_string_literal
 
 
+class LeafObjectExecutionContext(ExecutionContext):
+    """graphql-core's executor, with a shorter path for an object whose selected fields are all
+    scalars read by graphene's default resolver (a dict key or an attribute, no arguments): the
+    object's result is built in one loop, each value serialized by its scalar as graphql-core
+    would. graphql-core spends about 60 µs of bookkeeping per field (resolve info, argument
+    values, awaitable checks, completion); a page of 100 services with their 2-hop dependencies
+    is about 10,000 such fields, 85 % of the request. Anything else (an object field, a resolver
+    of its own, arguments, middleware, ``__typename``) goes the ordinary way, and so does any
+    object whose fast result would not be exactly the ordinary one (a null for a non-null field,
+    a value its scalar refuses): it is executed again the ordinary way, which reports the error
+    as usual (default resolvers only read, so running them twice is safe)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._leaf_plans: dict = {}
+
+    def execute_fields(self, parent_type, source_value, path, fields):
+        plan = self._leaf_plan(parent_type, fields)
+        if plan is not None:
+            results = self._leaf_results(plan, source_value)
+            if results is not None:
+                return results
+        return super().execute_fields(parent_type, source_value, path, fields)
+
+    @staticmethod
+    def _leaf_results(plan, source_value) -> dict | None:
+        """The object's result, or None where the ordinary path must answer."""
+        results = {}
+        is_dict = isinstance(source_value, dict)
+        try:
+            for key, attname, default, leaf, non_null in plan:
+                value = source_value.get(attname, default) if is_dict else getattr(source_value, attname, default)
+                if value is not None:
+                    value = leaf.serialize(value)
+                    if value is None or value is Undefined:
+                        return None
+                elif non_null:
+                    return None
+                results[key] = value
+        except Exception:  # noqa: BLE001 - the ordinary path reports it, located, as an error of the field
+            return None
+        return results
+
+    def _leaf_plan(self, parent_type, fields):
+        # graphql-core memoizes each selection's ``fields``, so every item of a list shares one
+        # plan; the dict is kept with its plan so its id cannot be reused within the request.
+        key = (parent_type, id(fields))
+        if key not in self._leaf_plans:
+            self._leaf_plans[key] = (fields, self._make_leaf_plan(parent_type, fields))
+        return self._leaf_plans[key][1]
+
+    def _make_leaf_plan(self, parent_type, fields):
+        if self.middleware_manager is not None and self.middleware_manager.middlewares:
+            return None
+        plan = []
+        for key, nodes in fields.items():
+            node = nodes[0]
+            field = parent_type.fields.get(node.name.value)
+            resolve = getattr(field, "resolve", None)
+            if (
+                field is None
+                or node.arguments
+                or field.args
+                or not isinstance(resolve, functools.partial)
+                or resolve.func is not dict_or_attr_resolver
+                or resolve.keywords
+                or len(resolve.args) != 2
+            ):
+                return None
+            non_null = is_non_null_type(field.type)
+            leaf = get_nullable_type(field.type)
+            if not is_leaf_type(leaf):
+                return None
+            plan.append((key, resolve.args[0], resolve.args[1], leaf, non_null))
+        return plan
+
+
 @method_decorator(csrf_exempt, name="dispatch")  # CSRF is enforced below for session-authenticated requests
 @method_decorator(ensure_csrf_cookie, name="dispatch")
 class SwitchboardGraphQLView(GraphQLView):
     graphiql_template = "graphql/graphiql.html"
+    execution_context_class = LeafObjectExecutionContext
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
