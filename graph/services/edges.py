@@ -121,15 +121,18 @@ def edges_merge(results: Iterable[Observation], *, crawl_id: int, now: int | Non
     # What the edge held before matters only to cumulative evidence (counters and histograms
     # differenced between runs); windowed observations (tracing, a central query) skip the read.
     pairs = [
-        {"src": e.src, "dst": e.target.key}
+        {"src": e.src, "dst": e.target.key, "source": r.source}
         for r in results
         for e in r.edges
         if not r.window_seconds or (e.latency is not None and e.latency.cumulative)
     ]
-    previous = {}
+    previous: dict[tuple[str, str, str], dict] = {}
     for batch in db.chunks(pairs, db.BATCH_SIZE):
         for row in db.read(cypher.EDGE_STATE, pairs=batch):
-            previous[(row["src"], row["dst"])] = row["props"]
+            source = row["source"]
+            previous[(row["src"], row["dst"], source)] = {
+                f"{name}:{source}": row[name] for name in ("c", "e", "t", "h", "hb") if row[name] is not None
+            }
     service_rows, endpoint_rows = [], []
     for r in results:
         for e in r.edges:
@@ -139,7 +142,11 @@ def edges_merge(results: Iterable[Observation], *, crawl_id: int, now: int | Non
                 "source": r.source,
                 "at": r.observed_at_ms or now,
                 "props": _edge_props(
-                    e, r.source, r.window_seconds, previous.get((e.src, e.target.key)), r.observed_at_ms or now
+                    e,
+                    r.source,
+                    r.window_seconds,
+                    previous.get((e.src, e.target.key, r.source)),
+                    r.observed_at_ms or now,
                 ),
             }
             if e.target.kind == "service":
