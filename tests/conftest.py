@@ -201,12 +201,12 @@ def celery_workers(transactional_db):
                     start_new_session=True,
                 )
             )
-        deadline = time.time() + 60
+        deadline = time.time() + 120
         while time.time() < deadline:
             replies = app.control.ping(timeout=0.5) or []
             if len(replies) >= sum(p.poll() is None for p in procs):
                 return procs
-        raise RuntimeError("Celery workers did not answer within 60 s; see var/test-worker-*.log")
+        raise RuntimeError("Celery workers did not answer within 120 s; see var/test-worker-*.log")
 
     yield start
     for p in procs:
@@ -228,7 +228,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 30) -> None:
+def wait_http(url: str, timeout: float = 120) -> None:
+    # Generous: on a loaded machine (two CI suites sharing 2 cores) gunicorn takes long to boot.
     import urllib.error
     import urllib.request
 
