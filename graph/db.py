@@ -49,12 +49,15 @@ def close() -> None:
 
 def _run(query: str, params: dict, routing) -> list[dict]:
     try:
-        records, _, _ = driver().execute_query(query, params, database_=settings.NEO4J_DATABASE, routing_=routing)
+        records, _, keys = driver().execute_query(query, params, database_=settings.NEO4J_DATABASE, routing_=routing)
     except (ServiceUnavailable, SessionExpired, AuthError, OSError) as exc:
         raise GraphUnavailable(f"The graph database is unavailable: {type(exc).__name__}.") from exc
     except DriverError as exc:
         raise GraphUnavailable(f"The graph database driver failed: {type(exc).__name__}.") from exc
-    return [r.data() for r in records]
+    # Statements return values, never nodes, relationships or paths, so a record is its values
+    # as they are: Record.data() walks every nested list and map again to convert graph types
+    # (6 of the 16 ms of client CPU of a 1,200-service blast radius).
+    return [dict(zip(keys, r, strict=True)) for r in records]
 
 
 def read(query: str, **params) -> list[dict]:

@@ -114,31 +114,49 @@ def graph_read(call, default):
         return default, exc.detail
 
 
+_TIERS = {str(t): t for t in range(10)}
+
+
 def blast_radius(*, slug: str) -> BlastRadius:
     """Every service that transitively depends on this one, grouped by owning team with
     the team's on-call contact and the worst (lowest) tier affected. One graph query."""
     rows = db.read(cypher.BLAST_RADIUS, slug=slug)
     if not rows:
         return {"service": slug, "affected_services": 0, "teams": []}
-    by_team: dict[str, list[tuple[int, str]]] = {}
-    for card in rows[0]["cards"]:
+    row = rows[0]
+    # Sorted as strings, "team|tier|slug" cards come grouped by team and, within a team, by
+    # tier and slug, as tiers are one digit (1 to 4): one C-level sort instead of a tuple per
+    # service (the grouping was most of the Python time at 10,000 affected services).
+    cards = sorted(row["cards"])
+    by_team: dict[str, list[dict]] = {}
+    resort = set()  # teams with a tier of two digits, which sorts as a string
+    for card in cards:
         team, tier, service = card.split("|", 2)
-        by_team.setdefault(team, []).append((int(tier), service))
+        members = by_team.get(team)
+        if members is None:
+            members = by_team[team] = []
+        number = _TIERS.get(tier)
+        if number is None:
+            number = int(tier)
+            resort.add(team)
+        members.append({"slug": service, "tier": number})
+    for team in resort:
+        by_team[team].sort(key=lambda m: (m["tier"], m["slug"]))
     groups = []
-    for t in rows[0]["teams"]:
-        members = sorted(by_team.get(t["slug"], []))
+    for team, name, oncall, chat in zip(row["teams"], row["names"], row["oncalls"], row["chats"], strict=True):
+        members = by_team.get(team, [])
         groups.append(
             {
-                "team": t["slug"],
-                "team_name": t["name"] or t["slug"],
-                "oncall": t["oncall"] or "",
-                "chat": t["chat"] or "",
-                "worst_tier": members[0][0] if members else None,
-                "services": [{"slug": s, "tier": tier} for tier, s in members],
+                "team": team,
+                "team_name": name or team,
+                "oncall": oncall,
+                "chat": chat,
+                "worst_tier": members[0]["tier"] if members else None,
+                "services": members,
             }
         )
     groups.sort(key=lambda g: (g["worst_tier"] or 9, g["team"]))
-    return {"service": slug, "affected_services": len(rows[0]["cards"]), "teams": groups}
+    return {"service": slug, "affected_services": len(cards), "teams": groups}
 
 
 def shortest_path(*, src: str, dst: str) -> list[str]:
