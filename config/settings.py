@@ -121,7 +121,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "core.redis.RedisCache",  # Django's, reusing its redis client
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": os.environ.get("SWITCHBOARD_CACHE_PREFIX", "swb"),
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
