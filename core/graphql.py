@@ -26,6 +26,7 @@ from graphql import (
     get_nullable_type,
     is_leaf_type,
     is_non_null_type,
+    is_object_type,
     specified_rules,
 )
 from graphql.language import (
@@ -253,6 +254,22 @@ class LeafObjectExecutionContext(ExecutionContext):
             if results is not None:
                 return results
         return super().execute_fields(parent_type, source_value, path, fields)
+
+    def complete_list_value(self, return_type, field_nodes, info, path, result):
+        """A list of such objects (a service's dependencies) is written in one loop too."""
+        item_type = get_nullable_type(return_type.of_type)
+        if isinstance(result, (list, tuple)) and is_object_type(item_type) and item_type.is_type_of is None:
+            plan = self._leaf_plan(item_type, self.collect_subfields(item_type, field_nodes))
+            if plan is not None:
+                completed = []
+                for item in result:
+                    done = None if item is None else self._leaf_results(plan, item)
+                    if done is None:
+                        break
+                    completed.append(done)
+                else:
+                    return completed
+        return super().complete_list_value(return_type, field_nodes, info, path, result)
 
     @staticmethod
     def _leaf_results(plan, source_value) -> dict | None:

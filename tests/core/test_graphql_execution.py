@@ -28,6 +28,8 @@ ROWS = {
     "null_required": [{"name": "a", "tier": 1}, {"name": None, "tier": 2}, {"name": "c"}],
     "bad_scalar": [{"name": "a", "tier": 1}, {"name": "b", "tier": "not a number"}],
     "missing_key": [{"tier": 3}],
+    "null_item": [{"name": "a"}, None, {"name": "c"}],
+    "tuple": ({"name": "a"}, Obj(name="b", tier=None, ratio=None, kind="k")),
 }
 
 
@@ -55,6 +57,10 @@ QUERIES = [
     '{ loose(case: "bad_scalar") { name tier } }',
     '{ loose(case: "missing_key") { name } }',
     '{ loose(case: "missing_key") { tier kind } }',
+    '{ loose(case: "null_item") { name } }',
+    '{ items(case: "null_item") { name } }',
+    '{ items(case: "tuple") { name tier kind } }',
+    '{ a: items(case: "good") { name } b: items(case: "good") { tier } }',
 ]
 
 
