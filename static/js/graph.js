@@ -158,14 +158,16 @@
         // shapes): edges are drawn as plain lines, and the tooltip and the list view give direction.
         if (many) { edgeStyle["curve-style"] = "haystack"; edgeStyle["target-arrow-shape"] = "none"; }
         var cy = cytoscape({ container: container, elements: els, style: style, wheelSensitivity: 0.3, maxZoom: 2.5,
-                             textureOnViewport: true, hideEdgesOnViewport: many, pixelRatio: 1 });
+                             textureOnViewport: true, hideEdgesOnViewport: many, pixelRatio: 1,
+                             // not the default grid, which places every node and fits the view to
+                             // every element's bounding box before the real layout does it again
+                             layout: { name: "preset", fit: false } });
         edgeStyle["curve-style"] = "bezier";
         edgeStyle["target-arrow-shape"] = "triangle";
         cy.scratch("_body", res.body);
         tips(cy, container);
         t.created = performance.now();
-        var layout = cy.layout(layoutFor(cy.nodes().length));
-        layout.one("layoutstop", function () {
+        var finish = function () {
           t.laidOut = performance.now();
           cy.one("render", function () { t.rendered = performance.now(); window.__graphTimings = t.done(); });
           var ms = Math.round(performance.now() - started);
@@ -177,7 +179,9 @@
             + (res.body.message ? ". " + res.body.message : "");
           if (focus) focusOn(cy, focus);
           if (onReady) onReady(cy, res.body);
-        });
+        };
+        var layout = cy.layout(layoutFor(cy.nodes().length));
+        layout.one("layoutstop", finish);
         layout.run();
         return cy;
       });
