@@ -34,6 +34,7 @@ BENCHES = [
     "catalog",
     "scorecards",
     "scale",
+    "crawl_scale",
 ]
 
 

@@ -41,12 +41,16 @@ GRAPHQL = """{ services(first: %d) { edges { node { slug name team { slug oncall
   dependencies(depth: 2) { slug distance team } } } } }"""
 
 
+SLUG_FORMAT = PREFIX + "svc-{i:05d}"
+
+
 def _slug(i: int) -> str:
-    return f"{PREFIX}svc-{i:05d}"
+    return SLUG_FORMAT.format(i=i)
 
 
-def _grow(n: int) -> list[str]:
-    """Make the ``xl-`` catalog ``n`` services (8.3 a team, as 50,000 over 6,000 teams)."""
+def _grow(n: int, fields=None) -> list[str]:
+    """Make the ``xl-`` catalog ``n`` services (8.3 a team, as 50,000 over 6,000 teams);
+    ``fields(i)``, when given, adds to service i's fields (bench/crawl_scale.py: base URL, aliases)."""
     teams_needed = max(1, n * TEAMS_PER_50K // SIZES[-1])
     orgs = [
         Org.objects.get_or_create(
@@ -67,7 +71,13 @@ def _grow(n: int) -> list[str]:
     have = Service.objects.filter(slug__startswith=PREFIX).count()
     Service.objects.bulk_create(
         [
-            Service(team=teams[i * teams_needed // n], slug=_slug(i), name=f"XL service {i}", tier=1 + i % 4)
+            Service(
+                team=teams[i * teams_needed // n],
+                slug=_slug(i),
+                name=f"XL service {i}",
+                tier=1 + i % 4,
+                **(fields(i) if fields else {}),
+            )
             for i in range(have, n)
         ],
         batch_size=2000,

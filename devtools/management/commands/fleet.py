@@ -19,9 +19,23 @@ class Command(BaseCommand):
         parser.add_argument("--register", action="store_true", help="add the services to the catalog")
         parser.add_argument("--hostile", action="store_true", help="also run misbehaving services")
         parser.add_argument("--no-serve", action="store_true", help="register/write truth only")
+        parser.add_argument(
+            "--shared-ports",
+            type=int,
+            default=0,
+            help="serve every service by path (/s/<slug>) on this many ports, pre-rendered (large fleets)",
+        )
+        parser.add_argument("--slug-format", default="fleet-{i:04d}", help="service slugs, from the index i")
 
     def handle(self, *args, **opts):
-        services = fleet.topology(opts["services"], seed=opts["seed"], port_base=opts["port_base"], host=opts["host"])
+        services = fleet.topology(
+            opts["services"],
+            seed=opts["seed"],
+            port_base=opts["port_base"],
+            host=opts["host"],
+            shared_ports=opts["shared_ports"],
+            slug=lambda i: opts["slug_format"].format(i=i),
+        )
         hostile_base = opts["port_base"] + opts["services"] + 100 if opts["hostile"] else None
         fleet.write_truth(services, opts["truth"])
         self.stdout.write(
@@ -43,11 +57,15 @@ class Command(BaseCommand):
             self.stdout.write(f"fleet: registered {created} new services")
         if opts["no_serve"]:
             return
+        ports = opts["shared_ports"] or len(services)
         self.stdout.write(
             f"fleet: serving on {opts['host']}:{opts['port_base']}-"
-            f"{opts['port_base'] + len(services) - 1}" + (f", hostile from {hostile_base}" if hostile_base else "")
+            f"{opts['port_base'] + ports - 1}" + (f", hostile from {hostile_base}" if hostile_base else "")
         )
         try:
-            asyncio.run(fleet.serve(services, host=opts["host"], hostile_base=hostile_base))
+            if opts["shared_ports"]:
+                asyncio.run(fleet.serve_paths(services, host=opts["host"]))
+            else:
+                asyncio.run(fleet.serve(services, host=opts["host"], hostile_base=hostile_base))
         except KeyboardInterrupt:
             pass
