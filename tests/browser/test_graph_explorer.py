@@ -197,3 +197,35 @@ def test_service_page_neighbourhood_includes_other_teams(fleet, sign_in, watched
     page.wait_for_function(f"() => !!({mini}._cyreg && {mini}._cyreg.cy.nodes().length)", timeout=20_000)
     assert page.evaluate(f"() => {mini}._cyreg.cy.nodes().map(n => n.id()).sort()") == ["bank", "ledger", "payments"]
     assert page.problems == []
+
+
+def test_tab_reaches_every_edge_row_with_its_numbers(fleet, sign_in, watched):
+    """Keyboard users focus an edge (issue 16): Tab alone moves from the list toggle to the edge
+    rows, each row shows calls/min, error %, p95, last seen and sources, and focusing one shows the
+    same numbers in the canvas's tooltip."""
+    page = watched
+    sign_in("root", "pw")
+    page.goto("/graph/?group=team&expand=beta")
+    expect(page.locator("#graph-status")).to_contain_text("5 nodes, 3 edges", timeout=20_000)
+    page.focus("#graph-list-toggle")
+    page.keyboard.press("Enter")
+    expect(page.locator("#graph-list-edges tr")).to_have_count(3)
+    reached = []
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        edge = page.evaluate("() => document.activeElement.dataset.edge || null")
+        if edge:
+            reached.append(edge)
+        if len(reached) == 3:
+            break
+    assert sorted(reached) == ["e:ledger>team:gamma", "e:payments>ledger", "e:team:alpha>payments"]
+    row = page.locator("#graph-list-edges tr[data-edge='e:payments>ledger']")
+    cells = row.locator("td").all_inner_texts()
+    assert cells[0] == "payments → ledger"
+    assert cells[1] == "8.0"  # calls/min
+    assert cells[2] == "0.0%"  # errors
+    assert cells[3].endswith(" ms") and cells[3] != "– ms"  # p95
+    assert cells[4].endswith("ago")  # last seen
+    assert cells[5] == "otlp"  # sources
+    expect(page.locator("#cy-tip")).to_contain_text("calls/min")  # the last row focused shows its numbers
+    assert page.problems == []
