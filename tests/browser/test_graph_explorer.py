@@ -169,15 +169,19 @@ def test_aggregated_view_expand_edge_numbers_share_back_find_and_path(fleet, sig
     assert page.problems == []
 
 
-def test_list_view_by_keyboard(fleet, sign_in, watched):
-    page = watched
+def _list_view_of_team_beta(page, sign_in):
+    """Signed in, the teams view with beta expanded, its list view opened by keyboard."""
     sign_in("root", "pw")
     page.goto("/graph/?group=team&expand=beta")
     expect(page.locator("#graph-status")).to_contain_text("5 nodes, 3 edges", timeout=20_000)
     page.focus("#graph-list-toggle")
     page.keyboard.press("Enter")
-    rows = page.locator("#graph-list-edges tr")
-    expect(rows).to_have_count(3)
+    expect(page.locator("#graph-list-edges tr")).to_have_count(3)
+
+
+def test_list_view_by_keyboard(fleet, sign_in, watched):
+    page = watched
+    _list_view_of_team_beta(page, sign_in)
     expect(page.locator("#graph-list-nodes")).to_contain_text("Collapse")
     page.locator("#graph-list-edges tr", has_text="ledger → team:gamma").focus()
     expect(page.locator("#cy-tip")).to_contain_text("20.0 calls/min · 5.0% errors")
@@ -204,12 +208,7 @@ def test_tab_reaches_every_edge_row_with_its_numbers(fleet, sign_in, watched):
     rows, each row shows calls/min, error %, p95, last seen and sources, and focusing one shows the
     same numbers in the canvas's tooltip."""
     page = watched
-    sign_in("root", "pw")
-    page.goto("/graph/?group=team&expand=beta")
-    expect(page.locator("#graph-status")).to_contain_text("5 nodes, 3 edges", timeout=20_000)
-    page.focus("#graph-list-toggle")
-    page.keyboard.press("Enter")
-    expect(page.locator("#graph-list-edges tr")).to_have_count(3)
+    _list_view_of_team_beta(page, sign_in)
     reached = []
     for _ in range(30):
         page.keyboard.press("Tab")
