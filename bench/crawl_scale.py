@@ -20,6 +20,7 @@
 ``BENCH_CRAWL_SCALE_SERVICES`` (50,000) and ``BENCH_CRAWL_SCALE_PORT`` (24200) size and place it."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -47,6 +48,19 @@ def _cpu_s(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _neo4j_pid() -> int | None:
+    """The process listening on NEO4J_URI's port, when it runs on this machine (its CPU seconds
+    count: it shares the cores with the workers)."""
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    port = urlsplit(settings.NEO4J_URI).port or 7687
+    out = subprocess.run(["ss", "-Htlnp", f"sport = :{port}"], capture_output=True, text=True).stdout
+    match = re.search(r"pid=(\d+)", out)
+    return int(match.group(1)) if match else None
 
 
 def _start_fleet(topology: list) -> subprocess.Popen:
@@ -133,12 +147,15 @@ def _crawl(names: list[str], fleet_pid: int, expected: set) -> dict:
             pass
         cpu_before = {pid: _cpu_s(pid) for w in workers for pid in _processes(w)}
         fleet_before = _cpu_s(fleet_pid)
+        neo4j = _neo4j_pid()
+        neo4j_before = _cpu_s(neo4j) if neo4j else 0.0
         run = services.crawl_start(trigger="cli")
         while not CrawlRun.objects.filter(pk=run.pk, finished_at__isnull=False).exists():
             if time.time() - run.created_at.timestamp() > 3600:
                 raise RuntimeError(f"crawl #{run.pk} did not finish in an hour")
             time.sleep(0.2)
         fleet_cpu = _cpu_s(fleet_pid) - fleet_before
+        neo4j_cpu = _cpu_s(neo4j) - neo4j_before if neo4j else None
         per_worker = [
             {
                 "processes": {
@@ -175,6 +192,7 @@ def _crawl(names: list[str], fleet_pid: int, expected: set) -> dict:
         "edges_missing": len(expected - found),
         "edges_extra": len(found - expected),
         "fleet_cpu_s": round(fleet_cpu, 1),
+        "neo4j_cpu_s": round(neo4j_cpu, 1) if neo4j_cpu is not None else None,
         "workers": per_worker,
         "results_by_worker": by_worker,
     }
@@ -221,3 +239,13 @@ def run():
         None,
         {"1 worker": one["fleet_cpu_s"]},
     )
+    for workers, r in (("1 worker", one), ("2 workers", two)):
+        cpu = sum(p["cpu_s"] for w in r["workers"] for p in w["processes"].values())
+        yield Row(
+            f"crawl {label} via {workers}: CPU seconds of workers + Neo4j + fleet",
+            round(cpu + (r["neo4j_cpu_s"] or 0) + r["fleet_cpu_s"], 1),
+            "s",
+            "",
+            None,
+            {"workers": round(cpu, 1), "neo4j": r["neo4j_cpu_s"], "fleet": r["fleet_cpu_s"]},
+        )

@@ -104,11 +104,17 @@ def _samples(lines: list[str]) -> list[tuple[str, dict, float, str | None, tuple
             rest.append(line)
             continue
         text, le = m.group(2) or "", None
-        le_match = _SIMPLE_LE.search(text)
-        if le_match is not None:
-            le = le_match.group(1)
-            text = (text[: le_match.start()] + text[le_match.end() :]).strip(",")
-            if "le=" in text:
+        if "le=" in text:
+            head, sep, tail = text.rpartition(',le="')
+            if sep and tail.endswith('"') and '"' not in tail[:-1]:
+                # ``le`` last, as exporters write it: split off without a regex.
+                le, text = tail[:-1], head
+            else:
+                le_match = _SIMPLE_LE.search(text)
+                if le_match is not None:
+                    le = le_match.group(1)
+                    text = (text[: le_match.start()] + text[le_match.end() :]).strip(",")
+            if le is not None and "le=" in text:
                 rest.append(line)  # two le labels: let the library refuse it
                 continue
         labels = _simple_labels(text, cache)

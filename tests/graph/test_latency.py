@@ -14,7 +14,7 @@ from devtools import fleet
 from graph import db, services
 from graph.discovery.latency import MAX_BUCKETS, Histogram, histogram_from_cumulative_buckets, quantiles_ms
 from graph.discovery.matching import Target
-from graph.discovery.parse import parse_exposition
+from graph.discovery.parse import ParseError, parse_exposition
 from graph.discovery.rules import METRIC_RULES
 from graph.discovery.sources import Observation, ObservedEdge
 
@@ -48,6 +48,35 @@ def test_real_sdk_exposition_gives_the_older_conventions_histogram_in_ms():
     assert quantiles_ms(h) == {"p50_ms": 1.43, "p95_ms": 4.64, "p99_ms": 4.93}
     assert by_target["localhost:18082"].latency.total == 5
     assert out.skipped == 1 and out.bad_histograms == 0  # unchanged: the shifted-label series only
+
+
+@pytest.mark.unit
+def test_le_is_read_wherever_it_stands_and_a_second_le_is_refused():
+    """Exporters write ``le`` last (read without a regex); first or in the middle reads the same,
+    a label value that looks like ``,le="`` is a value, and two ``le`` labels are an error."""
+    last = stable("orders", 80, {"0.005": 1, "0.1": 4, "+Inf": 4})
+    (expected,) = parse(last).calls
+    assert expected.latency.counts == (1, 3, 0)
+    base = 'http_response_status_code="200",server_address="orders",server_port="80"'
+    for form in (
+        'le="{le}",' + base,
+        'http_response_status_code="200",le="{le}",server_address="orders",server_port="80"',
+    ):
+        text = (
+            "".join(
+                f"http_client_request_duration_seconds_bucket{{{form.format(le=le)}}} {n}\n"
+                for le, n in (("0.005", 1), ("0.1", 4), ("+Inf", 4))
+            )
+            + f"http_client_request_duration_seconds_count{{{base}}} 4\n"
+        )
+        (call,) = parse(text).calls
+        assert call.latency == expected.latency, form
+    odd = last.replace('server_address="orders"', 'peer="a,le=9",server_address="orders"')
+    (call,) = parse(odd).calls
+    assert call.target == "orders:80" and call.latency == expected.latency
+    twice = f'http_client_request_duration_seconds_bucket{{le="1",{base},le="2"}} 1\n'
+    with pytest.raises(ParseError):
+        parse(twice)
 
 
 @pytest.mark.unit
