@@ -11,8 +11,8 @@ Catalog rows are bulk-inserted (the service layer is benchmarked by bench/catalo
 slugs of their own (``xl-``), in 60 orgs whose limits allow them, and deleted at the end, so
 the other benchmarks sharing var/bench.sqlite3 see the catalog they built.
 
-Not here: the 50,000-target crawl with one and two Celery workers (README "Benchmarks" says
-why)."""
+The 50,000-target crawl with one and two Celery workers is bench/crawl_scale.py (it builds
+its catalog with ``_grow``)."""
 
 import itertools
 import json
