@@ -101,15 +101,18 @@ RETURN pair.src AS src, pair.dst AS dst, pair.source AS source,
        r['c:' + pair.source] AS c, r['e:' + pair.source] AS e, r['t:' + pair.source] AS t,
        r['h:' + pair.source] AS h, r['hb:' + pair.source] AS hb
 """
-# Whether the edge is new and its sources are read once, before the SET; the created pairs are
-# built only when asked for ($report_max > 0: three db hits and a map per edge otherwise thrown
-# away). About a fifth less Neo4j CPU per edge (bench/README.md, "Graph ingest").
+# Whether the edge is new is read once, before the SET; the created pairs are built only when
+# asked for ($report_max > 0: three db hits and a map per edge otherwise thrown away). The
+# sources are read inside the SET: one batch can hold the same edge from several sources (a
+# service's scrape, its OTLP push, a central query), and a value read before the SET would be
+# the one from before the batch for every row, so each row would drop the others' source.
 _EDGE_SET = """
 MERGE (s)-[r:CALLS]->(t)
 ON CREATE SET r.first_seen = $now, r.created_by_crawl = $crawl_id
-WITH s, t, r, row, r.first_seen = $now AND r.created_by_crawl = $crawl_id AS new, coalesce(r.sources, []) AS sources
+WITH s, t, r, row, r.first_seen = $now AND r.created_by_crawl = $crawl_id AS new
 SET r += row.props, r.last_seen = $now, r.crawl_id = $crawl_id, r.stale = false,
-    r.sources = CASE WHEN row.source IN sources THEN sources ELSE sources + row.source END
+    r.sources = CASE WHEN row.source IN coalesce(r.sources, []) THEN r.sources
+                     ELSE coalesce(r.sources, []) + row.source END
 WITH s, t, new
 RETURN sum(CASE WHEN new THEN 1 ELSE 0 END) AS created, count(*) AS merged,
        collect(CASE WHEN new AND $report_max > 0 THEN {src: s.slug, dst: coalesce(t.slug, t.key),

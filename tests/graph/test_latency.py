@@ -189,6 +189,32 @@ def ab(world, graph):
     return edge
 
 
+def test_one_merge_of_an_edge_from_several_sources_keeps_every_source(ab):
+    """A crawl's chunk merges a service's scrape, its OTLP push and a central query together: the
+    same edge comes in several rows of one batch, and each row's source must stay."""
+    edge = ab
+    services.edges_merge(
+        [
+            observed("a", "b", 100, None),
+            observed("a", "b", 40, None, source="otlp:a", window=60),
+            observed("a", "b", 70, None, source="central:main", window=60),
+        ],
+        crawl_id=1,
+        now=10_000,
+    )
+    first = edge()
+    assert sorted(first["sources"]) == ["central:main", "otlp:a", "prometheus"]
+    assert (first["c:prometheus"], first["c:otlp:a"], first["c:central:main"]) == (100, 40, 70)
+    services.edges_merge(
+        [observed("a", "b", 160, None), observed("a", "b", 50, None, source="otlp:a", window=60)],
+        crawl_id=2,
+        now=70_000,
+    )
+    second = edge()
+    assert sorted(second["sources"]) == ["central:main", "otlp:a", "prometheus"]
+    assert second["t:prometheus"] == 70_000 and second["c:prometheus"] == 160
+
+
 def test_cumulative_histograms_are_differenced_per_source_and_a_fall_is_a_restart(ab):
     edge = ab
     services.edges_merge([observed("a", "b", 100, cumulative(100, 0, 0, 0))], crawl_id=1, now=10_000)
