@@ -127,3 +127,23 @@ def wrk(
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
     }
+
+
+def celery_worker(name: str, *, concurrency: int) -> subprocess.Popen:
+    """A real Celery worker named ``name-<pid>@<host>`` in its own session (stop it with
+    ``os.killpg(worker.pid, SIGTERM)``), logging warnings only."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", f"{name}-{os.getpid()}@%h"]
+        + ["--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+        cwd=ROOT_DIR,
+        env={**os.environ, "LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def worker_pids(worker: subprocess.Popen) -> list[int]:
+    """A worker's main process and its pool processes."""
+    children = subprocess.run(["pgrep", "-P", str(worker.pid)], capture_output=True, text=True).stdout.split()
+    return [worker.pid, *map(int, children)]

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.common import ROOT_DIR, Row, peak_rss_mb
+from bench.common import ROOT_DIR, Row, celery_worker, peak_rss_mb, worker_pids
 from catalog.models import Service
 from catalog.services import service_update
 from devtools import fleet
@@ -131,30 +131,7 @@ def run():
 
         # Through a real worker, hostile targets included; its peak memory.
         _set_hostile(root, crawl=True)
-        env = {**os.environ, "LOG_LEVEL": "WARNING"}
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-n",
-                f"bench-{os.getpid()}@%h",
-                "--concurrency",
-                "2",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel",
-                "WARNING",
-            ],
-            cwd=ROOT_DIR,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        worker = celery_worker("bench", concurrency=2)
         try:
             from config.celery import app
 
@@ -168,8 +145,7 @@ def run():
                 time.sleep(0.2)
             celery_s = time.perf_counter() - start
             celery_run.refresh_from_db()
-            children = subprocess.run(["pgrep", "-P", str(worker.pid)], capture_output=True, text=True).stdout.split()
-            peak = max([peak_rss_mb(worker.pid)] + [peak_rss_mb(int(c)) for c in children])
+            peak = max(peak_rss_mb(pid) for pid in worker_pids(worker))
         finally:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(30)

@@ -29,7 +29,7 @@ import urllib.request
 
 from django.db.models import Count
 
-from bench.common import ROOT_DIR, Row, peak_rss_mb
+from bench.common import ROOT_DIR, Row, celery_worker, peak_rss_mb, worker_pids
 from bench.scale import PREFIX, SLUG_FORMAT, _cleanup, _grow
 from catalog.models import Service
 from devtools import fleet
@@ -98,54 +98,18 @@ def _start_fleet(topology: list) -> subprocess.Popen:
     raise RuntimeError("fleet did not start")
 
 
-def _start_workers(names: list[str]) -> list[subprocess.Popen]:
-    env = {**os.environ, "LOG_LEVEL": "WARNING"}
-    return [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-n",
-                f"{name}-{os.getpid()}@%h",
-                "--concurrency",
-                "1",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel",
-                "WARNING",
-            ],
-            cwd=ROOT_DIR,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        for name in names
-    ]
-
-
-def _processes(worker: subprocess.Popen) -> list[int]:
-    """The worker's main process and its pool process (prefork, concurrency 1)."""
-    children = subprocess.run(["pgrep", "-P", str(worker.pid)], capture_output=True, text=True).stdout.split()
-    return [worker.pid, *map(int, children)]
-
-
 def _crawl(names: list[str], fleet_pid: int, expected: set) -> dict:
     from config.celery import app
 
     services.graph_wipe()
     services.graph_sync()
     app.control.purge()
-    workers = _start_workers(names)
+    workers = [celery_worker(name, concurrency=1) for name in names]
     try:
         deadline = time.time() + 120
         while len(app.control.ping(timeout=0.5) or []) < len(workers) and time.time() < deadline:
             pass
-        cpu_before = {pid: _cpu_s(pid) for w in workers for pid in _processes(w)}
+        cpu_before = {pid: _cpu_s(pid) for w in workers for pid in worker_pids(w)}
         fleet_before = _cpu_s(fleet_pid)
         neo4j = _neo4j_pid()
         neo4j_before = _cpu_s(neo4j) if neo4j else 0.0
@@ -163,7 +127,7 @@ def _crawl(names: list[str], fleet_pid: int, expected: set) -> dict:
                         "peak_rss_mb": round(peak_rss_mb(pid), 1),
                         "cpu_s": round(_cpu_s(pid) - cpu_before.get(pid, 0), 1),
                     }
-                    for pid in _processes(w)
+                    for pid in worker_pids(w)
                 }
             }
             for w in workers

@@ -7,14 +7,12 @@ Latency: the receiver's clock at arrival minus the event's recorded time (same h
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from bench.common import ROOT_DIR, Row, summary
+from bench.common import Row, celery_worker, summary
 
 RATE_PER_MIN = 1000
 SECONDS = int(os.environ.get("BENCH_EVENTS_SECONDS", 60))
@@ -90,15 +88,7 @@ def run():
     webhook, receiver.secret = changes.webhook_create(
         actor=root, name="bench", url=receiver.url, types=["service.updated"], team=team
     )
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", f"bench-events-{os.getpid()}@%h"]
-        + ["--concurrency", "2", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
-        cwd=ROOT_DIR,
-        env={**os.environ, "LOG_LEVEL": "WARNING"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    worker = celery_worker("bench-events", concurrency=2)
     try:
         from config.celery import app
 
