@@ -49,19 +49,6 @@ def close() -> None:
             _driver = None
 
 
-def _run(query: str, params: dict, routing) -> list[dict]:
-    try:
-        records, _, keys = driver().execute_query(query, params, database_=settings.NEO4J_DATABASE, routing_=routing)
-    except (ServiceUnavailable, SessionExpired, AuthError, OSError) as exc:
-        raise GraphUnavailable(f"The graph database is unavailable: {type(exc).__name__}.") from exc
-    except DriverError as exc:
-        raise GraphUnavailable(f"The graph database driver failed: {type(exc).__name__}.") from exc
-    # Statements return values, never nodes, relationships or paths, so a record is its values
-    # as they are: Record.data() walks every nested list and map again to convert graph types
-    # (6 of the 16 ms of client CPU of a 1,200-service blast radius).
-    return [dict(zip(keys, r, strict=True)) for r in records]
-
-
 RETRY_SECONDS = 2  # as the driver's max_transaction_retry_time: a down server is reported quickly
 
 
@@ -92,7 +79,19 @@ def read(query: str, **params) -> list[dict]:
 
 
 def write(query: str, **params) -> list[dict]:
-    return _run(query, params, RoutingControl.WRITE)
+    """One managed (retry-safe) write transaction."""
+    try:
+        records, _, keys = driver().execute_query(
+            query, params, database_=settings.NEO4J_DATABASE, routing_=RoutingControl.WRITE
+        )
+    except (ServiceUnavailable, SessionExpired, AuthError, OSError) as exc:
+        raise GraphUnavailable(f"The graph database is unavailable: {type(exc).__name__}.") from exc
+    except DriverError as exc:
+        raise GraphUnavailable(f"The graph database driver failed: {type(exc).__name__}.") from exc
+    # Statements return values, never nodes, relationships or paths, so a record is its values
+    # as they are: Record.data() walks every nested list and map again to convert graph types
+    # (6 of the 16 ms of client CPU of a 1,200-service blast radius).
+    return [dict(zip(keys, r, strict=True)) for r in records]
 
 
 def chunks(rows: list, size: int = BATCH_SIZE) -> Iterator[list]:
