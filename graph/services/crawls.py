@@ -249,7 +249,9 @@ def _results_record(
 
 
 def _run_tally(run_id: int, stats: dict, graph_error: str) -> bool:
-    """Add the chunk to the run's counters; is every target of the run now recorded?"""
+    """Add the chunk to the run's counters; is every target of the run now recorded? Called
+    in the transaction that records the chunk's results, so a run counted as complete has
+    every chunk's counters in it (a tally after the results could land after the finish)."""
     with transaction.atomic():
         run = CrawlRun.objects.select_for_update().get(pk=run_id)
         run.edges_new += stats["created"]
@@ -294,10 +296,12 @@ def crawl_chunk(run_id: int, chunk: list[list[dict]], *, worker: str = "") -> No
         return
     observations = _observe(run, groups)
     stats, graph_error = _merge(run_id, observations)
-    _results_record(run_id, groups, observations, graph_error, worker)
+    with transaction.atomic():
+        _results_record(run_id, groups, observations, graph_error, worker)
+        complete = _run_tally(run_id, stats, graph_error)
     if not graph_error:
         _settle(groups)
-    if _run_tally(run_id, stats, graph_error):
+    if complete:
         crawl_finish(run_id)
 
 
