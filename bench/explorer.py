@@ -2,9 +2,10 @@
 
 At 10,000 services / 50,000 edges (catalog bulk-created by bench/pages.py, graph by
 bench/graphdata.py with systems of 200 services): the first aggregated view (orgs) from the
-page's navigation start to Cytoscape's first `layoutstop`, and expanding one system of 200
-services (request to the elements placed) in the systems view. Then the 2,000-node flat view
-(every service) from the data request to its first `layoutstop`."""
+page's navigation start to Cytoscape's first `layoutstop`, once before anything read the new
+graph (cold) and then as after a crawl (whose end has a worker read the aggregated views); and
+expanding one system of 200 services (request to the elements placed) in the systems view.
+Then the 2,000-node flat view (every service) from the data request to its first `layoutstop`."""
 
 import os
 
@@ -64,14 +65,25 @@ def _split(t: dict, since: str = "start") -> dict:
 
 def _large(browser, out):
     """First aggregated view and one expansion of 200 services, worst of RUNS each."""
+    from graph.selectors import explorer_warm
+
     page = _signed_in(browser)
     first, expand = [], []
-    splits = {"first": [], "expand": [], "flat": []}
-    for _ in range(RUNS):
+    splits = {"cold": [], "first": [], "expand": [], "flat": []}
+
+    def first_view(into: list):
         page.goto(f"http://127.0.0.1:{PORT}/graph/")
         page.wait_for_function(LAID_OUT, timeout=60_000)
-        first.append(page.evaluate("window.__graphReadyAt"))
-        splits["first"].append(_split(page.evaluate("window.__graphTimings"), since="navigation"))
+        into.append(page.evaluate("window.__graphReadyAt"))
+        splits["cold" if into is cold else "first"].append(
+            _split(page.evaluate("window.__graphTimings"), since="navigation")
+        )
+
+    cold: list = []
+    first_view(cold)  # the graph was just written and nothing read it: Neo4j plans and runs the reads
+    explorer_warm()  # what the end of a crawl (and a full sync) sends a worker to do
+    for _ in range(RUNS):
+        first_view(first)
     groups = page.evaluate(f"{CY}.nodes().length")
     page.screenshot(path=str(out / "explorer-10k-orgs.png"))
     for i in range(RUNS):
@@ -84,7 +96,7 @@ def _large(browser, out):
     shown = page.evaluate(f"{CY}.nodes().filter(n => n.data('parent') === 'system:sys-012').length")
     page.screenshot(path=str(out / "explorer-10k-expanded.png"))
     page.close()
-    return first, expand, groups, shown, splits
+    return cold[0], first, expand, groups, shown, splits
 
 
 def run():
@@ -107,7 +119,7 @@ def run():
         sync_playwright() as p,
     ):
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
-        first, expand, groups, shown, splits = _large(browser, out)
+        cold, first, expand, groups, shown, splits = _large(browser, out)
         build(2000, 6000)
         page = _signed_in(browser)
         for _ in range(RUNS):
@@ -120,7 +132,7 @@ def run():
         browser.close()
     worst = max(first) / 1000
     yield Row(
-        "graph explorer first aggregated view (orgs), 10,000 services / 50,000 edges (worst of 3)",
+        "graph explorer first aggregated view (orgs) after a crawl, 10,000 services / 50,000 edges (worst of 3)",
         round(worst, 3),
         "s",
         "<= 1.5 s",
@@ -131,6 +143,14 @@ def run():
             "measured": "navigation start to first layoutstop",
             "split_ms": splits["first"],
         },
+    )
+    yield Row(
+        "graph explorer first aggregated view before any crawl warmed it (cold, same data)",
+        round(cold / 1000, 3),
+        "s",
+        "",
+        None,
+        {"measured": "navigation start to first layoutstop", "split_ms": splits["cold"]},
     )
     worst = max(expand) / 1000
     yield Row(

@@ -409,11 +409,29 @@ WHERE {_EXPLORER_FILTER.format(v="s")}
 WITH s, {_GROUP_OF.format(v="s")} AS g
 WHERE $only IS NULL OR g = $only
 WITH s, g, g IS NOT NULL AND NOT g IN $expand AS grouped
-RETURN CASE WHEN grouped THEN $by + ':' + g ELSE s.slug END AS id, grouped,
-       CASE WHEN grouped THEN null ELSE s.name END AS name, CASE WHEN grouped THEN null ELSE s.team END AS team,
-       CASE WHEN grouped THEN null ELSE s.org END AS org, CASE WHEN grouped THEN null ELSE s.system END AS system,
-       g AS group_key, min(s.tier) AS tier, count(*) AS services
+WITH CASE WHEN grouped THEN $by + ':' + g ELSE s.slug END AS id, grouped,
+     CASE WHEN grouped THEN null ELSE s.name END AS name, CASE WHEN grouped THEN null ELSE s.team END AS team,
+     CASE WHEN grouped THEN null ELSE s.org END AS org, CASE WHEN grouped THEN null ELSE s.system END AS system,
+     g AS group_key, min(s.tier) AS tier, count(*) AS services
+RETURN collect([id, grouped, name, team, org, system, group_key, tier, services]) AS rows
 """
+EXPLORER_NODE_COLUMNS = ("id", "grouped", "name", "team", "org", "system", "group_key", "tier", "services")
+
+
+EXPLORER_EDGE_COLUMNS = (
+    "source",
+    "target",
+    "to_endpoint",
+    "edges",
+    "rate_per_min",
+    "error_rate",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "last_seen",
+    "stale_edges",
+    "sources",
+)
 
 
 def _explorer_edges(by: str, filtered: bool, expanding: bool, only: bool) -> str:
@@ -464,10 +482,11 @@ WHERE sg IS NULL OR NOT (coalesce(sg = tg, false) OR to_endpoint)
 WITH sg, ss, tg, ts, to_endpoint, count(r) AS edges, sum(r.rate_per_min) AS rate, max(r.error_rate) AS err,
      max(r.p50_ms) AS p50, max(r.p95_ms) AS p95, max(r.p99_ms) AS p99, max(r.last_seen) AS last_seen,
      sum(CASE WHEN r.stale THEN 1 ELSE 0 END) AS stale_edges, max(r.sources) AS sources
-RETURN coalesce({prefix}sg, ss) AS source, coalesce({prefix}tg, ts) AS target, to_endpoint, edges,
-       toFloat(coalesce(rate, 0)) AS rate_per_min, toFloat(err) AS error_rate, toFloat(p50) AS p50_ms,
-       toFloat(p95) AS p95_ms, toFloat(p99) AS p99_ms, last_seen, stale_edges, sources
+WITH coalesce({prefix}sg, ss) AS source, coalesce({prefix}tg, ts) AS target, to_endpoint, edges,
+     toFloat(coalesce(rate, 0)) AS rate_per_min, toFloat(err) AS error_rate, toFloat(p50) AS p50_ms,
+     toFloat(p95) AS p95_ms, toFloat(p99) AS p99_ms, last_seen, stale_edges, sources
 ORDER BY source, target
+RETURN collect([{", ".join(EXPLORER_EDGE_COLUMNS)}]) AS rows
 """
 
 

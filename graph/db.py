@@ -5,6 +5,7 @@ besides tests and benchmarks. Writes run in a managed (retry-safe) transaction t
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -13,8 +14,13 @@ import neo4j
 from django.conf import settings
 from neo4j import GraphDatabase, RoutingControl
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired, TransientError
+from redis.exceptions import RedisError
 
 from core.errors import ServiceUnavailable as DomainUnavailable
+from core.redis import client as redis_client
+from core.redis import key as redis_key
+
+logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _driver: neo4j.Driver | None = None
@@ -88,10 +94,40 @@ def write(query: str, **params) -> list[dict]:
         raise GraphUnavailable(f"The graph database is unavailable: {type(exc).__name__}.") from exc
     except DriverError as exc:
         raise GraphUnavailable(f"The graph database driver failed: {type(exc).__name__}.") from exc
+    _written()
     # Statements return values, never nodes, relationships or paths, so a record is its values
     # as they are: Record.data() walks every nested list and map again to convert graph types
     # (6 of the 16 ms of client CPU of a 1,200-service blast radius).
     return [dict(zip(keys, r, strict=True)) for r in records]
+
+
+# Every write bumps a counter in Redis; a read kept in the cache (the explorer's aggregated
+# views) is keyed by it, so nothing written before is served after a write.
+VERSION_KEY = "graph:version"
+
+
+def version() -> int | None:
+    """How many writes the graph has had, or None when Redis cannot be asked (then nothing is
+    served from the cache)."""
+    try:
+        return int(redis_client().get(redis_key(VERSION_KEY)) or 0)
+    except RedisError:
+        return None
+
+
+def _written() -> None:
+    try:
+        redis_client().incr(redis_key(VERSION_KEY))
+    except RedisError as exc:  # cached reads then last until their TTL (graph.selectors)
+        logger.warning("graph version not bumped after a write (Redis: %s)", type(exc).__name__)
+
+
+def read_collected(query: str, columns: tuple[str, ...], **params) -> list[dict]:
+    """A read that returns its rows as one list (``RETURN collect([...]) AS rows``, the values in
+    the order of ``columns``): the driver decodes one record instead of one per row, which for
+    thousands of rows is most of the time (6,000 explorer edges: 65 ms instead of 200)."""
+    records = read(query, **params)
+    return [dict(zip(columns, row, strict=True)) for row in records[0]["rows"]] if records else []
 
 
 def chunks(rows: list, size: int = BATCH_SIZE) -> Iterator[list]:

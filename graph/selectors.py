@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 
 from catalog import selectors as catalog_selectors
@@ -385,6 +386,7 @@ def metrics_backend_list(*, actor) -> QuerySet:
 # --- The explorer (issue 16): levels of detail, filters, focus, path, find ------------------
 EXPLORER_GROUPS = ("org", "team", "system")
 EXPLORER_MAX_NODES = 3000  # most nodes of one neighbourhood
+EXPLORER_CACHE_SECONDS = 300  # an aggregated view is cached per graph version; bounded if a bump was lost
 
 
 def explorer_filters(params) -> dict:
@@ -453,7 +455,8 @@ def explorer_graph(*, by: str = "org", expand=(), filters: dict, only: str | Non
     """The graph at a level of detail: services grouped by ``by`` (org, team or system; empty:
     every service) except the groups in ``expand``, whose services are shown inside them, with the
     edges between what is shown summed (calls/min added, worst error rate). Two Cypher reads
-    (nodes, edges), whatever the size of the installation; system names from the catalog.
+    (nodes, edges), whatever the size of the installation; system names from the catalog. The
+    unfiltered aggregated views are kept in the cache per graph version (``db.version``).
     ``only`` (a group in ``expand``): just that group's services and the edges touching them, what
     the explorer adds when it expands the group (``only`` in the answer says so)."""
     if by and by not in EXPLORER_GROUPS:
@@ -462,8 +465,46 @@ def explorer_graph(*, by: str = "org", expand=(), filters: dict, only: str | Non
     if only is not None and only not in expand:
         raise InvalidInput("only names a group in expand.", fields={"only": ["Not an expanded group."]})
     args = {k: filters[k] for k in ("org", "team", "tier", "system")}
+    unfiltered = all(v is None for v in args.values()) and filters["min_error"] is None
+    cached = by and not expand and only is None and unfiltered
+    version = db.version() if cached else None
+    key = f"graph:explorer:{by}:{version}"
+    answer = cache.get(key) if version is not None else None
+    if answer is None:
+        answer = _explorer_read(by=by, expand=expand, only=only, args=args, min_error=filters["min_error"])
+        if version is not None:
+            cache.set(key, answer, EXPLORER_CACHE_SECONDS)
+    nodes = answer["nodes"]
+    if by == "system":  # names from the catalog, read every time: a rename does not write the graph
+        labels = catalog_selectors.system_labels(slugs={n["system"] for n in nodes.values() if n["kind"] == "system"})
+        for n in nodes.values():
+            if n["kind"] == "system" and n["system"] in labels:
+                n["name"], n["team"] = labels[n["system"]]
+    if (filters["hide_isolated"] or filters["min_error"] is not None) and only is None:
+        _without_isolated(nodes, answer["edges"])
+    answer = {"nodes": list(nodes.values()), "edges": answer["edges"], "path": [], "message": ""}
+    return {**answer, "only": f"{by}:{only}"} if only is not None else answer
+
+
+def explorer_warm() -> None:
+    """Read each aggregated view into the cache (and Neo4j's plans of the expansion reads into
+    its query cache): what a crawl's end and a full sync ask for, so the first person to open
+    the explorer after them does not wait for the reads."""
+    no_filters = explorer_filters({})
+    for by in EXPLORER_GROUPS:
+        groups = [n for n in explorer_graph(by=by, filters=no_filters)["nodes"] if n["kind"] == by]
+        if groups:
+            group = groups[0]["id"].split(":", 1)[1]
+            explorer_graph(by=by, expand=[group], only=group, filters=no_filters)
+
+
+def _explorer_read(*, by: str, expand: list, only: str | None, args: dict, min_error: float | None) -> dict:
+    """The two Cypher reads of ``explorer_graph``: its nodes (by id) and edges."""
     nodes: dict[str, dict] = {}
-    for r in db.read(cypher.EXPLORER_NODES, by=by or None, expand=expand, only=only, **args):
+    rows = db.read_collected(
+        cypher.EXPLORER_NODES, cypher.EXPLORER_NODE_COLUMNS, by=by or None, expand=expand, only=only, **args
+    )
+    for r in rows:
         if r["grouped"]:
             nodes[r["id"]] = {
                 **_service_node({"id": r["id"], "name": r["group_key"], "tier": r["tier"]}),
@@ -483,19 +524,13 @@ def explorer_graph(*, by: str = "org", expand=(), filters: dict, only: str | Non
     edges = []
     filtered = any(v is not None for v in args.values())
     edge_query = cypher.EXPLORER_EDGES[(by or "", filtered, bool(expand), only is not None)]
-    for r in db.read(edge_query, expand=expand, only=only, min_error=filters["min_error"], **args):
+    for r in db.read_collected(
+        edge_query, cypher.EXPLORER_EDGE_COLUMNS, expand=expand, only=only, min_error=min_error, **args
+    ):
         if r["to_endpoint"] and r["target"] not in nodes:
             nodes[r["target"]] = {**_service_node({"id": r["target"]}), "kind": "endpoint", "services": 0}
         edges.append(_explorer_edge(r))
-    if by == "system":
-        labels = catalog_selectors.system_labels(slugs={n["system"] for n in nodes.values() if n["kind"] == "system"})
-        for n in nodes.values():
-            if n["kind"] == "system" and n["system"] in labels:
-                n["name"], n["team"] = labels[n["system"]]
-    if (filters["hide_isolated"] or filters["min_error"] is not None) and only is None:
-        _without_isolated(nodes, edges)
-    answer = {"nodes": list(nodes.values()), "edges": edges, "path": [], "message": ""}
-    return {**answer, "only": f"{by}:{only}"} if only is not None else answer
+    return {"nodes": nodes, "edges": edges}
 
 
 def _filtered_out(node: dict, filters: dict) -> str:

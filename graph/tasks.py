@@ -3,7 +3,7 @@
 from celery import group, shared_task
 
 from core.errors import Conflict, ServiceUnavailable
-from graph import services
+from graph import selectors, services
 
 
 @shared_task(bind=True, acks_late=True, max_retries=5, default_retry_delay=10)
@@ -20,6 +20,12 @@ def graph_project_task(self, kind: str, key: str | list[str]) -> None:
 @shared_task(acks_late=True)
 def graph_sync_task() -> dict:
     return services.graph_sync()
+
+
+@shared_task(acks_late=True)
+def explorer_warm_task() -> None:
+    """Sent after a crawl and a full sync: the explorer's aggregated views into the cache."""
+    selectors.explorer_warm()
 
 
 @shared_task(acks_late=True)

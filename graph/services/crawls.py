@@ -339,7 +339,15 @@ def crawl_finish(run_id: int) -> CrawlRun:
     run.done = run.results.count()
     run.save()
     crawl_lock_release(run_id)
+    explorer_warm_send()
     return run
+
+
+def explorer_warm_send() -> None:
+    """Have a worker read the explorer's aggregated views into the cache now that the graph changed."""
+    from graph.tasks import explorer_warm_task
+
+    enqueue(explorer_warm_task)
 
 
 # --- Configuration (admin and the portal) -------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from catalog import selectors as catalog_selectors
 from graph import cypher, db
+from graph.services.crawls import explorer_warm_send
 from graph.services.edges import now_ms
 from teams import selectors as teams_selectors
 
@@ -65,4 +66,5 @@ def graph_sync(*, progress=None, batch: int = 2000) -> dict:
         if n == 0:
             break
     counts["removed"] = removed
+    explorer_warm_send()
     return counts

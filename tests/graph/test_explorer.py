@@ -4,6 +4,7 @@ the real Neo4j: grouped edges sum calls/min and keep the worst error rate, scope
 import pytest
 
 from catalog import services as catalog_services
+from catalog.models import System
 from core.errors import InvalidInput
 from graph import selectors, services
 from graph.discovery.latency import histogram_from_values
@@ -169,3 +170,50 @@ def test_neighbourhood_path_and_find(fleet, client):
     assert found["exact"] == "payments" and found["results"] == [{"slug": "payments", "name": "Payments"}]
     assert client.get("/graph/find.json", {"q": "zzz"}).json() == {"results": [], "exact": None}
     assert client.get("/graph/data.json", {"focus": "orders", "depth": "9"}).status_code == 400
+
+
+def test_aggregated_views_come_from_the_cache_until_the_graph_is_written(fleet):
+    from django.core.cache import cache
+
+    from graph import db
+
+    version = db.version()
+    first = selectors.explorer_graph(by="org", filters=filters())
+    key = f"graph:explorer:org:{version}"
+    stored = cache.get(key)
+    assert stored is not None and set(stored["nodes"]) == {"org:acme", "org:globex"}
+    # What the cache holds is what is served while the graph is not written.
+    cache.set(key, {**stored, "edges": []})
+    assert selectors.explorer_graph(by="org", filters=filters())["edges"] == []
+    cache.set(key, stored)
+    assert selectors.explorer_graph(by="org", filters=filters()) == first
+
+    # A write (a new edge, bank -> web) bumps the version: the next read is the graph's.
+    services.edges_merge([windowed("bank", ("web", 6, 0))], crawl_id=2, now=NOW + 60_000)
+    assert db.version() > version
+    after = pairs(selectors.explorer_graph(by="org", filters=filters()))
+    assert set(after) == {("org:acme", "org:globex"), ("org:globex", "org:acme")}
+    assert after[("org:globex", "org:acme")]["rate_per_min"] == pytest.approx(6)
+
+    # Filters read the graph; a system renamed in the catalog (no graph write) shows its new name.
+    assert {n["id"] for n in selectors.explorer_graph(by="team", filters=filters(org="globex"))["nodes"]} == {
+        "team:gamma"
+    }
+    selectors.explorer_graph(by="system", filters=filters())
+    catalog_services.system_update(actor=fleet["root"], system=System.objects.get(slug="shop"), name="Storefront")
+    names = {n["id"]: n["name"] for n in selectors.explorer_graph(by="system", filters=filters())["nodes"]}
+    assert names["system:shop"] == "Storefront"
+
+
+def test_warming_reads_each_aggregated_view_into_the_cache(fleet):
+    from django.core.cache import cache
+
+    from graph import db
+
+    version = db.version()
+    assert all(cache.get(f"graph:explorer:{by}:{version}") is None for by in selectors.EXPLORER_GROUPS)
+    selectors.explorer_warm()
+    for by in selectors.EXPLORER_GROUPS:
+        assert cache.get(f"graph:explorer:{by}:{version}") == selectors._explorer_read(
+            by=by, expand=[], only=None, args=dict.fromkeys(("org", "team", "tier", "system")), min_error=None
+        )
