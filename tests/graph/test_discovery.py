@@ -62,6 +62,19 @@ def test_two_workers_discover_a_200_service_fleet_exactly(celery_workers, graph,
     assert all(r["rate"] is not None and r["rate"] >= 0 for r in rates)
     assert sum(r["rate"] > 0 for r in rates) > len(rates) / 2
 
+    # The run's end had a worker read the explorer's aggregated views of the graph as it now is.
+    from django.core.cache import cache
+
+    from graph import selectors
+
+    key = f"graph:explorer:team:{db.version()}"
+    deadline = time.time() + 60
+    while cache.get(key) is None and time.time() < deadline:
+        time.sleep(0.3)
+    assert cache.get(key) == selectors._explorer_read(
+        by="team", expand=[], only=None, args=dict.fromkeys(("org", "team", "tier", "system")), min_error=None
+    )
+
 
 def test_hostile_targets_each_fail_with_a_reason_and_the_run_completes(celery_workers, graph, hostile_fleet, root):
     fleet.register(hostile_fleet.services, actor=root, hostile_base=hostile_fleet.hostile_base)
