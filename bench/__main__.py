@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, a table on stdout and JSON in bench/results/.
 
-Runs against its own SQLite database (var/bench.sqlite3), Redis database 2 and the Neo4j
-of NEO4J_URI, which it wipes. Each benchmark states its target (README "Benchmarks"); speed
+Runs against its own SQLite database (var/bench.sqlite3, new for every run unless DATABASE_URL
+names another), Redis database 2 and the Neo4j of NEO4J_URI, which it wipes. Each benchmark states its target (README "Benchmarks"); speed
 is judged as a ratio against a baseline measured in the same run wherever one exists."""
 
 import argparse
@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench.sqlite3'}")
+BENCH_DB = ROOT / "var" / "bench.sqlite3"
+OWN_DB = "DATABASE_URL" not in os.environ  # then every run starts from a new one (see main)
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{BENCH_DB}")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 # The simulated fleet is on loopback, which the production default allow-list leaves out.
@@ -46,6 +48,11 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     (ROOT / "var").mkdir(exist_ok=True)
+    if OWN_DB:
+        # A run starts from an empty database: what an earlier run left (the central benchmark's
+        # 1,000 services) would otherwise be crawled, matched and counted by this one.
+        for path in (BENCH_DB, BENCH_DB.with_name(BENCH_DB.name + "-wal"), BENCH_DB.with_name(BENCH_DB.name + "-shm")):
+            path.unlink(missing_ok=True)
     import django
 
     django.setup()
