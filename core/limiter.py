@@ -6,13 +6,17 @@ until the minute ends. With Redis down, answers go on without the limiter."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import os
+import threading
 import time
 
 from django.conf import settings
 from django.core.cache import cache
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -128,22 +132,62 @@ class QuotaLimiter:
 
     def __init__(self, name: str):
         self.name = name
-        self._script = None  # registered once (redis-py computes its SHA); called with the current client
+        self._sha = hashlib.sha1(QUOTA_LUA.encode(), usedforsecurity=False).hexdigest()  # as Redis names the script
+        self._local = threading.local()  # each thread's own connection, and the process that opened it
+        self._keys_of: dict[tuple[str, int], list[str]] = {}
 
     def _keys(self, subject: str, day: int) -> list[str]:
-        from core.redis import key as redis_key
+        keys = self._keys_of.get((subject, day))
+        if keys is None:
+            from core.redis import key as redis_key
 
-        tag = f"{{{subject}}}"  # one hash slot for both keys
-        return [redis_key(f"{self.name}:rate:{tag}"), redis_key(f"{self.name}:day:{tag}:{day}")]
+            tag = f"{{{subject}}}"  # one hash slot for both keys
+            keys = [redis_key(f"{self.name}:rate:{tag}"), redis_key(f"{self.name}:day:{tag}:{day}")]
+            if len(self._keys_of) > 100_000:
+                self._keys_of.clear()
+            self._keys_of[(subject, day)] = keys
+        return keys
 
-    def _call(self, keys: list[str], args: list) -> list:
-        """EVALSHA on the cache's connection pool (redis-py loads the script again after a restart)."""
+    def _connection(self):
+        """This thread's connection to the cache's Redis, made like the cache pool's own but held,
+        not borrowed: taking one from the pool and giving it back (a lock, a poll for stray
+        data, bookkeeping) and redis-py's command layers cost as much as the round trip."""
         from core.redis import client
 
-        redis = client()
-        if self._script is None:
-            self._script = redis.register_script(QUOTA_LUA)
-        return self._script(keys=keys, args=args, client=redis)
+        pool = client().connection_pool
+        local = self._local
+        conn = getattr(local, "conn", None)
+        # A forked child opens its own; so does a thread whose cache settings changed.
+        if conn is None or local.pid != os.getpid() or local.pool is not pool:
+            if conn is not None and local.pid == os.getpid():
+                conn.disconnect()
+            conn = local.conn = pool.connection_class(**pool.connection_kwargs)
+            local.pid, local.pool = os.getpid(), pool
+        return conn
+
+    def _call(self, keys: list[str], args: list) -> list:
+        """EVALSHA on this thread's connection: one round trip. The script is loaded when Redis
+        does not know it (a restart); a connection the server closed is opened again once."""
+        conn = self._connection()
+        command = ("EVALSHA", self._sha, len(keys), *keys, *args)
+        for attempt in (1, 2):
+            try:
+                conn.send_command(*command)
+                try:
+                    return conn.read_response()
+                except NoScriptError:
+                    conn.send_command("SCRIPT", "LOAD", QUOTA_LUA)
+                    conn.read_response()
+                    conn.send_command(*command)
+                    return conn.read_response()
+            except RedisConnectionError:
+                conn.disconnect()
+                if attempt == 2:
+                    raise
+            except RedisError:
+                conn.disconnect()  # a timeout or an error reply may leave a reply unread on it
+                raise
+        raise AssertionError("unreachable")
 
     def check(self, subject: str, *, limit: int | None, period: int, quota: int | None, now: float) -> QuotaCheck:
         """Count one request of ``subject`` at ``now`` (epoch seconds) if both limits allow it.

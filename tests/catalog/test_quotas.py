@@ -119,6 +119,22 @@ def test_one_script_call_per_check_seen_by_redis_monitor(setup):
     assert seen == ["EVALSHA", "EVALSHA", "EVALSHA"]
 
 
+def test_a_check_after_redis_forgot_the_script_and_closed_the_connection_still_counts(setup):
+    """The quota check holds its own connection: after Redis drops every script (as a restart
+    does) and closes that connection, the next check reconnects, loads the script and counts."""
+    _, secret = issue(setup, rate_limit=2, rate_period="minute")
+    assert check(secret, T0).status == 200  # one of two spent; the connection is open
+    url = _monitor_url()
+    admin = redis.Redis.from_url(url)
+    admin.script_flush()
+    # This suite's connections only (its database): another suite may share the server.
+    ours = [c for c in admin.client_list() if c["db"] == url.rsplit("/", 1)[1] and c["id"] != str(admin.client_id())]
+    assert ours and all(admin.client_kill_filter(_id=c["id"]) == 1 for c in ours)
+    second = check(secret, T0 + 1)
+    assert second.status == 200 and headers(second)["RateLimit"].startswith('"rate";r=0;')
+    assert check(secret, T0 + 2).status == 429  # the counter survived: both requests counted
+
+
 def test_view_answers_429_with_headers_and_a_success_carries_them(setup, client):
     _, secret = issue(setup, rate_limit=2, rate_period="minute")
     first = client.get("/gateway/verify", HTTP_X_API_KEY=secret, HTTP_X_TARGET_API="orders-v1")
