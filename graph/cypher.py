@@ -168,6 +168,9 @@ REMOVE_ORPHAN_ENDPOINTS = "MATCH (e:Endpoint) WHERE NOT (e)<-[:CALLS]-() DELETE 
 
 
 # --- Reads ---------------------------------------------------------------------------
+ENUMERATED_DEPTH = 3  # up to this many hops dependencies are found by enumerating paths
+
+
 def _dependencies(direction: str, depth: int) -> str:
     """One row per service with its dependencies as strings, ``distance|kind|tier|team|slug|name``
     (kind ``s``) or ``distance|e|tier|team|key`` (an unknown endpoint; its key may hold ``|``, so
@@ -175,13 +178,23 @@ def _dependencies(direction: str, depth: int) -> str:
     decode (2,700 of them for a GraphQL page of 100 services at depth 2). Parsed by
     ``graph.selectors.dependencies_many``."""
     arrow = "-[:CALLS]->" if direction == "down" else "<-[:CALLS]-"
+    if depth <= ENUMERATED_DEPTH:
+        # Every path, the shortest length per service kept: a few hundred paths per service at
+        # 3 hops, and no shortest-path search started per reached node (100 services at 2 hops
+        # on 10k random edges: 28 ms instead of 44; at 3 hops 74 instead of 194).
+        var = f"-[:CALLS*1..{depth}]->" if direction == "down" else f"<-[:CALLS*1..{depth}]-"
+        reach = f"""MATCH p = (s){var}(d)
+  WHERE d <> s
+  RETURN min(length(p)) AS distance, d"""
+    else:  # deeper, paths multiply past hubs: a breadth-first shortest path per reached node
+        reach = f"""MATCH p = SHORTEST 1 (s){arrow}{{1,{depth}}}(d)
+  WHERE d <> s
+  RETURN DISTINCT length(p) AS distance, d"""
     return f"""
 UNWIND $slugs AS slug
 MATCH (s:Service {{slug: slug}})
 CALL (s) {{
-  MATCH p = SHORTEST 1 (s){arrow}{{1,{depth}}}(d)
-  WHERE d <> s
-  RETURN DISTINCT length(p) AS distance, d
+  {reach}
 }}
 RETURN s.slug AS root,
        collect(toString(distance) + '|' + CASE WHEN d:Service THEN 's' ELSE 'e' END + '|'

@@ -110,14 +110,21 @@ def test_tier_of_two_digits_sorts_as_a_number(dense):
     assert tiers == sorted(tiers) and tiers[-1] == 10
 
 
-def test_dependencies_each_once_at_its_shortest_distance(dense):
+@pytest.mark.parametrize("depth", [1, 2, cypher.ENUMERATED_DEPTH, cypher.ENUMERATED_DEPTH + 1, cypher.MAX_DEPTH])
+def test_dependencies_each_once_at_its_shortest_distance(dense, depth):
+    """Both ways of reaching dependencies (every path up to ENUMERATED_DEPTH hops, a shortest
+    path per reached service beyond) agree with a breadth-first search, for one and many services."""
     _, callers, callees = dense
     for direction, neighbours in (("down", callees), ("up", callers)):
         for slug in ("s00", "s21", "s58"):
-            expected = _bfs(slug, neighbours, 3)
-            found = selectors.dependencies(slug=slug, direction=direction, depth=3)
+            expected = _bfs(slug, neighbours, depth)
+            found = selectors.dependencies(slug=slug, direction=direction, depth=depth)
             assert {d["slug"]: d["distance"] for d in found} == expected
             assert len(found) == len(expected)
+        many = selectors.dependencies_many(slugs=["s00", "s21", "s58"], direction=direction, depth=depth)
+        assert {s: {d["slug"]: d["distance"] for d in deps} for s, deps in many.items()} == {
+            s: _bfs(s, neighbours, depth) for s in ("s00", "s21", "s58")
+        }
 
 
 def test_blast_radius_of_unknown_and_uncalled_services(dense):
