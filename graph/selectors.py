@@ -166,7 +166,13 @@ def shortest_path(*, src: str, dst: str) -> list[str]:
 
 
 def cycles(*, team: str | None = None, limit: int = 100) -> list[list[str]]:
-    return [r["cycle"] for r in db.read(cypher.CYCLES, team=team, limit=limit)]
+    """Call cycles (at most ``limit``, each once), those touching ``team``'s services if given;
+    the installation's are kept in the cache under the graph's version."""
+
+    def read():
+        return [r["cycle"] for r in db.read(cypher.CYCLES, team=team, limit=limit)]
+
+    return _graph_cached(f"cycles:{limit}", read) if team is None else read()
 
 
 def team_coupling(*, team: str | None = None) -> list[Coupling]:
@@ -386,6 +392,7 @@ def metrics_backend_list(*, actor) -> QuerySet:
 # --- The explorer (issue 16): levels of detail, filters, focus, path, find ------------------
 EXPLORER_GROUPS = ("org", "team", "system")
 EXPLORER_MAX_NODES = 3000  # most nodes of one neighbourhood
+EXPLORER_CYCLES = 50  # cycles the flat explorer view marks
 EXPLORER_CACHE_SECONDS = 300  # an aggregated view is cached per graph version; bounded if a bump was lost
 
 
@@ -466,14 +473,12 @@ def explorer_graph(*, by: str = "org", expand=(), filters: dict, only: str | Non
         raise InvalidInput("only names a group in expand.", fields={"only": ["Not an expanded group."]})
     args = {k: filters[k] for k in ("org", "team", "tier", "system")}
     unfiltered = all(v is None for v in args.values()) and filters["min_error"] is None
-    cached = by and not expand and only is None and unfiltered
-    version = db.version() if cached else None
-    key = f"graph:explorer:{by}:{version}"
-    answer = cache.get(key) if version is not None else None
-    if answer is None:
-        answer = _explorer_read(by=by, expand=expand, only=only, args=args, min_error=filters["min_error"])
-        if version is not None:
-            cache.set(key, answer, EXPLORER_CACHE_SECONDS)
+
+    def read():
+        return _explorer_read(by=by, expand=expand, only=only, args=args, min_error=filters["min_error"])
+
+    cacheable = not expand and only is None and unfiltered
+    answer = _graph_cached(f"explorer:{by or 'flat'}", read) if cacheable else read()
     nodes = answer["nodes"]
     if by == "system":  # names from the catalog, read every time: a rename does not write the graph
         labels = catalog_selectors.system_labels(slugs={n["system"] for n in nodes.values() if n["kind"] == "system"})
@@ -486,16 +491,37 @@ def explorer_graph(*, by: str = "org", expand=(), filters: dict, only: str | Non
     return {**answer, "only": f"{by}:{only}"} if only is not None else answer
 
 
+def _graph_cached(name: str, compute):
+    """``compute()``, kept in the cache under the graph's version: read again after any write
+    (and after EXPLORER_CACHE_SECONDS, in case a version bump was lost); uncached without Redis."""
+    version = db.version()
+    if version is None:
+        return compute()
+    key = f"graph:{name}:{version}"
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, EXPLORER_CACHE_SECONDS)
+    return value
+
+
 def explorer_warm() -> None:
     """Read each aggregated view into the cache (and Neo4j's plans of the expansion reads into
-    its query cache): what a crawl's end and a full sync ask for, so the first person to open
-    the explorer after them does not wait for the reads."""
+    its query cache), and the flat view with its cycles while it has at most EXPLORER_MAX_NODES
+    services (beyond, nobody reads a flat drawing): what a crawl's end and a full sync ask for,
+    so the first person to open the explorer after them does not wait for the reads."""
     no_filters = explorer_filters({})
+    services = 0
     for by in EXPLORER_GROUPS:
         groups = [n for n in explorer_graph(by=by, filters=no_filters)["nodes"] if n["kind"] == by]
+        if by == "org":
+            services = sum(n["services"] for n in groups)
         if groups:
             group = groups[0]["id"].split(":", 1)[1]
             explorer_graph(by=by, expand=[group], only=group, filters=no_filters)
+    if services <= EXPLORER_MAX_NODES:
+        explorer_graph(by="", filters=no_filters)
+        cycles(limit=EXPLORER_CYCLES)
 
 
 def _explorer_read(*, by: str, expand: list, only: str | None, args: dict, min_error: float | None) -> dict:

@@ -217,3 +217,10 @@ def test_warming_reads_each_aggregated_view_into_the_cache(fleet):
         assert cache.get(f"graph:explorer:{by}:{version}") == selectors._explorer_read(
             by=by, expand=[], only=None, args=dict.fromkeys(("org", "team", "tier", "system")), min_error=None
         )
+    # Six services: the flat view and its cycles are warmed too (none: this fleet has no cycle).
+    assert set(cache.get(f"graph:explorer:flat:{version}")["nodes"]) >= {"web", "orders", "payments", "bank"}
+    assert cache.get(f"graph:cycles:{selectors.EXPLORER_CYCLES}:{version}") == []
+
+    # A cycle written (bank -> web closes web -> payments -> ledger -> bank) is a new version, read anew.
+    services.edges_merge([windowed("bank", ("web", 1, 0))], crawl_id=2, now=NOW + 60_000)
+    assert selectors.cycles(limit=selectors.EXPLORER_CYCLES) == [["bank", "web", "payments", "ledger", "bank"]]
