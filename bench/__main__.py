@@ -1,8 +1,9 @@
 """`make bench`: every benchmark, a table on stdout and JSON in bench/results/.
 
 Runs against its own SQLite database (var/bench.sqlite3, new for every run unless DATABASE_URL
-names another), Redis database 2 and the Neo4j of NEO4J_URI, which it wipes. Each benchmark states its target (README "Benchmarks"); speed
-is judged as a ratio against a baseline measured in the same run wherever one exists."""
+names another), Redis database 2 and the Neo4j of NEO4J_URI, which it wipes. Each benchmark
+states its target (README "Benchmarks"); speed is judged as a ratio against a baseline measured
+in the same run wherever one exists."""
 
 import argparse
 import json

@@ -393,7 +393,7 @@ def metrics_backend_list(*, actor) -> QuerySet:
 EXPLORER_GROUPS = ("org", "team", "system")
 EXPLORER_MAX_NODES = 3000  # most nodes of one neighbourhood
 EXPLORER_CYCLES = 50  # cycles the flat explorer view marks
-EXPLORER_CACHE_SECONDS = 300  # an aggregated view is cached per graph version; bounded if a bump was lost
+GRAPH_CACHE_SECONDS = 300  # reads kept under the graph version (views, cycles); bounded if a bump was lost
 
 
 def explorer_filters(params) -> dict:
@@ -493,7 +493,7 @@ def explorer_graph(*, by: str = "org", expand=(), filters: dict, only: str | Non
 
 def _graph_cached(name: str, compute):
     """``compute()``, kept in the cache under the graph's version: read again after any write
-    (and after EXPLORER_CACHE_SECONDS, in case a version bump was lost); uncached without Redis."""
+    (and after GRAPH_CACHE_SECONDS, in case a version bump was lost); uncached without Redis."""
     version = db.version()
     if version is None:
         return compute()
@@ -501,7 +501,7 @@ def _graph_cached(name: str, compute):
     value = cache.get(key)
     if value is None:
         value = compute()
-        cache.set(key, value, EXPLORER_CACHE_SECONDS)
+        cache.set(key, value, GRAPH_CACHE_SECONDS)
     return value
 
 
