@@ -8,6 +8,7 @@ import re
 
 from django.core.cache import cache
 from django.db.models import Q, QuerySet
+from redis.exceptions import RedisError
 
 from catalog import selectors as catalog_selectors
 from core.errors import DomainError, InvalidInput, ServiceUnavailable
@@ -498,10 +499,16 @@ def _graph_cached(name: str, compute):
     if version is None:
         return compute()
     key = f"graph:{name}:{version}"
-    value = cache.get(key)
+    try:
+        value = cache.get(key)
+    except RedisError:  # Redis failed after answering the version: read the graph
+        value = None
     if value is None:
         value = compute()
-        cache.set(key, value, GRAPH_CACHE_SECONDS)
+        try:
+            cache.set(key, value, GRAPH_CACHE_SECONDS)
+        except RedisError:
+            pass  # the next read computes it again
     return value
 
 

@@ -296,11 +296,11 @@ def crawl_chunk(run_id: int, chunk: list[list[dict]], *, worker: str = "") -> No
         return
     observations = _observe(run, groups)
     stats, graph_error = _merge(run_id, observations)
+    if not graph_error:  # before the tally: a run is complete only once every chunk has settled
+        _settle(groups)
     with transaction.atomic():
         _results_record(run_id, groups, observations, graph_error, worker)
         complete = _run_tally(run_id, stats, graph_error)
-    if not graph_error:
-        _settle(groups)
     if complete:
         crawl_finish(run_id)
 

@@ -92,3 +92,31 @@ def test_a_plan_or_chunk_handed_out_twice_fetches_each_target_once(graph, run_fl
     assert done.status == "succeeded" and done.done == 30 and done.edges_new == len(running.truth)
     assert Counter(running.hits.values()) == Counter({1: len(running.hits)})
     assert set(calls_per_pair()) == running.truth
+
+
+@pytest.mark.django_db
+def test_a_chunk_whose_tally_fails_records_none_of_its_results(graph, run_fleet, root, settings, monkeypatch):
+    """The results and the run's counters commit together: a chunk that fails at its tally
+    leaves no result behind, so no other chunk can count the run complete without it."""
+    from graph.services import crawls
+
+    settings.DISCOVERY_CHUNK_SIZE = 10
+    running = run_fleet(20, seed=5)
+    fleet.register(running.services, actor=root)
+    services.graph_sync()
+    run = CrawlRun.objects.create(trigger="cli")
+    chunks = services.crawl_plan(run.pk)
+
+    def tally_fails(*args, **kwargs):
+        raise RuntimeError("the database went away at the tally")
+
+    monkeypatch.setattr(crawls, "_run_tally", tally_fails)
+    with pytest.raises(RuntimeError):
+        services.crawl_chunk(run.pk, chunks[0], worker="w1@a")
+    assert CrawlRun.objects.get(pk=run.pk).results.count() == 0
+
+    monkeypatch.undo()
+    for chunk in chunks:
+        services.crawl_chunk(run.pk, chunk, worker="w1@a")
+    done = CrawlRun.objects.get(pk=run.pk)
+    assert done.status == "succeeded" and done.done == 20 and done.results.count() == 20
