@@ -170,24 +170,25 @@ class QuotaLimiter:
         does not know it (a restart); a connection the server closed is opened again once."""
         conn = self._connection()
         command = ("EVALSHA", self._sha, len(keys), *keys, *args)
-        for attempt in (1, 2):
+        try:
+            return self._evalsha(conn, command)
+        except RedisConnectionError:
+            return self._evalsha(conn, command)  # disconnected: this opens it again
+
+    @staticmethod
+    def _evalsha(conn, command: tuple) -> list:
+        try:
+            conn.send_command(*command)
             try:
+                return conn.read_response()
+            except NoScriptError:
+                conn.send_command("SCRIPT", "LOAD", QUOTA_LUA)
+                conn.read_response()
                 conn.send_command(*command)
-                try:
-                    return conn.read_response()
-                except NoScriptError:
-                    conn.send_command("SCRIPT", "LOAD", QUOTA_LUA)
-                    conn.read_response()
-                    conn.send_command(*command)
-                    return conn.read_response()
-            except RedisConnectionError:
-                conn.disconnect()
-                if attempt == 2:
-                    raise
-            except RedisError:
-                conn.disconnect()  # a timeout or an error reply may leave a reply unread on it
-                raise
-        raise AssertionError("unreachable")
+                return conn.read_response()
+        except RedisError:
+            conn.disconnect()  # a closed socket, a timeout or an error reply may leave it unusable
+            raise
 
     def check(self, subject: str, *, limit: int | None, period: int, quota: int | None, now: float) -> QuotaCheck:
         """Count one request of ``subject`` at ``now`` (epoch seconds) if both limits allow it.
