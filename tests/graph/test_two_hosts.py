@@ -29,6 +29,11 @@ def test_two_named_workers_split_a_run_and_nothing_is_done_twice(celery_workers,
     running = run_fleet(120, seed=17)
     fleet.register(running.services, actor=root)
     services.graph_sync()
+    # The sync sent the explorer's warm; run by a single-process worker, it kept that worker busy
+    # while the other took every chunk. The split, not the warm, is tested here.
+    from config.celery import app
+
+    app.control.purge()
     host = socket.gethostname()
     # Two worker processes, as on two hosts: their own node names, one process each, so a
     # chunk's worker is one process; the workers plan the run, so they get the chunk size.
@@ -66,17 +71,23 @@ def test_two_named_workers_split_a_run_and_nothing_is_done_twice(celery_workers,
     assert {k: n for k, n in running.hits.items() if n != 1} == {}
 
 
+def planned_run(run_fleet, root, settings, size: int, *, seed: int):
+    """A live fleet of ``size`` services in the catalog and the graph, and a run planned in
+    chunks of 10 (in-process, no worker): (the fleet, the run, its chunks)."""
+    settings.DISCOVERY_CHUNK_SIZE = 10
+    running = run_fleet(size, seed=seed)
+    fleet.register(running.services, actor=root)
+    services.graph_sync()
+    run = CrawlRun.objects.create(trigger="cli")
+    return running, run, services.crawl_plan(run.pk)
+
+
 @pytest.mark.django_db
 def test_a_plan_or_chunk_handed_out_twice_fetches_each_target_once(graph, run_fleet, root, settings):
     """The crawl's own steps, in-process against the live fleet and Neo4j: a second plan of a
     running run gives no chunks, and a chunk delivered again after it was recorded fetches
     nothing and keeps the first worker's results."""
-    settings.DISCOVERY_CHUNK_SIZE = 10
-    running = run_fleet(30, seed=4)
-    fleet.register(running.services, actor=root)
-    services.graph_sync()
-    run = CrawlRun.objects.create(trigger="cli")
-    chunks = services.crawl_plan(run.pk)
+    running, run, chunks = planned_run(run_fleet, root, settings, 30, seed=4)
     assert len(chunks) == 3
     assert services.crawl_plan(run.pk) == []  # the planner delivered again
 
@@ -100,12 +111,7 @@ def test_a_chunk_whose_tally_fails_records_none_of_its_results(graph, run_fleet,
     leaves no result behind, so no other chunk can count the run complete without it."""
     from graph.services import crawls
 
-    settings.DISCOVERY_CHUNK_SIZE = 10
-    running = run_fleet(20, seed=5)
-    fleet.register(running.services, actor=root)
-    services.graph_sync()
-    run = CrawlRun.objects.create(trigger="cli")
-    chunks = services.crawl_plan(run.pk)
+    _, run, chunks = planned_run(run_fleet, root, settings, 20, seed=5)
 
     def tally_fails(*args, **kwargs):
         raise RuntimeError("the database went away at the tally")
