@@ -35,6 +35,9 @@ def test_two_workers_discover_a_200_service_fleet_exactly(celery_workers, graph,
     running = run_fleet(200, seed=11)
     fleet.register(running.services, actor=root)
     services.graph_sync()
+    from config.celery import app
+
+    app.control.purge()  # the warm the sync sent: both workers are to be free when the crawl starts
     # The workers plan the run: they are the ones that need the chunk size (8 chunks of 25).
     celery_workers(2, concurrency=2, DISCOVERY_CHUNK_SIZE="25")
     run = wait_for(services.crawl_start(trigger="api", actor=root).pk)
@@ -47,8 +50,6 @@ def test_two_workers_discover_a_200_service_fleet_exactly(celery_workers, graph,
     assert (precision, recall) == (1.0, 1.0), (found - truth, truth - found)
     assert run.edges_new == len(truth)
     # Both workers took chunks of the same run.
-    from config.celery import app
-
     stats = app.control.inspect(timeout=2).stats() or {}
     per_worker = [s["total"].get("graph.tasks.crawl_chunk_task", 0) for s in stats.values()]
     assert len(per_worker) == 2 and all(n > 0 for n in per_worker), per_worker
