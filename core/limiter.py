@@ -15,6 +15,9 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from hiredis import pack_command
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
@@ -104,6 +107,13 @@ return {1, 0, remaining, used, reset, 0}
 """
 
 DAY_MS = 86_400_000
+_cache_generation = [0]  # bumped when the CACHES setting changes (tests): held connections reopen
+
+
+@receiver(setting_changed)
+def _cache_settings_changed(setting, **kwargs):
+    if setting == "CACHES":
+        _cache_generation[0] += 1
 
 
 class QuotaUnavailable(Exception):
@@ -134,10 +144,11 @@ class QuotaLimiter:
         self.name = name
         self._sha = hashlib.sha1(QUOTA_LUA.encode(), usedforsecurity=False).hexdigest()  # as Redis names the script
         self._local = threading.local()  # each thread's own connection, and the process that opened it
-        self._keys_of: dict[tuple[str, int], list[str]] = {}
+        self._keys_of: dict[tuple[str, int, int], list[str]] = {}
 
     def _keys(self, subject: str, day: int) -> list[str]:
-        keys = self._keys_of.get((subject, day))
+        memo = (subject, day, _cache_generation[0])  # the cache's key prefix comes from the settings
+        keys = self._keys_of.get(memo)
         if keys is None:
             from core.redis import key as redis_key
 
@@ -145,46 +156,47 @@ class QuotaLimiter:
             keys = [redis_key(f"{self.name}:rate:{tag}"), redis_key(f"{self.name}:day:{tag}:{day}")]
             if len(self._keys_of) > 100_000:
                 self._keys_of.clear()
-            self._keys_of[(subject, day)] = keys
+            self._keys_of[memo] = keys
         return keys
 
     def _connection(self):
         """This thread's connection to the cache's Redis, made like the cache pool's own but held,
         not borrowed: taking one from the pool and giving it back (a lock, a poll for stray
-        data, bookkeeping) and redis-py's command layers cost as much as the round trip."""
-        from core.redis import client
-
-        pool = client().connection_pool
+        data, bookkeeping) and redis-py's command layers cost as much as the round trip. A forked
+        child opens its own; so does a thread after the cache settings changed."""
         local = self._local
         conn = getattr(local, "conn", None)
-        # A forked child opens its own; so does a thread whose cache settings changed.
-        if conn is None or local.pid != os.getpid() or local.pool is not pool:
-            if conn is not None and local.pid == os.getpid():
-                conn.disconnect()
-            conn = local.conn = pool.connection_class(**pool.connection_kwargs)
-            local.pid, local.pool = os.getpid(), pool
+        if conn is not None and local.pid == os.getpid() and local.generation == _cache_generation[0]:
+            return conn
+        from core.redis import client
+
+        if conn is not None and local.pid == os.getpid():
+            conn.disconnect()
+        pool = client().connection_pool
+        conn = local.conn = pool.connection_class(**pool.connection_kwargs)
+        local.pid, local.generation = os.getpid(), _cache_generation[0]
         return conn
 
     def _call(self, keys: list[str], args: list) -> list:
         """EVALSHA on this thread's connection: one round trip. The script is loaded when Redis
         does not know it (a restart); a connection the server closed is opened again once."""
         conn = self._connection()
-        command = ("EVALSHA", self._sha, len(keys), *keys, *args)
+        packed = [pack_command(("EVALSHA", self._sha, 2, *keys, *args))]  # hiredis's C encoder
         try:
-            return self._evalsha(conn, command)
+            return self._evalsha(conn, packed)
         except RedisConnectionError:
-            return self._evalsha(conn, command)  # disconnected: this opens it again
+            return self._evalsha(conn, packed)  # disconnected: this opens it again
 
     @staticmethod
-    def _evalsha(conn, command: tuple) -> list:
+    def _evalsha(conn, packed: list[bytes]) -> list:
         try:
-            conn.send_command(*command)
+            conn.send_packed_command(packed, check_health=False)
             try:
                 return conn.read_response()
             except NoScriptError:
                 conn.send_command("SCRIPT", "LOAD", QUOTA_LUA)
                 conn.read_response()
-                conn.send_command(*command)
+                conn.send_packed_command(packed, check_health=False)
                 return conn.read_response()
         except RedisError:
             conn.disconnect()  # a closed socket, a timeout or an error reply may leave it unusable
