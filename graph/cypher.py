@@ -216,20 +216,22 @@ DEPENDENCIES = {
 # enumeration of paths. `d` has no label: only services call (edges start at a Service), and the
 # label check was one db hit per node. Teams come as four parallel lists of strings ('' for
 # null): a map each cost the driver several times as much to decode (1,250 at 10k random edges).
+# The dependents as distinct nodes (the pruning BFS's own), then one `card` each: hashing the
+# nodes is cheaper than hashing 8,000 card strings. Their teams' contacts come from TEAM_CONTACTS,
+# which graph.selectors keeps per graph version.
 BLAST_RADIUS = f"""
 MATCH (s:Service {{slug: $slug}})
 MATCH (s)<-[:CALLS*1..{MAX_DEPTH}]-(d)
 WHERE d <> s
-WITH collect(DISTINCT d.card) AS cards
-CALL (cards) {{
-  UNWIND cards AS card
-  WITH DISTINCT split(card, '|')[0] AS team
-  OPTIONAL MATCH (t:Team {{slug: team}})
-  RETURN collect(team) AS teams, collect(coalesce(t.name, '')) AS names,
-         collect(coalesce(t.oncall, '')) AS oncalls, collect(coalesce(t.chat, '')) AS chats
-}}
-RETURN cards, teams, names, oncalls, chats
+WITH DISTINCT d
+RETURN collect(d.card) AS cards
 """
+TEAM_CONTACTS = """
+MATCH (t:Team)
+WHERE $slugs IS NULL OR t.slug IN $slugs
+RETURN collect([t.slug, coalesce(t.name, ''), coalesce(t.oncall, ''), coalesce(t.chat, '')]) AS rows
+"""
+TEAM_CONTACT_COLUMNS = ("slug", "name", "oncall", "chat")
 SHORTEST_PATH = f"""
 MATCH (a:Service {{slug: $src}}), (b:Service {{slug: $dst}})
 MATCH p = SHORTEST 1 (a)-[:CALLS]->{{1,{MAX_DEPTH * 2}}}(b)

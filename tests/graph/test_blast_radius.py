@@ -135,3 +135,35 @@ def test_blast_radius_of_unknown_and_uncalled_services(dense):
         tag=1,
     )
     assert selectors.blast_radius(slug="lonely") == {"service": "lonely", "affected_services": 0, "teams": []}
+
+
+def _group(radius: dict, team: str) -> dict:
+    return next(g for g in radius["teams"] if g["team"] == team)
+
+
+def test_team_contacts_follow_a_team_write_and_are_read_without_redis(dense, settings):
+    """The teams' contacts are kept per graph version in this process: a team written to the
+    graph (a new on-call) shows in the next radius; with Redis down they are read for each one."""
+    before = _group(selectors.blast_radius(slug="s00"), "team-1")
+    assert (before["team_name"], before["oncall"], before["chat"]) == ("Team 1", "pager-1", "#t1")
+    db.write_batches(
+        cypher.PROJECT_TEAMS,
+        [{"slug": "team-1", "name": "Payments", "org": "o", "oncall": "pager-new", "chat": "#pay"}],
+        tag=2,
+    )
+    after = _group(selectors.blast_radius(slug="s00"), "team-1")
+    assert (after["team_name"], after["oncall"], after["chat"]) == ("Payments", "pager-new", "#pay")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1: a real refused connection
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    db.write_batches(
+        cypher.PROJECT_TEAMS,
+        [{"slug": "team-1", "name": "Payments", "org": "o", "oncall": "pager-3", "chat": "#pay"}],
+        tag=3,
+    )
+    down = selectors.blast_radius(slug="s00")
+    assert _group(down, "team-1")["oncall"] == "pager-3" and _group(down, "team-6")["team_name"] == "team-6"
