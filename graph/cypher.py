@@ -211,14 +211,12 @@ DEPENDENCIES = {
 }
 # Transitive dependents can number thousands, and reading three properties of each is
 # what costs: every Service carries `card` ("team|tier|slug", set by the projection), so
-# the closure is read with one property a node; teams are looked up once each. The closure is
-# a breadth-first search over distinct nodes (the plan's VarLengthExpand(Pruning,BFS)), not an
-# enumeration of paths. `d` has no label: only services call (edges start at a Service), and the
-# label check was one db hit per node. Teams come as four parallel lists of strings ('' for
-# null): a map each cost the driver several times as much to decode (1,250 at 10k random edges).
-# The dependents as distinct nodes (the pruning BFS's own), then one `card` each: hashing the
-# nodes is cheaper than hashing 8,000 card strings. Their teams' contacts come from TEAM_CONTACTS,
-# which graph.selectors keeps per graph version.
+# the closure is read with one property a node. The closure is a breadth-first search over
+# distinct nodes (the plan's VarLengthExpand(Pruning,BFS)), not an enumeration of paths; they
+# are made distinct as nodes, which is cheaper than hashing 8,000 card strings. `d` has no label:
+# only services call (edges start at a Service), and the label check was one db hit per node.
+# The teams' contacts come from TEAM_CONTACTS (every team, as lists: a map each cost the driver
+# several times as much to decode), which graph.selectors keeps per graph version.
 BLAST_RADIUS = f"""
 MATCH (s:Service {{slug: $slug}})
 MATCH (s)<-[:CALLS*1..{MAX_DEPTH}]-(d)
