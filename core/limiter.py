@@ -19,7 +19,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from hiredis import pack_command
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import DataError, NoScriptError, RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -164,9 +164,9 @@ class QuotaLimiter:
         not borrowed: taking one from the pool and giving it back (a lock, a poll for stray
         data, bookkeeping) and redis-py's command layers cost as much as the round trip. A forked
         child opens its own; so does a thread after the cache settings changed."""
-        local = self._local
+        local, generation = self._local, _cache_generation[0]  # read once: the settings may change meanwhile
         conn = getattr(local, "conn", None)
-        if conn is not None and local.pid == os.getpid() and local.generation == _cache_generation[0]:
+        if conn is not None and local.pid == os.getpid() and local.generation == generation:
             return conn
         from core.redis import client
 
@@ -174,14 +174,17 @@ class QuotaLimiter:
             conn.disconnect()
         pool = client().connection_pool
         conn = local.conn = pool.connection_class(**pool.connection_kwargs)
-        local.pid, local.generation = os.getpid(), _cache_generation[0]
+        local.pid, local.generation = os.getpid(), generation
         return conn
 
     def _call(self, keys: list[str], args: list) -> list:
         """EVALSHA on this thread's connection: one round trip. The script is loaded when Redis
         does not know it (a restart); a connection the server closed is opened again once."""
         conn = self._connection()
-        packed = [pack_command(("EVALSHA", self._sha, 2, *keys, *args))]  # hiredis's C encoder
+        try:
+            packed = [pack_command(("EVALSHA", self._sha, 2, *keys, *args))]  # hiredis's C encoder
+        except TypeError as exc:  # as redis-py's own packer says it
+            raise DataError(str(exc)) from exc
         try:
             return self._evalsha(conn, packed)
         except RedisConnectionError:

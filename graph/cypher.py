@@ -224,11 +224,9 @@ WHERE d <> s
 WITH DISTINCT d
 RETURN collect(d.card) AS cards
 """
-TEAM_CONTACTS = """
-MATCH (t:Team)
-WHERE $slugs IS NULL OR t.slug IN $slugs
-RETURN collect([t.slug, coalesce(t.name, ''), coalesce(t.oncall, ''), coalesce(t.chat, '')]) AS rows
-"""
+_TEAM_CONTACT = "collect([t.slug, coalesce(t.name, ''), coalesce(t.oncall, ''), coalesce(t.chat, '')]) AS rows"
+TEAM_CONTACTS = f"MATCH (t:Team) RETURN {_TEAM_CONTACT}"
+TEAM_CONTACTS_OF = f"UNWIND $slugs AS slug MATCH (t:Team {{slug: slug}}) RETURN {_TEAM_CONTACT}"
 TEAM_CONTACT_COLUMNS = ("slug", "name", "oncall", "chat")
 SHORTEST_PATH = f"""
 MATCH (a:Service {{slug: $src}}), (b:Service {{slug: $dst}})
@@ -545,3 +543,9 @@ RETURN [n IN nodes(p) | {{id: n.slug, name: n.name, team: n.team, org: n.org, ti
                 p50_ms: toFloat(r.p50_ms), p95_ms: toFloat(r.p95_ms), p99_ms: toFloat(r.p99_ms), last_seen: r.last_seen,
                 stale: coalesce(r.stale, false), sources: coalesce(r.sources, [])}}) AS edges
 """
+
+# The writes that create, change or delete Team nodes: each also sets a new teams' version
+# (graph.db.TEAMS_VERSION_KEY), which keys the teams' contacts the web processes keep, so that
+# a crawl's edge writes do not make them read every team again. A test checks that every
+# statement here that writes near a Team is listed.
+TEAM_WRITES = frozenset({PROJECT_TEAMS, PROJECT_SERVICES, DELETE_BY_KEY["team"], CLEANUP_UNTAGGED, WIPE_NODES})

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from core.errors import ServiceUnavailable as DomainUnavailable
 from core.redis import client as redis_client
 from core.redis import key as redis_key
+from graph import cypher
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def write(query: str, **params) -> list[dict]:
     except DriverError as exc:
         raise GraphUnavailable(f"The graph database driver failed: {type(exc).__name__}.") from exc
     finally:  # also when the commit's outcome is unknown: a needless new version costs one read
-        _written()
+        _written(query)
     # Statements return values, never nodes, relationships or paths, so a record is its values
     # as they are: Record.data() walks every nested list and map again to convert graph types
     # (6 of the 16 ms of client CPU of a 1,200-service blast radius).
@@ -108,14 +109,15 @@ def write(query: str, **params) -> list[dict]:
 # not a counter: a counter that Redis lost (a flush, a restart, an eviction) would count up to
 # old values again and serve what was cached under them.
 VERSION_KEY = "graph:version"
+TEAMS_VERSION_KEY = "graph:teams-version"  # set anew by the writes of cypher.TEAM_WRITES only
 
 
-def version() -> str | None:
-    """The graph's current version, or None when Redis cannot be asked (then nothing is served
-    from the cache)."""
+def version(name: str = VERSION_KEY) -> str | None:
+    """The graph's current version (or the teams' one, TEAMS_VERSION_KEY), or None when Redis
+    cannot be asked (then nothing is served from the cache)."""
     try:
         redis = redis_client()
-        key = redis_key(VERSION_KEY)
+        key = redis_key(name)
         current = redis.get(key)
         if current is None:  # never written, or lost: a new one
             redis.set(key, uuid.uuid4().hex, nx=True)
@@ -125,9 +127,14 @@ def version() -> str | None:
         return None
 
 
-def _written() -> None:
+def _written(query: str) -> None:
     try:
-        redis_client().set(redis_key(VERSION_KEY), uuid.uuid4().hex)
+        if query in cypher.TEAM_WRITES:
+            redis_client().mset(
+                {redis_key(VERSION_KEY): uuid.uuid4().hex, redis_key(TEAMS_VERSION_KEY): uuid.uuid4().hex}
+            )
+        else:
+            redis_client().set(redis_key(VERSION_KEY), uuid.uuid4().hex)
     except RedisError as exc:  # cached reads then last until their TTL (graph.selectors)
         logger.warning("graph version not changed after a write (Redis: %s)", type(exc).__name__)
 

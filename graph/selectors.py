@@ -120,21 +120,23 @@ def graph_read(call, default):
 _TIERS = {str(t): t for t in range(10)}
 
 
-_contacts: dict = {"version": None, "read_at": 0.0, "teams": {}}  # this process's, per graph version
+_contacts: list = [None, 0.0, {}]  # this process's: teams' version, read at (monotonic), slug -> row
 
 
 def _team_contacts(teams: list[str]) -> dict[str, dict]:
-    """Name, on-call and chat of these teams (slug -> row). All teams are read once per graph
-    version and kept in this process (6,000 teams: a few ms, once); without Redis, only these."""
-    version = db.version()
+    """Name, on-call and chat of these teams (slug -> row). All teams are read once per teams'
+    version (set anew only by writes to Team nodes) and kept in this process; without Redis,
+    only these."""
+    version = db.version(db.TEAMS_VERSION_KEY)
     if version is None:
-        rows = db.read_collected(cypher.TEAM_CONTACTS, cypher.TEAM_CONTACT_COLUMNS, slugs=teams)
+        rows = db.read_collected(cypher.TEAM_CONTACTS_OF, cypher.TEAM_CONTACT_COLUMNS, slugs=teams)
         return {row["slug"]: row for row in rows}
+    kept_version, read_at, kept = _contacts  # one snapshot: another thread may replace it meanwhile
     now = time.monotonic()
-    if _contacts["version"] != version or now - _contacts["read_at"] > GRAPH_CACHE_SECONDS:
-        rows = db.read_collected(cypher.TEAM_CONTACTS, cypher.TEAM_CONTACT_COLUMNS, slugs=None)
-        _contacts.update(version=version, read_at=now, teams={row["slug"]: row for row in rows})
-    return _contacts["teams"]
+    if kept_version != version or now - read_at > GRAPH_CACHE_SECONDS:
+        kept = {row["slug"]: row for row in db.read_collected(cypher.TEAM_CONTACTS, cypher.TEAM_CONTACT_COLUMNS)}
+        _contacts[:] = [version, now, kept]
+    return kept
 
 
 def blast_radius(*, slug: str) -> BlastRadius:

@@ -4,6 +4,7 @@ done here in Python over the same edges. Real Neo4j; the graph is written with t
 projection's and the crawl's own statements."""
 
 import random
+import re
 from collections import deque
 
 import pytest
@@ -146,6 +147,16 @@ def test_team_contacts_follow_a_team_write_and_are_read_without_redis(dense, set
     graph (a new on-call) shows in the next radius; with Redis down they are read for each one."""
     before = _group(selectors.blast_radius(slug="s00"), "team-1")
     assert (before["team_name"], before["oncall"], before["chat"]) == ("Team 1", "pager-1", "#t1")
+    kept = selectors._contacts[2]
+    db.write_batches(  # a crawl's edge write: a new graph version, the same teams' version
+        cypher.MERGE_SERVICE_EDGES,
+        [{"src": "s01", "dst": "s00", "source": "prometheus", "props": {"calls": 2.0, "errors": 0.0}}],
+        now=2,
+        crawl_id=2,
+        report_max=0,
+    )
+    selectors.blast_radius(slug="s42")
+    assert selectors._contacts[2] is kept  # no team written since: the same copy, not read again
     db.write_batches(
         cypher.PROJECT_TEAMS,
         [{"slug": "team-1", "name": "Payments", "org": "o", "oncall": "pager-new", "chat": "#pay"}],
@@ -167,3 +178,14 @@ def test_team_contacts_follow_a_team_write_and_are_read_without_redis(dense, set
     )
     down = selectors.blast_radius(slug="s00")
     assert _group(down, "team-1")["oncall"] == "pager-3" and _group(down, "team-6")["team_name"] == "team-6"
+
+
+def test_every_statement_that_writes_near_a_team_sets_the_teams_version():
+    """The teams' contacts are kept until a write of cypher.TEAM_WRITES: a statement that writes
+    and names a Team (or deletes any node) must be one of them."""
+    statements = [v for v in vars(cypher).values() if isinstance(v, str)]
+    statements += [v for d in vars(cypher).values() if isinstance(d, dict) for v in d.values() if isinstance(v, str)]
+    writes = re.compile(r"\b(MERGE|CREATE|SET|DELETE|REMOVE)\b")
+    near_teams = {q for q in statements if writes.search(q) and (":Team" in q or "DETACH DELETE n" in q and "(n)" in q)}
+    assert near_teams - {q for q in statements if q.lstrip().startswith("CREATE CONSTRAINT")} <= cypher.TEAM_WRITES
+    assert cypher.PROJECT_TEAMS in cypher.TEAM_WRITES and cypher.MERGE_SERVICE_EDGES not in cypher.TEAM_WRITES
