@@ -15,7 +15,8 @@ REGRESSION_P95_ABS_MS/_REL) and both windows counted at least REGRESSION_MIN_CAL
 How calls are counted: a sample is calls per minute over the time since the edge's previous
 sample, so a sample stands for ``rate x gap`` calls (the gap capped at the window). A sample
 whose interval straddles the deploy counts in neither window; its edge is judged on the ones
-before and after.
+before and after. Samples and deploys are timed to the second, so a sample that ends or starts
+in the deploy's own second may straddle it too, and counts in neither.
 
 Kept apart from services.py and selectors.py so the two can change independently; the same
 rules apply (writes here are the only writes of Regression rows)."""
@@ -153,9 +154,9 @@ def deploy_compare(deploy: Deploy) -> DeployComparison:
             continue
         calls = rate * min(t - prev, window) / 60.0
         edge = series[sid]
-        if at - window < t <= at:
+        if at - window < t < at:
             edge.before.add(calls, err, p95)
-        elif prev >= at:
+        elif prev > at:
             edge.after.add(calls, err, p95)
     edges = sorted(series.values(), key=lambda e: (e.direction, e.src, e.dst))
     for edge in edges:

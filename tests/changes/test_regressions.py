@@ -195,6 +195,21 @@ def test_a_rise_is_flagged_beyond_an_absolute_and_a_relative_threshold_with_enou
         assert verdict.verdict == "pass" and verdict.edges_compared == 1
 
 
+def test_a_sample_in_the_deploys_own_second_counts_in_neither_window(shop):
+    """Samples and deploys are timed to the second: a sample taken in the deploy's second, after
+    it, already carries the new version's errors and is not part of the window before it."""
+    now = int(time.time())
+    deployed = now - 660
+    deploy = _deploy_at(shop, "orders", deployed)
+    samples = [Observed("web", "orders", t * 1000, 60.0, 0.0, 10.0) for t in range(deployed - 600, deployed, 60)]
+    samples.append(Observed("web", "orders", deployed * 1000 + 900, 60.0, 0.5, 10.0))  # 0.9 s after the deploy
+    samples += [Observed("web", "orders", t * 1000, 60.0, 0.5, 10.0) for t in range(deployed + 60, now + 1, 60)]
+    changes.history_append(samples)
+    assert regressions.regressions_detect() == 1
+    (r,) = Regression.objects.filter(deploy=deploy)
+    assert (r.metric, r.before, r.after) == ("error_rate", 0.0, 0.5)
+
+
 def test_the_gate_fails_early_and_blames_the_latest_deploy(shop):
     now = int(time.time())
     first = _deploy_at(shop, "orders", now - 900, "1.0.0")
