@@ -123,6 +123,7 @@ def test_issue_a_key_see_it_once_and_revoke_it(sign_in, page):
     page.click("main button[type=submit]")
     secret = page.input_value("#secret")
     assert secret.startswith("swb_")
+    page.wait_for_load_state()  # copy.js, at the page's end, listens only once it has run
     page.click("#copy-secret")
     expect(page.locator("#copy-secret")).to_have_text("Copied")
     page.goto("/keys/")
