@@ -216,7 +216,7 @@ DEPENDENCIES = {
 # are made distinct as nodes, which is cheaper than hashing 8,000 card strings. `d` has no label:
 # only services call (edges start at a Service), and the label check was one db hit per node.
 # The teams' contacts come from TEAM_CONTACTS (every team, as lists: a map each cost the driver
-# several times as much to decode), which graph.selectors keeps per graph version.
+# several times as much to decode), which graph.selectors keeps per teams' version.
 BLAST_RADIUS = f"""
 MATCH (s:Service {{slug: $slug}})
 MATCH (s)<-[:CALLS*1..{MAX_DEPTH}]-(d)

@@ -129,12 +129,10 @@ def version(name: str = VERSION_KEY) -> str | None:
 
 def _written(query: str) -> None:
     try:
+        versions = {redis_key(VERSION_KEY): uuid.uuid4().hex}
         if query in cypher.TEAM_WRITES:
-            redis_client().mset(
-                {redis_key(VERSION_KEY): uuid.uuid4().hex, redis_key(TEAMS_VERSION_KEY): uuid.uuid4().hex}
-            )
-        else:
-            redis_client().set(redis_key(VERSION_KEY), uuid.uuid4().hex)
+            versions[redis_key(TEAMS_VERSION_KEY)] = uuid.uuid4().hex
+        redis_client().mset(versions)
     except RedisError as exc:  # cached reads then last until their TTL (graph.selectors)
         logger.warning("graph version not changed after a write (Redis: %s)", type(exc).__name__)
 

@@ -121,6 +121,7 @@ _TIERS = {str(t): t for t in range(10)}
 
 
 _contacts: list = [None, 0.0, {}]  # this process's: teams' version, read at (monotonic), slug -> row
+_NO_CONTACT = {"name": "", "oncall": "", "chat": ""}  # a team without a Team node
 
 
 def _team_contacts(teams: list[str]) -> dict[str, dict]:
@@ -166,13 +167,13 @@ def blast_radius(*, slug: str) -> BlastRadius:
     contacts = _team_contacts(list(by_team))
     groups = []
     for team, members in by_team.items():
-        contact = contacts.get(team)
+        contact = contacts.get(team, _NO_CONTACT)
         groups.append(
             {
                 "team": team,
-                "team_name": (contact and contact["name"]) or team,
-                "oncall": contact["oncall"] if contact else "",
-                "chat": contact["chat"] if contact else "",
+                "team_name": contact["name"] or team,
+                "oncall": contact["oncall"],
+                "chat": contact["chat"],
                 "worst_tier": members[0]["tier"],
                 "services": members,
             }

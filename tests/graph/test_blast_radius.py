@@ -143,8 +143,9 @@ def _group(radius: dict, team: str) -> dict:
 
 
 def test_team_contacts_follow_a_team_write_and_are_read_without_redis(dense, settings):
-    """The teams' contacts are kept per graph version in this process: a team written to the
-    graph (a new on-call) shows in the next radius; with Redis down they are read for each one."""
+    """The teams' contacts are kept in this process per teams' version: an edge write keeps
+    them, a team written to the graph (a new on-call) shows in the next radius; with Redis down
+    they are read for each one."""
     before = _group(selectors.blast_radius(slug="s00"), "team-1")
     assert (before["team_name"], before["oncall"], before["chat"]) == ("Team 1", "pager-1", "#t1")
     kept = selectors._contacts[2]
