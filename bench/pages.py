@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from bench.common import Row, latencies_ms, summary
 from bench.graphdata import build
 from catalog.models import Service
+from core.process import tune_gc
 from teams.models import Org, Team
 
 N = 10_000
@@ -53,6 +54,7 @@ def _catalog() -> None:
 def run():
     _catalog()
     slugs = build(N, 50_000)
+    tune_gc()  # these requests are served in this process: tuned as config/wsgi.py tunes a web process
     user = get_user_model().objects.filter(username="bench").first() or get_user_model().objects.create_superuser(
         "bench", "b@e.x", "bench"
     )
