@@ -1,5 +1,6 @@
 """gunicorn settings, the one place for them: `gunicorn -c config/gunicorn.py config.wsgi`
-(Procfile, docker-compose.yml, the tests' web processes and the benchmarks).
+(Procfile, docker-compose.yml, the tests' web processes, the security and OTLP benchmarks; the
+gateway and explorer benchmarks run sync workers, see bench/gateway.py).
 
 Threaded workers (gthread): a slow or idle client holds one thread of one worker, never a whole
 worker, and a connection that has sent nothing yet waits in the worker's poller without taking
