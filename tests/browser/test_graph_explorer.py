@@ -6,7 +6,7 @@ requests are collected and must be none; screenshots land in test-artifacts/ for
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, record_failed_requests
 
 pytestmark = pytest.mark.browser
 
@@ -19,7 +19,7 @@ def watched(page):
     problems = []
     page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
+    record_failed_requests(page, problems)
     page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
     page.problems = problems
     return page

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from catalog import services as catalog_services
 from graph import services as graph_services
 from graph.discovery.latency import Histogram
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, record_failed_requests
 from tests.portal.test_numbers import API_SPEC, observe
 
 pytestmark = pytest.mark.browser
@@ -20,7 +20,7 @@ def watched(page, live_server):
     """The page's console errors and failed requests (no answer, or an answer of 400 and up)."""
     problems = []
     page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
+    record_failed_requests(page, problems)
     page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
     page.problems = problems
     return page
@@ -155,7 +155,7 @@ def test_main_pages_fit_390_px_without_sideways_scrolling(browser, live_server, 
             problems.append(f"console: {m.text}") if m.type == "error" and "404 (Not Found)" not in m.text else None
         ),
     )
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
+    record_failed_requests(page, problems)
     page.on(
         "response",
         lambda r: (
