@@ -3,10 +3,9 @@ application is loaded.
 
 CPython's cyclic garbage collector now and then runs a full collection that walks every
 tracked object the process holds: Django, the URL patterns, DRF, the GraphQL schema, about
-180,000 objects that live as long as the process. A large answer (the
-GraphQL list of 100 services with their 2-hop dependencies allocates ~20,000 dicts and lists)
-paid for one or two of those walks, which is where its slowest requests went (bench/README.md
-"Garbage collector")."""
+180,000 objects that live as long as the process. A large answer (the GraphQL list of 100
+services with their 2-hop dependencies allocates ~20,000 dicts and lists) paid for one or two of
+those walks, which is where its slowest requests went (bench/README.md "Garbage collector")."""
 
 import gc
 

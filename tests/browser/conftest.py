@@ -9,18 +9,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-def record_failed_requests(page, problems: list) -> None:
-    """Requests that got no answer go in ``problems``, except ``net::ERR_ABORTED``: Chromium
-    cancelling a request itself (a navigation began while the favicon still loaded, htmx
-    dropping a superseded request) is not an answer that failed."""
-    page.on(
-        "requestfailed",
-        lambda r: None if r.failure == "net::ERR_ABORTED" else problems.append(f"failed: {r.url} {r.failure}"),
-    )
-
-
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -31,6 +19,16 @@ ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+
+
+def record_failed_requests(page, problems: list) -> None:
+    """Requests that got no answer go in ``problems``, except ``net::ERR_ABORTED``: Chromium
+    cancelling a request itself (a navigation began while the favicon still loaded, htmx
+    dropping a superseded request) is not an answer that failed."""
+    page.on(
+        "requestfailed",
+        lambda r: None if r.failure == "net::ERR_ABORTED" else problems.append(f"failed: {r.url} {r.failure}"),
+    )
 
 
 @pytest.fixture(scope="module")

@@ -44,8 +44,7 @@ def test_the_wsgi_module_freezes_what_start_up_loaded_and_garbage_made_later_is_
         text=True,
         timeout=60,
         env={
-            "PATH": "/usr/bin:/bin",
-            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "PATH": "/usr/bin:/bin",  # no DJANGO_SETTINGS_MODULE: config.wsgi names the settings itself
             "DJANGO_SECRET_KEY": "test-process-probe",  # no key file written into the checkout
             "LOG_LEVEL": "WARNING",
         },
