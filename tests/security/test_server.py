@@ -3,6 +3,7 @@ on secret-carrying responses, sign-in for the API docs, and a web server that sl
 cannot block (real gunicorn)."""
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -279,3 +280,13 @@ def test_the_nginx_config_is_valid(tmp_path):
     )
     result = subprocess.run([nginx, "-t", "-c", str(tmp_path / "main.conf")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_nginx_passes_every_body_size_switchboard_accepts(settings):
+    """nginx's limit is checked before Django's: a lower one would turn bodies the app accepts
+    (an OTLP push of 3 MiB) into nginx's own HTML 413."""
+    conf = (ROOT / "scripts" / "nginx" / "switchboard.conf").read_text()
+    number, unit = re.search(r"^\s*client_max_body_size\s+(\d+)([kKmM]?);", conf, re.M).groups()
+    limit = int(number) * {"": 1, "k": 1024, "m": 1024 * 1024}[unit.lower()]
+    for name in ("OTLP_MAX_BODY_BYTES", "CATALOG_MAX_BYTES", "DATA_UPLOAD_MAX_MEMORY_SIZE"):
+        assert limit >= getattr(settings, name), (name, limit)
