@@ -10,7 +10,3 @@ TIER_CHOICES = [(1, "Tier 1 (most critical)"), (2, "Tier 2"), (3, "Tier 3"), (4,
 MAX_ALIASES = 20
 MAX_SPEC_BYTES = 2 * 1024 * 1024
 RESOURCE_TYPE_CHOICES = [("database", "Database"), ("queue", "Queue"), ("bucket", "Bucket"), ("other", "Other")]
-# Ownership limits per team for the catalog-as-code objects (settings override them).
-DEFAULT_MAX_SYSTEMS_PER_TEAM = 8
-DEFAULT_MAX_DOMAINS_PER_TEAM = 4
-DEFAULT_MAX_RESOURCES_PER_TEAM = 16

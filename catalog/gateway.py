@@ -25,9 +25,9 @@ from django.db import transaction
 from redis.commands.core import Script
 from redis.exceptions import RedisError
 
-from catalog import keys
 from catalog.gateway_path import PathInvalid, normalise_method, normalise_path, scope_allows
 from catalog.models import ApiKey
+from core import keys
 from core.limiter import FailureLimiter, QuotaLimiter, QuotaUnavailable
 from core.redis import client as redis_client
 from core.redis import key as redis_key

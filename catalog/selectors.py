@@ -81,10 +81,6 @@ def api_list(*, q: str = "") -> QuerySet[Api]:
     return contains(qs, q)
 
 
-def api_get(*, slug: str) -> Api:
-    return api_list().get(slug=slug)
-
-
 def audit_list(*, user) -> QuerySet[AuditEvent]:
     """Superusers read every event; org admins the events of the orgs they administer;
     everyone else none."""

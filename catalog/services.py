@@ -483,7 +483,7 @@ def _keys_forget_on_commit(keys) -> None:
 
 
 def _new_secret(key: ApiKey) -> str:
-    from catalog import keys
+    from core import keys
 
     full, key_id, secret_hash = keys.generate()
     key.key_id, key.secret_hash = key_id, secret_hash

@@ -11,7 +11,7 @@ from teams.models import Org, Team, org_of_team
 
 class DeployKey(models.Model):
     """A per-service credential a pipeline records deploys with. Same format and hash as API
-    keys (catalog.keys: ``swb_<id>_<secret>``, SHA-256 of the secret stored), shown once."""
+    keys (core.keys: ``swb_<id>_<secret>``, SHA-256 of the secret stored), shown once."""
 
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="deploy_keys")
     name = models.CharField(max_length=100)

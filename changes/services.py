@@ -18,7 +18,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Max, Q, Sum
 from django.utils import timezone
 
-from catalog import keys as key_format
 from catalog.models import Api, Service
 from changes import constants, delivery, slo
 from changes.models import (
@@ -33,6 +32,7 @@ from changes.models import (
     Webhook,
 )
 from changes.permissions import can_manage_webhook, can_manage_webhook_scope
+from core import keys as key_format
 from core.audit import audit_record, snapshot
 from core.errors import Conflict, InvalidInput, PermissionDenied
 from core.queue import enqueue

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Literal, TypedDict, Union
+from typing import Literal, NotRequired, TypedDict, Union
 
 
 class Dependency(TypedDict):
@@ -356,7 +356,11 @@ class ExplorerEdge(TypedDict):
 
 
 class ExplorerGraph(TypedDict):
+    """What every explorer read answers (``graph.selectors.explorer_*``): ``path`` the slugs of a
+    found path, ``message`` why a view is empty, ``only`` the group an expansion added."""
+
     nodes: list[ExplorerNode]
     edges: list[ExplorerEdge]
     path: list[str]
     message: str
+    only: NotRequired[str]

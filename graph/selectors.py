@@ -21,6 +21,9 @@ from graph.results import (
     Coupling,
     Dependency,
     Drift,
+    ExplorerEdge,
+    ExplorerGraph,
+    ExplorerNode,
     FleetHealth,
     Graph,
     GraphCounts,
@@ -444,7 +447,7 @@ def explorer_filters(params) -> dict:
     return out
 
 
-def _explorer_edge(r: dict) -> dict:
+def _explorer_edge(r: dict) -> ExplorerEdge:
     edges = r.get("edges", 1)
     stale_edges = r.get("stale_edges", 1 if r.get("stale") else 0)
     keys = ("source", "target", "rate_per_min", "error_rate", "p50_ms", "p95_ms", "p99_ms", "last_seen", "sources")
@@ -458,7 +461,7 @@ def _explorer_edge(r: dict) -> dict:
     }
 
 
-def _service_node(r: dict, parent: str | None = None) -> dict:
+def _service_node(r: dict, parent: str | None = None) -> ExplorerNode:
     return {
         "id": r["id"],
         "kind": r.get("kind", "service"),
@@ -480,7 +483,7 @@ def _without_isolated(nodes: dict, edges: list) -> None:
         del nodes[key]
 
 
-def explorer_graph(*, by: str = "org", expand=(), filters: dict, only: str | None = None) -> dict:
+def explorer_graph(*, by: str = "org", expand=(), filters: dict, only: str | None = None) -> ExplorerGraph:
     """The graph at a level of detail: services grouped by ``by`` (org, team or system; empty:
     every service) except the groups in ``expand``, whose services are shown inside them, with the
     edges between what is shown summed (calls/min added, worst error rate). Two Cypher reads
@@ -612,7 +615,7 @@ def explorer_find(*, q: str, limit: int = 20) -> dict:
     return {"results": rows, "exact": exact}
 
 
-def explorer_neighbourhood(*, slug: str, depth=1, filters: dict) -> dict:
+def explorer_neighbourhood(*, slug: str, depth=1, filters: dict) -> ExplorerGraph:
     """A service and everything it calls or is called by within ``depth`` hops (either way), with
     the edges among them; the filters apply to the services around it. A service the filters hide,
     or one not in the graph, comes back empty with a ``message``."""
@@ -639,7 +642,7 @@ def explorer_neighbourhood(*, slug: str, depth=1, filters: dict) -> dict:
     return {**empty, "nodes": list(nodes.values()), "edges": edges}
 
 
-def explorer_path(*, src: str, dst: str, filters: dict) -> dict:
+def explorer_path(*, src: str, dst: str, filters: dict) -> ExplorerGraph:
     """The shortest observed call path from ``src`` to ``dst`` through services the filters keep.
     Never an error for a person's typing: an unknown or hidden end, or no path, is a ``message``."""
     empty = {"nodes": [], "edges": [], "path": [], "message": ""}

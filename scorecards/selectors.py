@@ -4,7 +4,6 @@ and scorecards, results, roll-ups and trends for REST, GraphQL and the portal.""
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -324,7 +323,3 @@ def trend(*, scorecard: Scorecard, scope: str = "all", key: str = "", days: int 
     since = (timezone.now() - timedelta(days=days)).date()
     rows = ScorecardSnapshot.objects.filter(scorecard=scorecard, scope=scope, key=key, day__gte=since).order_by("day")
     return [{"day": r.day, "counts": r.counts} for r in rows]
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

@@ -80,19 +80,9 @@ def team_usage(team: Team) -> dict:
     }
 
 
-def teams_near_limits(*, limit: int = 20) -> list[tuple[Team, dict]]:
-    rows = [(t, team_usage(t)) for t in team_list().order_by("slug")]
-    return [(t, u) for t, u in rows if {u["members"]["state"], u["services"]["state"]} & {"near", "at", "over"}][:limit]
-
-
 def usage_at_limit(usage: dict) -> bool:
     """At or over a limit (members or services): the next add is refused."""
     return bool({usage["members"]["state"], usage["services"]["state"]} & {"at", "over"})
-
-
-def teams_at_limits() -> list[tuple[Team, dict]]:
-    rows = [(t, team_usage(t)) for t in team_list().order_by("slug")]
-    return [(t, u) for t, u in rows if usage_at_limit(u)]
 
 
 def teams_full_of_services() -> dict[str, dict]:

@@ -222,14 +222,10 @@ def members_add(*, actor, seats: list[tuple], inactive_ok: bool = False) -> list
     return memberships
 
 
-def user_import(*, actor, username: str, email: str = "", first_name: str = ""):
-    """A user described by a catalog descriptor: created inactive, without a usable password,
-    so they cannot sign in until an admin enables them. Superusers only."""
-    return users_import(actor=actor, specs=[{"username": username, "email": email, "first_name": first_name}])[0]
-
-
 def users_import(*, actor, specs: list[dict]) -> list:
-    """``user_import`` for many users (username, email, first_name each) in one transaction."""
+    """Users described by catalog descriptors (username, email, first_name each), in one
+    transaction: created inactive, without a usable password, so they cannot sign in until an
+    admin enables them. Superusers only."""
     permissions.require(bool(actor and actor.is_superuser), actor, "Only superusers create users.")
     users = []
     for s in specs:

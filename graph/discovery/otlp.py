@@ -331,12 +331,6 @@ class Batch:
         return "; ".join(f"{n} {reason}" for reason, n in self.reasons.most_common(8))
 
 
-def _may(allowed, service: str | None) -> str | None:
-    if service is None:
-        return None
-    return service if service in allowed else None
-
-
 def _admitted(out: Batch, index: int, resource, count: int, unit: str, *, allowed, max_resources: int) -> str | None:
     """The service the ``index``-th resource reports as, or None with its ``count`` data
     (``unit``: spans or points) rejected: past ``max_resources``, no usable ``service.name``,

@@ -6,8 +6,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from catalog import keys, services
+from catalog import services
 from catalog.models import ApiKey
+from core import keys
 from core.errors import Conflict, PermissionDenied
 from core.models import AuditEvent
 
