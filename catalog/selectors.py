@@ -379,8 +379,8 @@ def deprecated_apis_consumed(service) -> list:
     first. ``service`` comes from service_page: its declared consumption is already loaded, so one
     query reads the rest (the page shell's cost)."""
     declared = [a.pk for a in service.consumes.all() if a.deprecated_at is not None]
-    held = ApiKey.objects.filter(
-        consumer_id=service.pk, status=ApiKey.STATUS_ACTIVE, revoked_at__isnull=True, api__deprecated_at__isnull=False
+    held = keys_in_state(
+        ApiKey.objects.filter(consumer_id=service.pk, api__deprecated_at__isnull=False), ApiKey.STATE_ACTIVE
     ).values("api_id")
     return list(
         Api.objects.filter(Q(pk__in=declared) | Q(pk__in=held))

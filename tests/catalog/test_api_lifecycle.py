@@ -196,3 +196,13 @@ def test_graphql_deprecates_and_withdraws(setup, client):
     client.force_login(setup["lead"])
     gql('mutation { withdrawApiDeprecation(slug: "orders-v1") { api { slug } } }')
     assert Api.objects.get(slug="orders-v1").deprecated_at is None
+
+
+def test_a_consumer_whose_key_expired_no_longer_sees_the_deprecation(setup, client):
+    """The consumer's page lists deprecated APIs it declares or holds a usable key for; an
+    expired key is not one (ApiKey.state_of's rule)."""
+    client.force_login(setup["lead"])
+    assert client.post("/apis/orders-v1/deprecation/", {"sunset_at": "2999-01-01T00:00"}).status_code == 302
+    assert "orders-v1" in client.get("/services/web/").content.decode()
+    setup["v1"].keys.update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert 'id="deprecated-apis"' not in client.get("/services/web/").content.decode()
