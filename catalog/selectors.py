@@ -1,6 +1,8 @@
 """Reads of services and APIs. Every list is built so its SQL query count does not grow
 with page size."""
 
+from datetime import datetime
+
 from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -92,11 +94,6 @@ def audit_list(*, user) -> QuerySet[AuditEvent]:
     return qs.filter(org_id__in=user.administered_orgs.values("pk"))
 
 
-def key_is_usable(key, *, at) -> bool:
-    """Active, not revoked, not expired at ``at`` (the rule is ``ApiKey.state_of``)."""
-    return key.state_at(at) == key.STATE_ACTIVE
-
-
 def key_list_for(*, user) -> QuerySet:
     """Keys whose metadata the user may see: the provider's and the consumer's teams, their
     orgs' admins, superusers. Never the secret (only its hash is stored)."""
@@ -115,9 +112,9 @@ def key_list_for(*, user) -> QuerySet:
     )
 
 
-def keys_in_state(qs: QuerySet, state: str) -> QuerySet:
-    """``qs`` narrowed to keys in ``state`` now, by ApiKey.state_of's rule as a query."""
-    now = timezone.now()
+def keys_in_state(qs: QuerySet, state: str, *, at: datetime | None = None) -> QuerySet:
+    """``qs`` narrowed to keys in ``state`` at ``at`` (now), by ApiKey.state_of's rule as a query."""
+    now = at or timezone.now()
     live = Q(status=ApiKey.STATUS_ACTIVE, revoked_at__isnull=True)
     return qs.filter(
         {
@@ -211,7 +208,9 @@ def _projection_rows(services: list[Service]) -> dict[str, list[dict]]:
     apis = Api.objects.filter(provider__in=services).select_related("provider")
     consumes = []
     for s in services:
-        slugs = {a.slug for a in s.consumes.all()} | {k.api.slug for k in s.keys.all() if key_is_usable(k, at=at)}
+        slugs = {a.slug for a in s.consumes.all()} | {
+            k.api.slug for k in s.keys.all() if k.state_at(at) == k.STATE_ACTIVE
+        }
         consumes.append({"slug": s.slug, "apis": sorted(slugs)})
     return {
         "services": [

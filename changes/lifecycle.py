@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from catalog import selectors as catalog_selectors
 from catalog.models import Api, ApiKey, Service
 from changes.models import Event
 from changes.services import events_record_many
@@ -55,10 +56,8 @@ def api_consumers(api: Api) -> tuple[list[Service], bool]:
         observed = False  # key holders still hear of it
         logger.warning("api lifecycle: graph unavailable, %s's observed callers left out", api.slug)
     now = timezone.now()
-    holders = ApiKey.objects.filter(api=api, status=ApiKey.STATUS_ACTIVE, revoked_at__isnull=True).select_related(
-        "consumer"
-    )
-    slugs |= {k.consumer.slug for k in holders if k.state_at(now) == ApiKey.STATE_ACTIVE}
+    holders = catalog_selectors.keys_in_state(ApiKey.objects.filter(api=api), ApiKey.STATE_ACTIVE, at=now)
+    slugs |= set(holders.values_list("consumer__slug", flat=True))
     slugs |= set(api.declared_consumers.values_list("slug", flat=True))  # services that declare they consume it
     slugs.discard(api.provider.slug)
     services = list(Service.objects.filter(slug__in=slugs).select_related("team").order_by("slug"))

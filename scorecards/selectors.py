@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.utils import timezone
 
+from catalog import selectors as catalog_selectors
 from catalog.models import Api, ApiKey, Service
 from changes.models import EdgeHourly, EdgeSample
 from core.errors import NotFound
@@ -178,20 +179,18 @@ def facts_for(services: QuerySet, *, now: datetime | None = None) -> Context:
         f.consumed.append(api)
         if api.provider != f.slug:
             f.declared_providers.add(api.provider)
-    keys = (
-        ApiKey.objects.filter(consumer_id__in=ids, status=ApiKey.STATUS_ACTIVE, revoked_at__isnull=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .values(
-            "consumer_id",
-            "name",
-            "key_id",
-            "created_at",
-            "last_used_at",
-            "api__slug",
-            "api__provider__slug",
-            "api__deprecated_at",
-            "api__sunset_at",
-        )
+    keys = catalog_selectors.keys_in_state(
+        ApiKey.objects.filter(consumer_id__in=ids), ApiKey.STATE_ACTIVE, at=now
+    ).values(
+        "consumer_id",
+        "name",
+        "key_id",
+        "created_at",
+        "last_used_at",
+        "api__slug",
+        "api__provider__slug",
+        "api__deprecated_at",
+        "api__sunset_at",
     )
     for r in keys:
         f = by_id[r["consumer_id"]]
