@@ -321,10 +321,11 @@ def _dependency_links(links) -> ParseOutcome:
     return ParseOutcome(calls=out, skipped=skipped)
 
 
-def _json(body: bytes):
-    """Decode JSON; an error names where it failed, never what the body said."""
+def json_body(body: bytes):
+    """Decode a JSON answer (UTF-8, as RFC 8259 requires of JSON between systems: bytes would let
+    ``json`` guess UTF-16/32); an error names where it failed, never what the body said."""
     try:
-        return json.loads(body)
+        return json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ParseError(f"not JSON: not UTF-8 text (byte {exc.start})") from exc
     except json.JSONDecodeError as exc:
@@ -335,12 +336,12 @@ def _json(body: bytes):
 
 def parse_zipkin(body: bytes) -> ParseOutcome:
     """Zipkin ``/api/v2/dependencies``: ``[{"parent","child","callCount","errorCount"}]``."""
-    return _dependency_links(_json(body))
+    return _dependency_links(json_body(body))
 
 
 def parse_jaeger(body: bytes) -> ParseOutcome:
     """Jaeger ``/api/dependencies``: ``{"data": [{"parent","child","callCount"}]}``."""
-    data = _json(body)
+    data = json_body(body)
     if not isinstance(data, dict):
         raise ParseError("dependencies response is not an object")
     return _dependency_links(data.get("data") or [])

@@ -24,13 +24,12 @@ fleet) count once: per caller and target, the largest count any one rule reports
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
 
 from graph.discovery.latency import Histogram, histogram_from_cumulative_buckets
-from graph.discovery.parse import ParseError
+from graph.discovery.parse import ParseError, json_body
 
 _NAMESPACE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _PORT = re.compile(r"^[0-9]{1,5}$")
@@ -135,14 +134,7 @@ def queries(rule_sets: list[str], window_seconds: int, namespace: str = "") -> l
 def vector(body: bytes, *, max_series: int) -> list[tuple[dict, float]]:
     """The samples of an instant-query answer (``resultType`` vector): (labels, value).
     Anything else is a ParseError naming what was wrong, never what the body said."""
-    try:
-        data = json.loads(body.decode("utf-8"))  # bytes would let json guess UTF-16/32
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"not JSON: not UTF-8 text (byte {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"not JSON (line {exc.lineno}, column {exc.colno})") from exc
-    except RecursionError as exc:
-        raise ParseError("not JSON: nested too deeply") from exc
+    data = json_body(body)
     if not isinstance(data, dict) or "status" not in data:
         raise ParseError("not a Prometheus API answer (no status)")
     if data["status"] != "success":

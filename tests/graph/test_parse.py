@@ -87,6 +87,18 @@ def test_zipkin_and_jaeger_dependency_links():
         parse_jaeger(b"\xff\xfe")
 
 
+def test_dependency_links_are_utf8_json_as_any_other_answer():
+    """The same decoding as the central source's answers: JSON between systems is UTF-8, and
+    json's guess at UTF-16/32 is not taken."""
+    body = '[{"parent":"web","child":"orders","callCount":1}]'
+    assert parse_zipkin(body.encode("utf-8")).calls
+    for encoding in ("utf-16", "utf-32"):
+        with pytest.raises(ParseError, match="not UTF-8"):
+            parse_zipkin(body.encode(encoding))
+    with pytest.raises(ParseError, match="nested too deeply"):
+        parse_jaeger(b"[" * 100_000)
+
+
 def test_matching_by_base_url_alias_then_name():
     index = CatalogIndex(
         [
