@@ -34,6 +34,29 @@ class DescriptorYAMLError(Exception):
         self.message, self.line = message, line
 
 
+def _mapping_constructor(loader, node):
+    """Every mapping, the document's top level included: string keys only, no duplicate, and
+    the line of each key kept for error messages."""
+    result = Mapping()
+    result.line, result.lines = node.start_mark.line + 1, {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str):
+            raise DescriptorYAMLError("Mapping keys must be strings.", key_node.start_mark.line + 1)
+        if key in result:
+            raise DescriptorYAMLError(f"Duplicate key '{key[:80]}'.", key_node.start_mark.line + 1)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.lines[key] = key_node.start_mark.line + 1
+    return result
+
+
+def _with_constructors(loader_class):
+    loader_class.add_constructor("tag:yaml.org,2002:map", _mapping_constructor)
+    # Timestamps stay strings (Backstage descriptors are JSON-compatible).
+    loader_class.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+    return loader_class
+
+
 def _loader_class(max_depth: int):
     class Loader(yaml.SafeLoader):
         def __init__(self, stream):
@@ -60,38 +83,7 @@ def _loader_class(max_depth: int):
                 if nesting:
                     self._depth -= 1
 
-        def construct_mapping(self, node, deep=False):
-            result = Mapping()
-            result.line, result.lines = node.start_mark.line + 1, {}
-            for key_node, value_node in node.value:
-                key = self.construct_object(key_node, deep=True)
-                if not isinstance(key, str):
-                    raise DescriptorYAMLError("Mapping keys must be strings.", key_node.start_mark.line + 1)
-                if key in result:
-                    raise DescriptorYAMLError(f"Duplicate key '{key[:80]}'.", key_node.start_mark.line + 1)
-                result[key] = self.construct_object(value_node, deep=True)
-                result.lines[key] = key_node.start_mark.line + 1
-            return result
-
-    # Every mapping, including the document's top level, goes through construct_mapping above.
-    Loader.add_constructor("tag:yaml.org,2002:map", lambda loader, node: loader.construct_mapping(node))
-    # Timestamps stay strings (Backstage descriptors are JSON-compatible).
-    Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
-    return Loader
-
-
-def _mapping_constructor(loader, node):
-    result = Mapping()
-    result.line, result.lines = node.start_mark.line + 1, {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, str):
-            raise DescriptorYAMLError("Mapping keys must be strings.", key_node.start_mark.line + 1)
-        if key in result:
-            raise DescriptorYAMLError(f"Duplicate key '{key[:80]}'.", key_node.start_mark.line + 1)
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.lines[key] = key_node.start_mark.line + 1
-    return result
+    return _with_constructors(Loader)
 
 
 if getattr(yaml, "__with_libyaml__", False):
@@ -101,8 +93,7 @@ if getattr(yaml, "__with_libyaml__", False):
         event stream passed _precheck (no alias, bounded depth and count), since libyaml
         composes nested nodes recursively."""
 
-    _FastLoader.add_constructor("tag:yaml.org,2002:map", _mapping_constructor)
-    _FastLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+    _with_constructors(_FastLoader)
 else:  # pragma: no cover - PyYAML without libyaml
     _FastLoader = None
 
