@@ -17,6 +17,8 @@ from changes.permissions import can_manage_webhook
 from core.errors import InvalidInput, NotFound
 from teams.models import Team
 
+EVENTS_POLL_SECONDS = 0.25  # how often a long poll of the event log looks again
+
 
 def deploy_list(*, service_slug: str | None = None) -> QuerySet[Deploy]:
     qs = Deploy.objects.select_related("service")
@@ -86,12 +88,12 @@ def events_after(*, user, after: int, types: list[str], limit: int, wait: float)
     qs = event_list(user=user).filter(id__gt=after)
     if types:
         qs = qs.filter(type__in=types)
-    deadline = time.monotonic() + min(max(wait, 0.0), float(getattr(settings, "EVENTS_MAX_WAIT", 25)))
+    deadline = time.monotonic() + min(max(wait, 0.0), settings.EVENTS_MAX_WAIT)
     while True:
         events = list(qs[:limit])
         if events or time.monotonic() >= deadline:
             return events
-        time.sleep(float(getattr(settings, "EVENTS_POLL_INTERVAL", 0.25)))
+        time.sleep(EVENTS_POLL_SECONDS)
 
 
 def webhook_list(*, user) -> QuerySet[Webhook]:

@@ -50,10 +50,6 @@ logger = logging.getLogger(__name__)
 EVENT_ORDER_LOCK = 0x5357_4556  # "SWEV": the PostgreSQL advisory lock that orders event ids
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
-
 # --- The event log -----------------------------------------------------------------------------
 def event_record(
     *,
@@ -549,8 +545,8 @@ def delivery_redeliver(*, actor, delivery_obj: Delivery) -> Delivery:
 
 # --- Delivering -----------------------------------------------------------------------------------
 def _backoff(attempts: int) -> float:
-    base = float(_setting("WEBHOOK_RETRY_BASE_SECONDS", 5))
-    return min(base * 2 ** (attempts - 1), float(_setting("WEBHOOK_RETRY_MAX_SECONDS", 3600)))
+    base = settings.WEBHOOK_RETRY_BASE_SECONDS
+    return min(base * 2 ** (attempts - 1), settings.WEBHOOK_RETRY_MAX_SECONDS)
 
 
 def _lock_name(webhook_id: int) -> str:
@@ -612,7 +608,7 @@ def _disable(webhook: Webhook, reason: str) -> None:
 def _record(webhook: Webhook, item: Delivery, outcome: delivery.Outcome) -> bool:
     """Log the attempt and move the delivery on; True when the next one may be sent now."""
     now = timezone.now()
-    max_attempts = int(_setting("WEBHOOK_MAX_ATTEMPTS", 15))
+    max_attempts = settings.WEBHOOK_MAX_ATTEMPTS
     with transaction.atomic():
         DeliveryAttempt.objects.create(
             delivery=item, status_code=outcome.status_code, error=outcome.error, duration_ms=outcome.duration_ms
@@ -736,15 +732,13 @@ def webhook_drain(webhook_id: int) -> int:
     (a Redis lock that expires, so a killed worker's lock does not outlive it). Returns the
     number of attempts made."""
     attempts = 0
-    lock_ttl = int(float(_setting("WEBHOOK_TIMEOUT", 10))) + 10  # renewed before every attempt
+    lock_ttl = int(settings.WEBHOOK_TIMEOUT) + 10  # renewed before every attempt
     while True:
         token = uuid.uuid4().hex
         if not redis_client().set(redis_key(_lock_name(webhook_id)), token, nx=True, ex=lock_ttl):
             return attempts  # another worker drains it, and checks again after letting go
         retry_in = None
-        sender = delivery.Sender(
-            allowed=settings.DISCOVERY_ALLOWED_NETWORKS, timeout=float(_setting("WEBHOOK_TIMEOUT", 10))
-        )
+        sender = delivery.Sender(allowed=settings.DISCOVERY_ALLOWED_NETWORKS, timeout=settings.WEBHOOK_TIMEOUT)
         try:
             retry_in = _drain_batches(webhook_id, sender, lock_ttl)
             attempts += sender.attempts
@@ -1007,7 +1001,7 @@ def key_expiry_warn(*, now=None) -> int:
     from changes.models import Notice
 
     now = now or timezone.now()
-    horizon = now + timedelta(days=int(_setting("KEY_EXPIRY_WARNING_DAYS", 7)))
+    horizon = now + timedelta(days=settings.KEY_EXPIRY_WARNING_DAYS)
     keys = list(
         ApiKey.objects.filter(
             status=ApiKey.STATUS_ACTIVE, revoked_at__isnull=True, expires_at__gt=now, expires_at__lte=horizon

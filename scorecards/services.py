@@ -474,7 +474,7 @@ def _snapshot(card: Scorecard, now) -> None:
         for key in have:  # a team or org with no result any more keeps a row of zeros for today
             rows.setdefault(key, [0] * width)
         _snapshot_write(card, now, rows, have)
-        keep = getattr(settings, "SCORECARD_HISTORY_DAYS", 180)
+        keep = settings.SCORECARD_HISTORY_DAYS
         ScorecardSnapshot.objects.filter(scorecard=card, day__lt=now.date() - timedelta(days=keep)).delete()
 
 
