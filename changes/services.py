@@ -35,6 +35,7 @@ from changes.permissions import can_manage_webhook, can_manage_webhook_scope
 from core import keys as key_format
 from core.audit import audit_record, snapshot
 from core.errors import Conflict, InvalidInput, PermissionDenied
+from core.persistence import validated_save
 from core.queue import enqueue
 from core.redis import client as redis_client
 from core.redis import compare_and_set
@@ -250,11 +251,7 @@ def deploy_key_issue(*, actor, service: Service, name: str) -> tuple[DeployKey, 
     full, key_id, secret_hash = key_format.generate()
     dkey = DeployKey(service=service, name=name, key_id=key_id, secret_hash=secret_hash, created_by=actor)
     with transaction.atomic():
-        try:
-            dkey.full_clean()
-        except ValidationError as exc:
-            raise InvalidInput.from_django(exc) from exc
-        dkey.save()
+        validated_save(dkey)
         audit_record(actor=actor, action="deploy_key.issue", obj=dkey, after=snapshot(dkey))
         _service_event(
             "deploy_key.issued",
@@ -494,11 +491,7 @@ def webhook_create(
         name=name, url=url, org=org, team=team, service=service, types=types, secret=secret, created_by=actor
     )
     with transaction.atomic():
-        try:
-            webhook.full_clean()
-        except ValidationError as exc:
-            raise InvalidInput.from_django(exc) from exc
-        webhook.save()
+        validated_save(webhook)
         audit_record(actor=actor, action="webhook.create", obj=webhook, after=_webhook_audit(webhook))
     return webhook, secret
 
