@@ -48,7 +48,7 @@ def graph_data(request):
         flat = not (params.get("group") or params.get("focus") or params.get("from") or params.get("to"))
         cycles = selectors.cycles(team=filters["team"], limit=selectors.EXPLORER_CYCLES) if flat else []
     except DomainError as exc:
-        return JsonResponse({"code": exc.code, "detail": exc.detail}, status=exc.status)
+        return JsonResponse(exc.as_dict(), status=exc.status)
     return JsonResponse({**data, "cycles": cycles})
 
 

@@ -143,6 +143,8 @@ def test_bad_filters_are_400(fleet, client, params):
     client.force_login(fleet["reader"])
     response = client.get("/graph/data.json", params)
     assert response.status_code == 400 and response.json()["code"] == "invalid"
+    # the same error shape as the REST API: the field named (the explorer's form marks it)
+    assert set(response.json()["fields"]) == {"errors" if "errors" in params else next(iter(params))}
 
 
 def test_neighbourhood_path_and_find(fleet, client):
