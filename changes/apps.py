@@ -10,7 +10,6 @@ class ChangesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from changes import lifecycle, receivers
+        from changes import receivers
 
         receivers.connect()
-        lifecycle.connect()

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -136,20 +135,13 @@ def on_breaking_change(audit) -> int:
     return _emit(api, BREAKING, extra)
 
 
-def on_audit(sender, instance, created, **kwargs) -> None:
-    if created and not kwargs.get("raw") and instance.action == "api.deprecate":
-        on_deprecate(instance)
-    elif created and not kwargs.get("raw") and instance.action == "api.breaking_change":
-        on_breaking_change(instance)
-
-
-def connect() -> None:
-    """Listen to audit records (post_save, in the writing transaction), like changes.receivers."""
-    from django.db.models.signals import post_save
-
-    from core.models import AuditEvent
-
-    post_save.connect(on_audit, sender=AuditEvent, dispatch_uid="changes.lifecycle.on_audit")
+def from_audit(record) -> None:
+    """The lifecycle events of one new audit record (changes.receivers.on_audit, in the writing
+    transaction): a deprecation's notices, a confirmed breaking change's."""
+    if record.action == "api.deprecate":
+        on_deprecate(record)
+    elif record.action == "api.breaking_change":
+        on_breaking_change(record)
 
 
 def _sent(api: Api, type_: str, sunset_iso: str, mark: int | None = None) -> bool:
@@ -181,9 +173,3 @@ def sunset_notices(*, now=None) -> dict:
                 left = (api.sunset_at - now).total_seconds() / 86400
                 sent[APPROACHING] += _emit(api, APPROACHING, {"mark_days": mark, "days_left": round(left, 2)})
     return sent
-
-
-@shared_task(name="changes.lifecycle.api_sunset_notices_task", ignore_result=True)
-def api_sunset_notices_task() -> dict:
-    """Beat (``api-sunset-notices``, hourly): the due sunset notices."""
-    return sunset_notices()

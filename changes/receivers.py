@@ -17,10 +17,12 @@ from django.db.models.signals import post_save
 
 def on_audit(sender, instance, created, **kwargs) -> None:
     if created and not kwargs.get("raw"):
+        from changes import lifecycle
         from changes.services import event_from_audit, limit_reached_from_audit
 
         event_from_audit(instance)
         limit_reached_from_audit(instance)  # a team's count reaching its limit: limit.reached
+        lifecycle.from_audit(instance)  # an API's deprecation or breaking change: its consumers' notices
 
 
 def on_audits(sender, events, **kwargs) -> None:

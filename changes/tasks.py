@@ -3,7 +3,7 @@ worker killed mid-delivery has its task handed out again; the sweeper heals anyt
 
 from celery import shared_task
 
-from changes import services
+from changes import lifecycle, services
 
 
 @shared_task(name="changes.tasks.webhook_drain_task", ignore_result=True)
@@ -38,3 +38,10 @@ def regression_detect_task() -> int:
     from changes.regressions import regressions_detect
 
     return regressions_detect()
+
+
+# The name predates this module (the beat row of catalog/migrations/0010 stores it).
+@shared_task(name="changes.lifecycle.api_sunset_notices_task", ignore_result=True)
+def api_sunset_notices_task() -> dict:
+    """Beat (``api-sunset-notices``, hourly): the due sunset notices."""
+    return lifecycle.sunset_notices()
