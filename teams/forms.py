@@ -1,6 +1,6 @@
 from django import forms
-from django.contrib.auth import get_user_model
 
+from teams import selectors
 from teams.constants import ROLE_CHOICES
 from teams.models import Org, Team
 
@@ -34,7 +34,7 @@ class MemberAddForm(forms.Form):
     role = forms.ChoiceField(choices=ROLE_CHOICES, initial="member")
 
     def clean_username(self):
-        user = get_user_model().objects.filter(username=self.cleaned_data["username"], is_active=True).first()
+        user = selectors.active_user(self.cleaned_data["username"])
         if user is None:
             raise forms.ValidationError("No active user with that username.")
         return user

@@ -35,6 +35,11 @@ def token_get(*, user):
     return Token.objects.filter(user=user).first()
 
 
+def active_user(username: str):
+    """The active user of that username, or None: who may be added to a team or act in an import."""
+    return get_user_model().objects.filter(username=username, is_active=True).first()
+
+
 def user_list() -> QuerySet:
     """Every user, active or not (a page looks one up by username, e.g. to remove a member)."""
     return get_user_model().objects.all()

@@ -66,7 +66,7 @@ class AddMember(graphene.Mutation):
     @domain_errors
     def mutate(root, info, team, username, role):
         team = _get(selectors.team_list(), "team", slug=team)
-        user = get_user_model().objects.filter(username=username).first()
+        user = selectors.active_user(username)
         if user is None:  # as REST: unknown and inactive users get the same 400 'invalid'
             raise services.no_such_active_user(username)
         membership = services.member_add(actor=info.context.user, team=team, user=user, role=role)

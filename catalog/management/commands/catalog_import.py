@@ -3,11 +3,11 @@ nothing, acting as USERNAME (whose permissions apply). $text definitions are rea
 
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog import services
 from core.errors import DomainError
+from teams import selectors as teams_selectors
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args, file, username, location, **options):
         from catalog.descriptors.files import collect
 
-        actor = get_user_model().objects.filter(username=username, is_active=True).first()
+        actor = teams_selectors.active_user(username)
         if actor is None:
             raise CommandError(f"No active user {username!r}.")
         files, problems = collect([file])
