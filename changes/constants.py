@@ -28,7 +28,9 @@ AUDIT_EVENT_TYPES = {
     "api.undeprecate": "api.deprecation_withdrawn",
 }
 # API lifecycle (issue 15, changes/lifecycle.py): one event per consumer team and the provider's.
-API_LIFECYCLE_EVENT_TYPES = ("api.deprecated", "api.sunset_approaching", "api.sunset", "api.breaking_change")
+API_DEPRECATED, API_SUNSET_APPROACHING, API_SUNSET = "api.deprecated", "api.sunset_approaching", "api.sunset"
+API_BREAKING_CHANGE = "api.breaking_change"
+API_LIFECYCLE_EVENT_TYPES = (API_DEPRECATED, API_SUNSET_APPROACHING, API_SUNSET, API_BREAKING_CHANGE)
 
 # Edge changes the graph announces (graph.signals.edges_changed), and the event type each becomes.
 EDGE_EVENT_TYPES = {"appeared": "edge.appeared", "stale": "edge.stale", "disappeared": "edge.disappeared"}

@@ -30,14 +30,12 @@ from django.utils import timezone
 
 from catalog import selectors as catalog_selectors
 from catalog.models import Api, ApiKey, Service
+from changes import constants
 from changes.models import Event
 from changes.services import events_record_many
 from core.errors import ServiceUnavailable
 
 logger = logging.getLogger(__name__)
-
-DEPRECATED, APPROACHING, SUNSET = "api.deprecated", "api.sunset_approaching", "api.sunset"
-BREAKING = "api.breaking_change"
 
 
 def api_consumers(api: Api) -> tuple[list[Service], bool]:
@@ -115,7 +113,7 @@ def on_deprecate(audit) -> int:
     api = Api.objects.select_related("provider__team", "successor").filter(pk=audit.object_id).first()
     if api is None or api.deprecated_at is None:
         return 0
-    return _emit(api, DEPRECATED, {"actor": audit.actor_repr})
+    return _emit(api, constants.API_DEPRECATED, {"actor": audit.actor_repr})
 
 
 def on_breaking_change(audit) -> int:
@@ -132,7 +130,7 @@ def on_breaking_change(audit) -> int:
         "changes": after.get("changes", []),
         "changes_truncated": bool(after.get("truncated")),
     }
-    return _emit(api, BREAKING, extra)
+    return _emit(api, constants.API_BREAKING_CHANGE, extra)
 
 
 def from_audit(record) -> None:
@@ -156,20 +154,22 @@ def sunset_notices(*, now=None) -> dict:
     now = now or timezone.now()
     marks = settings.API_SUNSET_NOTICE_DAYS
     horizon = now + timedelta(days=max(marks, default=0))
-    sent = {APPROACHING: 0, SUNSET: 0}
+    sent = {constants.API_SUNSET_APPROACHING: 0, constants.API_SUNSET: 0}
     due = Api.objects.filter(deprecated_at__isnull=False, sunset_at__isnull=False, sunset_at__lte=horizon)
     for api in due.select_related("provider__team", "successor"):
         sunset_iso = api.sunset_at.isoformat()
         with transaction.atomic():
             if api.sunset_at <= now:
-                if not _sent(api, SUNSET, sunset_iso):
-                    sent[SUNSET] += _emit(api, SUNSET, {})
+                if not _sent(api, constants.API_SUNSET, sunset_iso):
+                    sent[constants.API_SUNSET] += _emit(api, constants.API_SUNSET, {})
                 continue
             crossed = [d for d in marks if api.sunset_at - timedelta(days=d) <= now]
             if not crossed:
                 continue
             mark = min(crossed)  # the nearest mark only: passed ones are not sent late
-            if not _sent(api, APPROACHING, sunset_iso, mark):
+            if not _sent(api, constants.API_SUNSET_APPROACHING, sunset_iso, mark):
                 left = (api.sunset_at - now).total_seconds() / 86400
-                sent[APPROACHING] += _emit(api, APPROACHING, {"mark_days": mark, "days_left": round(left, 2)})
+                sent[constants.API_SUNSET_APPROACHING] += _emit(
+                    api, constants.API_SUNSET_APPROACHING, {"mark_days": mark, "days_left": round(left, 2)}
+                )
     return sent
