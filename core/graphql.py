@@ -40,7 +40,7 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from core import jsonlimits
-from core.errors import DomainError, InvalidInput
+from core.errors import DomainError, InvalidInput, NotFound
 
 # Fields whose resolution runs a graph query: they cost more than a column.
 GRAPH_FIELD_COST = {
@@ -64,6 +64,14 @@ def type_extensions(name: str) -> tuple[type, ...]:
     wiring lives in config, like every other plugin list. Used as
     ``class ServiceType(*type_extensions("Service"), DjangoObjectType)``."""
     return tuple(import_string(path) for path in settings.GRAPHQL_TYPE_EXTENSIONS.get(name, ()))
+
+
+def get_or_not_found(queryset, label: str, **lookup):
+    """The one object a mutation names, or the domain's NotFound (``No team 'x'.``)."""
+    obj = queryset.filter(**lookup).first()
+    if obj is None:
+        raise NotFound(f"No {label} {next(iter(lookup.values()))!r}.")
+    return obj
 
 
 def domain_errors(fn):

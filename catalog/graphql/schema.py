@@ -5,9 +5,8 @@ from catalog import selectors, services
 from catalog.filtersets import ApiFilterSet, DomainFilterSet, ResourceFilterSet, ServiceFilterSet, SystemFilterSet
 from catalog.graphql.types import ApiKeyType, ApiType, DomainType, ResourceType, ServiceType, SystemType
 from catalog.models import Api, Domain, Resource, Service, System
-from core.graphql import domain_errors
+from core.graphql import domain_errors, get_or_not_found
 from core.loaders import HintingConnectionField
-from teams.graphql.schema import _get
 from teams.models import Team
 
 
@@ -93,7 +92,7 @@ def _service_fields(input) -> dict:
     fields = dict(input)
     if "system" in fields:
         slug = fields.pop("system")
-        fields["system"] = _get(System.objects, "system", slug=slug) if slug else None
+        fields["system"] = get_or_not_found(System.objects, "system", slug=slug) if slug else None
     return fields
 
 
@@ -110,7 +109,11 @@ class CreateService(graphene.Mutation):
         fields = _service_fields(input)
         name = fields.pop("name", None) or slug
         service = services.service_create(
-            actor=info.context.user, team=_get(Team.objects, "team", slug=team), slug=slug, name=name, **fields
+            actor=info.context.user,
+            team=get_or_not_found(Team.objects, "team", slug=team),
+            slug=slug,
+            name=name,
+            **fields,
         )
         return CreateService(service=service)
 
@@ -125,7 +128,9 @@ class UpdateService(graphene.Mutation):
     @domain_errors
     def mutate(root, info, slug, input):
         service = services.service_update(
-            actor=info.context.user, service=_get(_service_queryset(), "service", slug=slug), **_service_fields(input)
+            actor=info.context.user,
+            service=get_or_not_found(_service_queryset(), "service", slug=slug),
+            **_service_fields(input),
         )
         return UpdateService(service=service)
 
@@ -141,8 +146,8 @@ class TransferService(graphene.Mutation):
     def mutate(root, info, slug, team):
         service = services.service_transfer(
             actor=info.context.user,
-            service=_get(_service_queryset(), "service", slug=slug),
-            team=_get(Team.objects, "team", slug=team),
+            service=get_or_not_found(_service_queryset(), "service", slug=slug),
+            team=get_or_not_found(Team.objects, "team", slug=team),
         )
         return TransferService(service=service)
 
@@ -163,7 +168,7 @@ class CreateApi(graphene.Mutation):
     def mutate(root, info, provider, slug, name, **fields):
         api = services.api_create(
             actor=info.context.user,
-            provider=_get(Service.objects, "service", slug=provider),
+            provider=get_or_not_found(Service.objects, "service", slug=provider),
             slug=slug,
             name=name,
             **fields,
@@ -191,7 +196,7 @@ class UpdateApi(graphene.Mutation):
     def mutate(root, info, slug, confirm_breaking=False, **fields):
         api = services.api_update(
             actor=info.context.user,
-            api=_get(Api.objects, "api", slug=slug),
+            api=get_or_not_found(Api.objects, "api", slug=slug),
             confirm_breaking=confirm_breaking,
             **fields,
         )
@@ -217,8 +222,8 @@ class IssueKey(graphene.Mutation):
     def mutate(root, info, api, consumer, name, scopes=None, **limits):
         key, secret = services.key_issue(
             actor=info.context.user,
-            api=_get(Api.objects, "api", slug=api),
-            consumer=_get(Service.objects, "service", slug=consumer),
+            api=get_or_not_found(Api.objects, "api", slug=api),
+            consumer=get_or_not_found(Service.objects, "service", slug=consumer),
             name=name,
             scopes=scopes or [],
             **limits,
@@ -239,7 +244,7 @@ class SetKeyLimits(graphene.Mutation):
 
     @domain_errors
     def mutate(root, info, key_id, **limits):
-        key = _get(selectors.key_list_for(user=info.context.user), "key", key_id=key_id)
+        key = get_or_not_found(selectors.key_list_for(user=info.context.user), "key", key_id=key_id)
         return SetKeyLimits(key=services.key_limits_set(actor=info.context.user, key=key, **limits))
 
 
@@ -257,9 +262,9 @@ class DeprecateApi(graphene.Mutation):
     def mutate(root, info, slug, sunset_at, successor=None):
         api = services.api_deprecate(
             actor=info.context.user,
-            api=_get(Api.objects, "api", slug=slug),
+            api=get_or_not_found(Api.objects, "api", slug=slug),
             sunset_at=sunset_at,
-            successor=_get(Api.objects, "api", slug=successor) if successor else None,
+            successor=get_or_not_found(Api.objects, "api", slug=successor) if successor else None,
         )
         return DeprecateApi(api=api)
 
@@ -272,7 +277,7 @@ class WithdrawApiDeprecation(graphene.Mutation):
 
     @domain_errors
     def mutate(root, info, slug):
-        api = services.api_undeprecate(actor=info.context.user, api=_get(Api.objects, "api", slug=slug))
+        api = services.api_undeprecate(actor=info.context.user, api=get_or_not_found(Api.objects, "api", slug=slug))
         return WithdrawApiDeprecation(api=api)
 
 
@@ -288,7 +293,7 @@ class RevokeKey(graphene.Mutation):
         # Looked up among the keys this user may see, as REST does: a key that exists but is
         # hidden from them answers exactly as an unknown id (no existence oracle).
         visible = selectors.key_list_for(user=info.context.user)
-        key = _get(visible, "key", key_id=key_id)
+        key = get_or_not_found(visible, "key", key_id=key_id)
         return RevokeKey(key=services.key_revoke(actor=info.context.user, key=key, reason=reason))
 
 
@@ -312,7 +317,7 @@ def _owned_fields(input) -> dict:
     for name, (model, label) in _REFS.items():
         if name in fields:
             slug = fields[name]
-            fields[name] = _get(model.objects, label, slug=slug) if slug else None
+            fields[name] = get_or_not_found(model.objects, label, slug=slug) if slug else None
     return fields
 
 
@@ -331,7 +336,9 @@ def _owned_mutations(kind: str, type_):
         @domain_errors
         def mutate(root, info, team, slug, input):
             fields = _owned_fields(input)
-            return create(actor=info.context.user, team=_get(Team.objects, "team", slug=team), slug=slug, **fields)
+            return create(
+                actor=info.context.user, team=get_or_not_found(Team.objects, "team", slug=team), slug=slug, **fields
+            )
 
     class Update(graphene.Mutation):
         class Arguments:
@@ -343,7 +350,9 @@ def _owned_mutations(kind: str, type_):
         @domain_errors
         def mutate(root, info, slug, input):
             return update(
-                actor=info.context.user, **{kind: _get(model.objects, kind, slug=slug)}, **_owned_fields(input)
+                actor=info.context.user,
+                **{kind: get_or_not_found(model.objects, kind, slug=slug)},
+                **_owned_fields(input),
             )
 
     title = kind.title()

@@ -2,8 +2,7 @@ import graphene
 from django.contrib.auth import get_user_model
 from graphene_django.filter import DjangoFilterConnectionField
 
-from core.errors import NotFound
-from core.graphql import domain_errors
+from core.graphql import domain_errors, get_or_not_found
 from teams import selectors, services
 from teams.filtersets import TeamFilterSet
 from teams.graphql.types import MemberType, OrgType, TeamType
@@ -29,13 +28,6 @@ class Query(graphene.ObjectType):
         return _team_queryset().filter(slug=slug).first()
 
 
-def _get(queryset, label, **lookup):
-    obj = queryset.filter(**lookup).first()
-    if obj is None:
-        raise NotFound(f"No {label} {next(iter(lookup.values()))!r}.")
-    return obj
-
-
 class CreateTeam(graphene.Mutation):
     class Arguments:
         org = graphene.String(required=True)
@@ -50,7 +42,7 @@ class CreateTeam(graphene.Mutation):
     @domain_errors
     def mutate(root, info, org, slug, name, **fields):
         team = services.team_create(
-            actor=info.context.user, org=_get(Org.objects, "org", slug=org), slug=slug, name=name, **fields
+            actor=info.context.user, org=get_or_not_found(Org.objects, "org", slug=org), slug=slug, name=name, **fields
         )
         return CreateTeam(team=team)
 
@@ -65,7 +57,7 @@ class AddMember(graphene.Mutation):
 
     @domain_errors
     def mutate(root, info, team, username, role):
-        team = _get(selectors.team_list(), "team", slug=team)
+        team = get_or_not_found(selectors.team_list(), "team", slug=team)
         user = selectors.active_user(username)
         if user is None:  # as REST: unknown and inactive users get the same 400 'invalid'
             raise services.no_such_active_user(username)
@@ -84,8 +76,8 @@ class RemoveMember(graphene.Mutation):
     def mutate(root, info, team, username):
         services.member_remove(
             actor=info.context.user,
-            team=_get(selectors.team_list(), "team", slug=team),
-            user=_get(get_user_model().objects, "user", username=username),
+            team=get_or_not_found(selectors.team_list(), "team", slug=team),
+            user=get_or_not_found(get_user_model().objects, "user", username=username),
         )
         return RemoveMember(ok=True)
 
