@@ -83,14 +83,15 @@ def exception_handler(exc, context):
 
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, refusing documents nested deeper than JSON_MAX_DEPTH (400 json_too_deep)
-    and strings with a NUL character (400 nul_character)."""
+    and strings with a NUL character (400 nul_character) or a lone surrogate (400
+    surrogate_character)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise jsonlimits.JsonTooDeep(jsonlimits.max_depth()) from None
-        jsonlimits.check_depth(data, no_nul=True)
+        jsonlimits.check_depth(data, storable=True)
         return data
 
 

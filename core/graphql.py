@@ -366,12 +366,12 @@ class SwitchboardGraphQLView(GraphQLView):
                 return _error(403, "csrf_failed", "CSRF check failed: send the X-CSRFToken header.")
         if request.method == "POST" and request.content_type == "application/json":
             try:
-                body = jsonlimits.loads(request.body or b"{}")
+                body = jsonlimits.loads(request.body or b"{}", storable=True)
             except RequestDataTooBig:
                 return _error(
                     413, "body_too_large", f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
                 )
-            except jsonlimits.JsonTooDeep as exc:
+            except InvalidInput as exc:  # too deep, or text no database stores
                 return _error(exc.status, exc.code, exc.detail)
             except ValueError:
                 return _error(400, "invalid_json", "The body is not valid JSON.")
@@ -403,7 +403,7 @@ class SwitchboardGraphQLView(GraphQLView):
         variables = request.GET.get("variables") or data.get("variables")
         if isinstance(variables, str) and variables:
             try:
-                jsonlimits.loads(variables)  # graphene-django parses it again, within the bound
+                jsonlimits.loads(variables, storable=True)  # graphene-django parses it again, within the bound
             except ValueError:
                 pass  # graphene-django answers "Variables are invalid JSON."
         return GraphQLView.get_graphql_params(request, data)
