@@ -1,5 +1,6 @@
 """REST bodies the API cannot take are refused with its JSON error shape: over
-DATA_UPLOAD_MAX_MEMORY_SIZE (413), or with a NUL character or a lone surrogate, text no column stores or renderer writes (400)."""
+DATA_UPLOAD_MAX_MEMORY_SIZE (413), or with a NUL character or a lone surrogate, text no column
+stores or renderer writes (400)."""
 
 import json
 
