@@ -15,7 +15,7 @@ import ipaddress
 import socket
 import time
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -86,8 +86,21 @@ class FetchResult:
     content_type: str = ""
 
 
+def split_url(url: str) -> SplitResult:
+    """``urlsplit`` with what it leaves unchecked refused: a malformed IPv6 literal, a port that
+    is not a number from 1 to 65535 (``.port`` would raise later, as a 500)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise FetchRefused("the URL's host or port is malformed (a port is 1 to 65535)") from None
+    if port == 0:
+        raise FetchRefused("the URL's host or port is malformed (a port is 1 to 65535)")
+    return parts
+
+
 def check_url(url: str, allowed: list) -> None:
-    parts = urlsplit(url)
+    parts = split_url(url)
     if parts.scheme not in ("http", "https"):
         raise FetchRefused(f"scheme '{parts.scheme}' is not http(s)")
     if not parts.hostname:

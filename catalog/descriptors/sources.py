@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from core.netpolicy import FetchRefused, check_url, fetch, make_session, resolve_allowed
+from core.netpolicy import FetchRefused, check_url, fetch, make_session, resolve_allowed, split_url
 
 
 class SourceError(Exception):
@@ -94,7 +94,10 @@ def git_url_check(url: str, *, local_ok: bool) -> tuple[str, list[str]]:
             )
         path = url[len("file://") :] if url.startswith("file://") else url
         return "file://" + str(Path(path).resolve()), ["-c", "protocol.file.allow=always"]
-    parts = urlsplit(url)
+    try:
+        parts = split_url(url)
+    except FetchRefused as exc:
+        raise SourceError(f"{exc}.") from None
     if parts.scheme != "https" or "::" in url.split("/")[0]:
         raise SourceError(f"Scheme '{parts.scheme or url.split(':')[0][:20]}' is not allowed; use https.")
     if not parts.hostname:
