@@ -64,10 +64,16 @@ class TextYAMLParser(YAMLTextParser):
 PARSERS = [YAMLTextParser, XYAMLParser, TextYAMLParser, TextPlainParser, JSONParser]
 
 
-class DescriptorUploadSerializer(serializers.Serializer):
+class DescriptorNameSerializer(serializers.Serializer):
+    """The file name a posted descriptor's problems refer to: the JSON body's ``name``, or the
+    ``name`` query parameter with a YAML body (no NUL, at most 500 characters, either way)."""
+
     name = serializers.CharField(
         max_length=500, required=False, default="catalog-info.yaml", help_text="the file name errors refer to"
     )
+
+
+class DescriptorUploadSerializer(DescriptorNameSerializer):
     content = serializers.CharField(
         trim_whitespace=False, help_text="the descriptor file (YAML, one or more documents)"
     )
@@ -188,7 +194,11 @@ def _upload(request) -> tuple[str, bytes | str]:
     _limit_check(request)
     data = request.data
     if request.content_type.split(";")[0].strip() in YAML_TYPES:
-        return request.query_params.get("name") or "catalog-info.yaml", data["content"]
+        named = DescriptorNameSerializer(data={"name": request.query_params.get("name") or "catalog-info.yaml"})
+        named.is_valid(raise_exception=True)
+        if not data.get("content"):  # DRF hands an empty body to no parser
+            raise InvalidInput("The body is empty: send the descriptor file.", fields={"content": ["Empty body."]})
+        return named.validated_data["name"], data["content"]
     upload = DescriptorUploadSerializer(data=data)
     upload.is_valid(raise_exception=True)
     return upload.validated_data["name"], upload.validated_data["content"]

@@ -5,6 +5,7 @@ real services; the descriptor files are in tests/catalog/descriptors/."""
 
 import io
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -332,6 +333,30 @@ def test_rest_validate_takes_a_yaml_body_like_curl_sends_it(world, api):
         "/api/v1/catalog/validate", {"name": "x.yaml", "content": ACME.read_text().split("---\n")[0]}, format="json"
     )
     assert response.json()["valid"] is True and response.json()["summary"] == {"org": {"create": 1}}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/catalog/validate", "/api/v1/catalog/locations/?name=x.yaml"])
+@pytest.mark.parametrize("content_type", ["application/yaml", "text/plain"])
+def test_an_empty_yaml_body_is_400(world, api, path, content_type):
+    """Found by probing: DRF hands an empty body to no parser, and the view read a key that was
+    not there (500)."""
+    response = api(world["root"]).post(path, b"", content_type=content_type)
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["fields"] == {"content": ["Empty body."]}
+    assert not Location.objects.exists()
+
+
+def test_the_name_of_a_yaml_body_is_checked_like_a_json_one(world, api):
+    """A NUL in ``?name=`` was stored as the location's name (PostgreSQL would refuse it: 500)."""
+    client = api(world["root"])
+    body = ACME.read_bytes()
+    for name in ("a\x00b.yaml", "x" * 501 + ".yaml"):
+        response = client.post(
+            f"/api/v1/catalog/locations/?{urlencode({'name': name})}", body, content_type="application/yaml"
+        )
+        assert response.status_code == 400, response.content[:300]
+        assert "name" in response.json()["fields"]
+    assert not Location.objects.exists()
 
 
 def test_a_50_mb_body_is_refused_before_it_is_read(world, api):
