@@ -1,5 +1,7 @@
 """Event types (the public vocabulary of the event log and webhooks)."""
 
+from datetime import UTC, datetime, timedelta
+
 # Catalog audit actions that are changes worth an event, and the event type each becomes.
 AUDIT_EVENT_TYPES = {
     "org.create": "org.created",
@@ -57,3 +59,8 @@ EVENT_TYPES = frozenset(
 ALL_TYPES = "*"
 
 DEPLOY_STATUSES = ("started", "succeeded", "failed", "rolled_back")
+
+# A deploy's times: none before this, none more than a clock's skew ahead of the server's now
+# (a pipeline's clock may run ahead; a year 9999 breaks the regression windows after it).
+DEPLOY_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+DEPLOY_CLOCK_SKEW = timedelta(days=1)

@@ -329,6 +329,11 @@ def deploy_record(
         raise InvalidInput(f"Unknown status '{status}'.", code="invalid")
     if started_at and finished_at and finished_at < started_at:
         raise InvalidInput("finished_at is before started_at.", code="invalid")
+    latest = timezone.now() + constants.DEPLOY_CLOCK_SKEW
+    for name, at in (("started_at", started_at), ("finished_at", finished_at)):
+        if at is not None and not constants.DEPLOY_EARLIEST <= at <= latest:
+            message = f"Must lie between {constants.DEPLOY_EARLIEST:%Y-%m-%d} and a day from now."
+            raise InvalidInput(f"{name}: {message}", code="invalid", fields={name: [message]})
     if url:
         try:
             validate_http_url(url)

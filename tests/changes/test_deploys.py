@@ -140,6 +140,10 @@ def test_a_deploy_key_records_deploys_of_its_service_only(world, orders):
         ({"service": "nope"}, "service"),
         ({"commit": "x" * 65}, "commit"),
         ({"started_at": "2026-01-02T00:00:00Z", "finished_at": "2026-01-01T00:00:00Z"}, None),
+        # found by probing: accepted, then the deploy gate's verdict failed on year 10000 (500)
+        ({"started_at": "0001-01-01T00:00:00Z", "finished_at": "9999-12-31T23:59:59Z"}, "started_at"),
+        ({"finished_at": "9999-12-31T23:59:59Z"}, "finished_at"),
+        ({"status": "started", "started_at": "1999-12-31T23:59:59Z"}, "started_at"),
     ],
 )
 def test_bad_input_is_a_clear_400(world, orders, extra, field):
