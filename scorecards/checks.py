@@ -4,6 +4,7 @@ pass or fail with a reason naming the numbers. Adding a check: a function and a 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -33,8 +34,8 @@ class Param:
             if self.choices and value not in self.choices:
                 raise ValueError(f"'{name}' must be one of {', '.join(self.choices)}.")
             return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"'{name}' must be a number.")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"'{name}' must be a (finite) number.")
         if self.kind is int and value != int(value):
             raise ValueError(f"'{name}' must be a whole number.")
         value = self.kind(value)

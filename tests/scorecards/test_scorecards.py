@@ -276,6 +276,20 @@ def test_filter_tier_and_disabled(fleet):
 
 # --- Definitions: errors with lines, hostile YAML ---------------------------------------------------
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "check", ["{type: seen_recently, params: {days: .inf}}", "{type: p95_latency_below, params: {threshold_ms: .nan}}"]
+)
+def test_yaml_infinity_and_nan_are_not_numbers_a_check_takes(check):
+    """Found by probing: days .inf overflowed (500) and a NaN threshold passed the bounds, then
+    failed the database's JSON check (500)."""
+    text = f"slug: x\nname: X\nlevels: [A]\nchecks:\n  - {check}\n"
+    with pytest.raises(services.ScorecardInvalid) as exc:
+        services.definitions_parse(text, file="cards.yaml")
+    assert [(e["line"], e["field"]) for e in exc.value.extra["errors"]] == [(5, "checks[0].params")]
+    assert "finite" in exc.value.detail
+
+
+@pytest.mark.django_db
 def test_yaml_errors_name_file_and_line():
     text = "slug: x\nname: X\nlevels: [A, B]\nchecks:\n  - type: nope\n  - type: seen_recently\n    level: C\n  - type: p95_latency_below\n    params: {threshold_ms: -1}\n"
     with pytest.raises(services.ScorecardInvalid) as exc:
