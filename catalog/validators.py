@@ -3,6 +3,7 @@ import re
 from django.core.exceptions import ValidationError
 
 from catalog import constants
+from catalog.gateway_path import PathInvalid, normalise_path
 
 # host, host:port, [v6]:port or a bare telemetry name (letters, digits, dot, dash, underscore).
 # fullmatch, not match with "$": "$" also matches before a trailing newline.
@@ -33,6 +34,10 @@ def validate_scopes(value) -> None:
     for scope in value:
         if not isinstance(scope, str) or not _SCOPE.fullmatch(scope):
             raise ValidationError(f"'{str(scope)[:80]}' is not a scope such as 'GET /orders'.")
+        try:  # as the gateway reads it: a path it cannot normalise would admit nothing
+            normalise_path(scope.partition(" ")[2])
+        except PathInvalid as exc:
+            raise ValidationError(f"'{scope[:80]}' has {exc}: the gateway could never match it.") from None
 
 
 # --- API specs --------------------------------------------------------------------------
