@@ -14,10 +14,13 @@ from catalog.models import Api, Service
 from changes import constants, slo
 from changes.models import Delivery, Deploy, DeployKey, EdgeHourly, EdgeSample, EdgeSeries, Event, Webhook
 from changes.permissions import can_manage_webhook
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound, TooManyRequests
+from core.limiter import WaitSlots
 from teams.models import Team
 
 EVENTS_POLL_SECONDS = 0.25  # how often a long poll of the event log looks again
+EVENTS_WAIT_RETRY_SECONDS = 5  # Retry-After of a long poll refused for want of a slot
+LONG_POLLS = WaitSlots("events-wait")
 
 
 def deploy_list(*, service_slug: str | None = None) -> QuerySet[Deploy]:
@@ -84,11 +87,29 @@ def parse_cursor(raw: str | None) -> int:
 
 def events_after(*, user, after: int, types: list[str], limit: int, wait: float) -> list[Event]:
     """Events after the cursor, oldest first; with ``wait`` > 0, waits up to that many seconds
-    (at most EVENTS_MAX_WAIT) for the first one to arrive (long poll)."""
+    (at most EVENTS_MAX_WAIT) for the first one to arrive (long poll). A wait holds a web
+    thread, so at most EVENTS_MAX_WAITERS_PER_USER of one user's and EVENTS_MAX_WAITERS of
+    everyone's wait at once; past that, 429 ``too_many_waits`` (with Redis down: no wait)."""
     qs = event_list(user=user).filter(id__gt=after)
     if types:
         qs = qs.filter(type__in=types)
-    deadline = time.monotonic() + min(max(wait, 0.0), settings.EVENTS_MAX_WAIT)
+    wait = min(max(wait, 0.0), settings.EVENTS_MAX_WAIT)
+    if wait <= 0:
+        return list(qs[:limit])
+    with LONG_POLLS.hold(
+        str(user.pk), seconds=wait, per_subject=settings.EVENTS_MAX_WAITERS_PER_USER, total=settings.EVENTS_MAX_WAITERS
+    ) as granted:
+        if granted is False:
+            raise TooManyRequests(
+                "Too many long polls are waiting (yours or everyone's): poll again without wait, or later.",
+                code="too_many_waits",
+                retry_after=EVENTS_WAIT_RETRY_SECONDS,
+            )
+        return _poll(qs, limit, wait if granted else 0)
+
+
+def _poll(qs: QuerySet[Event], limit: int, wait: float) -> list[Event]:
+    deadline = time.monotonic() + wait
     while True:
         events = list(qs[:limit])
         if events or time.monotonic() >= deadline:

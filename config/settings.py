@@ -268,6 +268,9 @@ WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", 
 WEBHOOK_RETRY_MAX_SECONDS = float(os.environ.get("WEBHOOK_RETRY_MAX_SECONDS", 3600))
 # GET /api/v1/events/?wait=N: the longest a long poll is held open (seconds).
 EVENTS_MAX_WAIT = env_int("EVENTS_MAX_WAIT", 25)
+# Long polls waiting at once (each holds a web thread): per user, and over every web process.
+EVENTS_MAX_WAITERS_PER_USER = env_int("EVENTS_MAX_WAITERS_PER_USER", 2)
+EVENTS_MAX_WAITERS = env_int("EVENTS_MAX_WAITERS", 8)
 # Regression detection after a deploy (changes/regressions.py): each edge into or out of the
 # deployed service, the window after the deploy against the window before it (seconds each).
 # Flagged when the error rate rises by at least _ABS (0..1) AND by _REL of its value before, or

@@ -65,7 +65,9 @@ def exception_handler(exc, context):
         detail = "A value cannot be stored as given (a NUL character or an out-of-range number)."
         return Response({"code": "invalid_value", "detail": detail}, status=400)
     if isinstance(exc, DomainError):
-        return Response(exc.as_dict(), status=exc.status)
+        retry_after = exc.extra.get("retry_after")
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return Response(exc.as_dict(), status=exc.status, headers=headers)
     if isinstance(exc, Http404):
         return Response({"code": "not_found", "detail": "Not found."}, status=404)
     if isinstance(exc, exceptions.ValidationError):

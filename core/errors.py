@@ -72,6 +72,16 @@ class TeamLimitExceeded(Conflict):
         )
 
 
+class TooManyRequests(DomainError):
+    """429; ``retry_after`` (seconds) is sent as the Retry-After header and in the body."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, detail: str, *, retry_after: int, code: str | None = None):
+        super().__init__(detail, code=code, retry_after=retry_after)
+
+
 class ServiceUnavailable(DomainError):
     code = "unavailable"
     status = 503

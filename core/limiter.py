@@ -6,6 +6,7 @@ until the minute ends. With Redis down, answers go on without the limiter."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -20,6 +21,9 @@ from django.dispatch import receiver
 from hiredis import pack_command
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError, NoScriptError, RedisError
+
+from core.redis import client as redis_client
+from core.redis import key as redis_key
 
 logger = logging.getLogger(__name__)
 
@@ -254,3 +258,53 @@ class QuotaLimiter:
         except RedisError:
             return None
         return int(raw) if raw is not None else 0
+
+
+class WaitSlots:
+    """Long waits held at once (the event log's long poll holds a web thread while it waits): at
+    most ``per_subject`` by one subject and ``total`` across every web process. A slot is a
+    member of two Redis sorted sets scored by its holder's deadline, taken atomically by one
+    script; a slot whose process died frees itself when its wait would have ended."""
+
+    _TAKE = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) or redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+return 1
+"""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    @contextlib.contextmanager
+    def hold(self, subject: str, *, seconds: float, per_subject: int, total: int):
+        """Yields True with a slot held until the block ends, False when the subject or everyone
+        holds all theirs, None when Redis cannot say (the caller then does not wait)."""
+        keys = [redis_key(f"{self.name}:{subject}"), redis_key(f"{self.name}:all")]
+        member, now = os.urandom(8).hex(), time.time()
+        ttl = math.ceil(seconds) + 60
+        try:
+            granted = bool(
+                redis_client().eval(self._TAKE, 2, *keys, now, now + seconds + 5, member, per_subject, total, ttl)
+            )
+        except RedisError as exc:
+            logger.warning("%s: no slot taken: %s", self.name, type(exc).__name__)
+            granted = None
+        try:
+            yield granted
+        finally:
+            if granted:
+                try:
+                    with redis_client().pipeline(transaction=False) as pipe:
+                        for k in keys:
+                            pipe.zrem(k, member)
+                        pipe.execute()
+                except RedisError:
+                    pass  # the slot frees itself at its deadline

@@ -3,7 +3,7 @@
 from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import authentication, exceptions, mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -25,6 +25,7 @@ from changes.api.serializers import (
     WebhookSerializer,
 )
 from changes.models import DeployKey
+from core.openapi import ErrorSerializer
 
 
 class DeployKeyAuthentication(authentication.BaseAuthentication):
@@ -134,7 +135,14 @@ class EventListView(APIView):
                 "wait", OpenApiTypes.INT, description="Seconds to wait for a first event when none is there (0-25)."
             ),
         ],
-        responses=EventPageSerializer,
+        responses={
+            200: EventPageSerializer,
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="`too_many_waits`: you (EVENTS_MAX_WAITERS_PER_USER) or everyone (EVENTS_MAX_WAITERS) "
+                "already hold the long polls allowed at once; `Retry-After` says when to try again.",
+            ),
+        },
     )
     def get(self, request):
         params = _EventQuery(data=request.query_params)

@@ -137,3 +137,38 @@ def test_a_long_poll_returns_the_event_that_arrives_while_it_waits(world, orders
     writer.join(10)
     assert [e["type"] for e in got["results"]] == ["service.updated"]
     assert got["results"][0]["payload"]["after"]["description"] == "while you waited"
+
+
+def test_long_polls_waiting_at_once_are_capped_per_user_and_overall(world, transactional_db, settings):
+    """Found by probing: ten parallel long polls of one plain user held ten web threads for 25 s
+    (/healthz took 23 s). Each wait now takes a slot in Redis, per user and overall."""
+    from core.limiter import redis_client, redis_key
+
+    settings.EVENTS_MAX_WAITERS_PER_USER, settings.EVENTS_MAX_WAITERS = 1, 2
+    everyone = redis_key("events-wait:all")
+    quiet = "/api/v1/events?types=webhook.disabled&wait=5"  # nothing of that type arrives: waits it all out
+
+    def wait_for_slots(n):
+        deadline = time.monotonic() + 10
+        while redis_client().zcard(everyone) < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert redis_client().zcard(everyone) == n
+
+    answers = []
+    first = threading.Thread(target=lambda: answers.append(_client(world["member"]).get(quiet).status_code))
+    first.start()
+    wait_for_slots(1)
+    refused = _client(world["member"]).get(quiet)  # the member's one slot is taken
+    assert refused.status_code == 429 and refused.json()["code"] == "too_many_waits"
+    assert refused["Retry-After"] == str(refused.json()["retry_after"])
+    assert _client(world["member"]).get("/api/v1/events?types=webhook.disabled").status_code == 200  # no wait: no slot
+
+    second = threading.Thread(target=lambda: answers.append(_client(world["lead"]).get(quiet).status_code))
+    second.start()
+    wait_for_slots(2)
+    assert _client(world["reader"]).get(quiet).status_code == 429  # everyone's two slots are taken
+    first.join(15)
+    second.join(15)
+    assert answers == [200, 200]
+    assert redis_client().zcard(everyone) == 0  # given back
+    assert _client(world["member"]).get("/api/v1/events?types=webhook.disabled&wait=1").status_code == 200
