@@ -23,8 +23,10 @@ from graphql import (
     GraphQLError,
     Undefined,
     ValidationRule,
+    get_named_type,
     get_nullable_type,
     is_leaf_type,
+    is_list_type,
     is_non_null_type,
     is_object_type,
     specified_rules,
@@ -87,12 +89,21 @@ def domain_errors(fn):
     return wrapper
 
 
-def _cost(selection_set, fragments, multiplier: int, seen: frozenset) -> int:
+# What a list of objects without pages (``Resource.dependents``, ``Team.services``) is assumed
+# to hold when costing the graph fields below it: as many as the largest page.
+LIST_SIZE = 100
+
+
+def _cost(selection_set, fragments, multiplier: int, seen: frozenset, parent, schema, graph_multiplier=None) -> int:
+    """One per field times the pages (first/last) above it; a graph field its GRAPH_FIELD_COST
+    times the pages and, as well, LIST_SIZE for each list of objects without pages above it
+    (whose items each run it). ``parent`` is the GraphQL type the selections are made on."""
+    graph_multiplier = multiplier if graph_multiplier is None else graph_multiplier
     total = 0
     for node in selection_set.selections if selection_set else ():
         if isinstance(node, FieldNode):
             args = {a.name.value: a.value for a in node.arguments or ()}
-            page = multiplier
+            size = None
             for name in ("first", "last"):
                 value = args.get(name)
                 if value is None:
@@ -101,16 +112,36 @@ def _cost(selection_set, fragments, multiplier: int, seen: frozenset) -> int:
                     size = int(value.value)  # a literal
                 except (AttributeError, TypeError, ValueError):
                     size = 100  # a variable: assume the largest page it may ask for
-                page = multiplier * max(1, min(size, 100))
-            total += multiplier * GRAPH_FIELD_COST.get(node.name.value, 1)
+                size = max(1, min(size, 100))
+            weight = GRAPH_FIELD_COST.get(node.name.value)
+            total += weight * graph_multiplier if weight else multiplier
             if node.selection_set:
-                total += _cost(node.selection_set, fragments, page, seen)
+                field = getattr(parent, "fields", {}).get(node.name.value)
+                field_type = field.type if field is not None else None
+                # a connection's edges are its page, already counted by first/last
+                in_page = getattr(parent, "name", "").endswith("Connection")
+                plain_list = bool(field_type) and size is None and not in_page
+                plain_list = plain_list and is_list_type(get_nullable_type(field_type))
+                total += _cost(
+                    node.selection_set,
+                    fragments,
+                    multiplier * (size or 1),
+                    seen,
+                    get_named_type(field_type) if field_type else None,
+                    schema,
+                    graph_multiplier * (size or (LIST_SIZE if plain_list else 1)),
+                )
         elif isinstance(node, InlineFragmentNode):
-            total += _cost(node.selection_set, fragments, multiplier, seen)
+            on = schema.get_type(node.type_condition.name.value) if node.type_condition else parent
+            total += _cost(node.selection_set, fragments, multiplier, seen, on, schema, graph_multiplier)
         elif isinstance(node, FragmentSpreadNode):
             name = node.name.value
             if name in fragments and name not in seen:
-                total += _cost(fragments[name].selection_set, fragments, multiplier, seen | {name})
+                fragment = fragments[name]
+                on = schema.get_type(fragment.type_condition.name.value)
+                total += _cost(
+                    fragment.selection_set, fragments, multiplier, seen | {name}, on, schema, graph_multiplier
+                )
     return total
 
 
@@ -122,7 +153,9 @@ class CostLimitRule(ValidationRule):
         fragments = {d.name.value: d for d in node.definitions if d.kind == "fragment_definition"}
         for definition in node.definitions:
             if isinstance(definition, OperationDefinitionNode):
-                cost = _cost(definition.selection_set, fragments, 1, frozenset())
+                schema = self.context.schema
+                root = schema.get_root_type(definition.operation)
+                cost = _cost(definition.selection_set, fragments, 1, frozenset(), root, schema)
                 if cost > settings.GRAPHQL_MAX_COST:
                     self.report_error(
                         GraphQLError(

@@ -248,6 +248,17 @@ def test_abusive_queries_are_refused_unrun(world, client, tokens):
     assert error_code(gql(client, costly, token=tokens["reader"])) == "query_too_costly"
     by_variable = costly.replace("{ services(first: 100)", "query($n: Int) { services(first: $n)")
     assert error_code(gql(client, by_variable, {"n": 1}, token=tokens["reader"])) == "query_too_costly"
+    # Found by probing: a list without pages (a resource's dependents, a team's services) was
+    # costed as one item, so 20 aliases ran 560 blast radii under the limit. Each is now
+    # assumed to hold LIST_SIZE items for the graph fields below it.
+    through_a_list = " ".join(
+        f'a{i}: resource(slug: "db") {{ dependents {{ blastRadius {{ affectedServices }} }} }}' for i in range(20)
+    )
+    assert error_code(gql(client, "{ " + through_a_list + " }", token=tokens["reader"])) == "query_too_costly"
+    fragment = "{ teams(first: 10) { edges { node { ...T } } } } fragment T on TeamType { services { drift { declaredNotSeen } } }"
+    assert error_code(gql(client, fragment, token=tokens["reader"])) == "query_too_costly"
+    small = '{ resource(slug: "db") { dependents { slug dependencies(depth: 1) { slug } } } }'
+    assert "errors" not in gql(client, small, token=tokens["reader"]).json()
     aliases = "{ " + " ".join(f'a{i}: search(q: "x") {{ slug }}' for i in range(30)) + " }"
     assert error_code(gql(client, aliases, token=tokens["reader"])) == "too_many_aliases"
     batch = client.post(
