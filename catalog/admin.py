@@ -109,22 +109,15 @@ class _OwnedAdmin(ServiceLayerAdmin):
         return ["slug"] if obj else []
 
     def save_model(self, request, obj, form, change):
-        fields = services._OWNED[self.kind][3]
-        data = {f: form.cleaned_data[f] for f in fields if f in form.cleaned_data}
+        data = {f: form.cleaned_data[f] for f in services.owned_fields(self.kind) if f in form.cleaned_data}
         if not change:
-            created = getattr(services, f"{self.kind}_create")(actor=request.user, team=obj.team, slug=obj.slug, **data)
-            obj.pk = created.pk
+            obj.pk = services.owned_create(self.kind, actor=request.user, team=obj.team, slug=obj.slug, **data).pk
             return
         current = type(obj).objects.get(pk=obj.pk)
-        if "team" in form.changed_data and form.cleaned_data["team"] != current.team:
-            getattr(services, f"{self.kind}_transfer")(
-                actor=request.user, team=form.cleaned_data["team"], **{self.kind: current}
-            )
-            current = type(obj).objects.get(pk=obj.pk)
-        getattr(services, f"{self.kind}_update")(actor=request.user, **{self.kind: current}, **data)
+        services.owned_update(self.kind, actor=request.user, obj=current, team=form.cleaned_data.get("team"), **data)
 
     def delete_model(self, request, obj):
-        getattr(services, f"{self.kind}_delete")(actor=request.user, **{self.kind: obj})
+        services.owned_delete(self.kind, actor=request.user, obj=obj)
 
 
 @admin.register(Domain)

@@ -4,6 +4,7 @@ row lock, so every entry point shares one concurrency-safe check."""
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 from collections import Counter
 
@@ -715,6 +716,11 @@ _OWNED = {
 }
 
 
+def owned_fields(kind: str) -> set[str]:
+    """The fields of a domain, system or resource that ``owned_update`` changes (``team`` apart)."""
+    return _OWNED[kind][3]
+
+
 def owned_limit(kind: str) -> int:
     """How many domains, systems or resources one team may own (settings)."""
     from django.conf import settings
@@ -753,12 +759,14 @@ def domain_loop_check(domain: Domain) -> None:
         parent = parent.parent
 
 
-def _owned_create(kind: str, *, actor, team: Team, slug: str, name: str, **fields):
+def owned_create(kind: str, *, actor, team: Team, slug: str, name: str = "", **fields):
+    """A domain, system or resource (``kind``) owned by ``team``: its members (and org admins,
+    superusers) create it, within the team's limit for that kind."""
     return owned_create_many(kind, actor=actor, specs=[{"team": team, "slug": slug, "name": name, **fields}])[0]
 
 
 def owned_create_many(kind: str, *, actor, specs: list[dict]) -> list:
-    """Domains, systems or resources (``<kind>_create``'s arguments each) in one transaction:
+    """Domains, systems or resources (``owned_create``'s arguments each) in one transaction:
     permission per team, each team's limit for all its new objects together (under its lock),
     one insert, one audit insert, one announcement."""
     model, _, _, allowed = _OWNED[kind]
@@ -784,7 +792,11 @@ def owned_create_many(kind: str, *, actor, specs: list[dict]) -> list:
     return objs
 
 
-def _owned_update(kind: str, *, actor, obj, **fields):
+def owned_update(kind: str, *, actor, obj, team: Team | None = None, **fields):
+    """Change a domain, system or resource field by field; a ``team`` other than its own hands
+    it over first (_owned_transfer: who manages both sides, the receiving team's limit)."""
+    if team is not None and team.pk != obj.team_id:
+        obj = _owned_transfer(kind, actor=actor, obj=obj, team=team)
     model, _, _, allowed = _OWNED[kind]
     _require_assets(actor, obj.team)
     with transaction.atomic():
@@ -823,13 +835,14 @@ def _owned_transfer(kind: str, *, actor, obj, team: Team):
     return obj
 
 
-def _owned_delete(kind: str, *, actor, obj, still_used) -> None:
+def owned_delete(kind: str, *, actor, obj) -> None:
+    """Delete a domain, system or resource nothing uses any more (409 ``<kind>_in_use``)."""
     model = _OWNED[kind][0]
     _require_assets(actor, obj.team)
     with transaction.atomic():
         obj = model.objects.select_for_update().get(pk=obj.pk)
         require_unmanaged(kind, obj.slug, {"delete"})
-        used = still_used(obj)
+        used = _STILL_USED[kind](obj)
         if used:
             raise Conflict(f"{kind.title()} '{obj.slug}' still has {used}; move them first.", code=f"{kind}_in_use")
         audit_record(actor=actor, action=f"{kind}.delete", obj=obj, before=snapshot(obj))
@@ -842,56 +855,11 @@ def _uses(**related) -> str:
     return ", ".join(f"{n} {name}(s)" for name, manager in related.items() if (n := manager.count()))
 
 
-def domain_create(*, actor, team: Team, slug: str, name: str = "", **fields) -> Domain:
-    return _owned_create("domain", actor=actor, team=team, slug=slug, name=name, **fields)
-
-
-def domain_update(*, actor, domain: Domain, **fields) -> Domain:
-    return _owned_update("domain", actor=actor, obj=domain, **fields)
-
-
-def domain_transfer(*, actor, domain: Domain, team: Team) -> Domain:
-    return _owned_transfer("domain", actor=actor, obj=domain, team=team)
-
-
-def domain_delete(*, actor, domain: Domain) -> None:
-    _owned_delete(
-        "domain", actor=actor, obj=domain, still_used=lambda d: _uses(system=d.systems, subdomain=d.subdomains)
-    )
-
-
-def system_create(*, actor, team: Team, slug: str, name: str = "", **fields) -> System:
-    return _owned_create("system", actor=actor, team=team, slug=slug, name=name, **fields)
-
-
-def system_update(*, actor, system: System, **fields) -> System:
-    return _owned_update("system", actor=actor, obj=system, **fields)
-
-
-def system_transfer(*, actor, system: System, team: Team) -> System:
-    return _owned_transfer("system", actor=actor, obj=system, team=team)
-
-
-def system_delete(*, actor, system: System) -> None:
-    _owned_delete(
-        "system", actor=actor, obj=system, still_used=lambda s: _uses(service=s.services, resource=s.resources)
-    )
-
-
-def resource_create(*, actor, team: Team, slug: str, name: str = "", **fields) -> Resource:
-    return _owned_create("resource", actor=actor, team=team, slug=slug, name=name, **fields)
-
-
-def resource_update(*, actor, resource: Resource, **fields) -> Resource:
-    return _owned_update("resource", actor=actor, obj=resource, **fields)
-
-
-def resource_transfer(*, actor, resource: Resource, team: Team) -> Resource:
-    return _owned_transfer("resource", actor=actor, obj=resource, team=team)
-
-
-def resource_delete(*, actor, resource: Resource) -> None:
-    _owned_delete("resource", actor=actor, obj=resource, still_used=lambda r: "")
+_STILL_USED = {
+    "domain": lambda d: _uses(system=d.systems, subdomain=d.subdomains),
+    "system": lambda s: _uses(service=s.services, resource=s.resources),
+    "resource": lambda r: "",
+}
 
 
 def service_resources_set(*, actor, service: Service, resources: list[Resource]) -> Service:
@@ -1095,9 +1063,7 @@ def _apply(actor, plan) -> None:
                     pending.append((item, refs))
                 continue
             obj = get(kind, item.slug)
-            if obj.team_id != team.pk:
-                globals()[f"{kind}_transfer"](actor=actor, team=team, **{kind: obj})
-            globals()[f"{kind}_update"](actor=actor, **{kind: get(kind, item.slug)}, **f)
+            owned_update(kind, actor=actor, obj=obj, team=team, **f)
             pending.append((item, refs))
         if specs:
             owned_create_many(kind, actor=actor, specs=specs)
@@ -1127,7 +1093,7 @@ def _apply(actor, plan) -> None:
             k: (get("domain" if k in ("parent", "domain") else "system", v) if v else None) for k, v in refs.items()
         }
         if any(getattr(obj, f"{k}_id") != (v.pk if v else None) for k, v in values.items()):
-            globals()[f"{item.kind}_update"](actor=actor, **{item.kind: obj}, **values)
+            owned_update(item.kind, actor=actor, obj=obj, **values)
     providers = fetch("service", (i.fields["provider"] for i in changed["api"]))
     if new["api"]:
         specs = [{**i.fields, "slug": i.slug, "provider": providers[i.fields["provider"]]} for i in new["api"]]
@@ -1412,9 +1378,9 @@ def orphans_sweep(*, now=None) -> dict:
     deleters = {
         "api": (Api, "api", api_delete),
         "service": (Service, "service", service_delete),
-        "resource": (Resource, "resource", resource_delete),
-        "system": (System, "system", system_delete),
-        "domain": (Domain, "domain", domain_delete),
+        "resource": (Resource, "obj", functools.partial(owned_delete, "resource")),
+        "system": (System, "obj", functools.partial(owned_delete, "system")),
+        "domain": (Domain, "obj", functools.partial(owned_delete, "domain")),
         "team": (Team, "team", team_delete),
     }
     for location in Location.objects.filter(orphan_policy=Location.ORPHAN_REMOVE).select_related("created_by"):

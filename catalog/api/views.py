@@ -160,21 +160,16 @@ class _OwnedViewSet(viewsets.ModelViewSet):
     ordering_fields = ["slug", "name", "id"]
     kind = ""
 
-    def _call(self, verb, **kwargs):
-        return getattr(services, f"{self.kind}_{verb}")(actor=self.request.user, **kwargs)
-
     def perform_create(self, serializer):
-        serializer.instance = self._call("create", **serializer.validated_data)
+        serializer.instance = services.owned_create(self.kind, actor=self.request.user, **serializer.validated_data)
 
     def perform_update(self, serializer):
-        data = dict(serializer.validated_data)
-        team = data.pop("team", None)
-        if team is not None and team != serializer.instance.team:
-            self._call("transfer", **{self.kind: serializer.instance}, team=team)
-        serializer.instance = self._call("update", **{self.kind: serializer.instance}, **data)
+        serializer.instance = services.owned_update(
+            self.kind, actor=self.request.user, obj=serializer.instance, **serializer.validated_data
+        )
 
     def perform_destroy(self, instance):
-        self._call("delete", **{self.kind: instance})
+        services.owned_delete(self.kind, actor=self.request.user, obj=instance)
 
 
 class DomainViewSet(_OwnedViewSet):

@@ -322,7 +322,6 @@ def _owned_fields(input) -> dict:
 
 
 def _owned_mutations(kind: str, type_):
-    create, update = getattr(services, f"{kind}_create"), getattr(services, f"{kind}_update")
     model = _OWNED_MODELS[kind]
 
     class Create(graphene.Mutation):
@@ -336,8 +335,12 @@ def _owned_mutations(kind: str, type_):
         @domain_errors
         def mutate(root, info, team, slug, input):
             fields = _owned_fields(input)
-            return create(
-                actor=info.context.user, team=get_or_not_found(Team.objects, "team", slug=team), slug=slug, **fields
+            return services.owned_create(
+                kind,
+                actor=info.context.user,
+                team=get_or_not_found(Team.objects, "team", slug=team),
+                slug=slug,
+                **fields,
             )
 
     class Update(graphene.Mutation):
@@ -349,9 +352,10 @@ def _owned_mutations(kind: str, type_):
 
         @domain_errors
         def mutate(root, info, slug, input):
-            return update(
+            return services.owned_update(
+                kind,
                 actor=info.context.user,
-                **{kind: get_or_not_found(model.objects, kind, slug=slug)},
+                obj=get_or_not_found(model.objects, kind, slug=slug),
                 **_owned_fields(input),
             )
 

@@ -12,7 +12,7 @@ CY = "document.getElementById('cy')._cyreg.cy"
 def test_group_by_system_then_click_a_system_to_show_its_services(sign_in, page, graph):
     from django.contrib.auth import get_user_model
 
-    from catalog.services import service_create, system_create
+    from catalog.services import owned_create, service_create
     from graph import services
     from graph.discovery.matching import Target
     from graph.discovery.sources import Observation, ObservedEdge
@@ -21,8 +21,8 @@ def test_group_by_system_then_click_a_system_to_show_its_services(sign_in, page,
     sign_in()
     root = get_user_model().objects.get(username="root")
     team = Team.objects.create(org=Org.objects.create(slug="acme", name="Acme"), slug="alpha", name="Alpha")
-    shop = system_create(actor=root, team=team, slug="shop", name="Shop")
-    money = system_create(actor=root, team=team, slug="money", name="Money")
+    shop = owned_create("system", actor=root, team=team, slug="shop", name="Shop")
+    money = owned_create("system", actor=root, team=team, slug="money", name="Money")
     for slug, system in [("web", shop), ("orders", shop), ("payments", money), ("ledger", money), ("search", None)]:
         service_create(actor=root, team=team, slug=slug, name=slug, system=system)
     services.graph_sync()

@@ -26,10 +26,10 @@ def heard():
 @pytest.fixture
 def shop(world):
     root, team = world["root"], world["team"]
-    commerce = services.domain_create(actor=root, team=team, slug="commerce", name="Commerce")
-    system = services.system_create(actor=root, team=team, slug="shop", name="Shop", domain=commerce)
+    commerce = services.owned_create("domain", actor=root, team=team, slug="commerce", name="Commerce")
+    system = services.owned_create("system", actor=root, team=team, slug="shop", name="Shop", domain=commerce)
     orders = services.service_create(actor=root, team=team, slug="orders", name="Orders", system=system)
-    db = services.resource_create(actor=root, team=team, slug="orders-db", name="Orders DB", type="database")
+    db = services.owned_create("resource", actor=root, team=team, slug="orders-db", name="Orders DB", type="database")
     services.service_resources_set(actor=root, service=orders, resources=[db])
     return {**world, "commerce": commerce, "system": system, "orders": orders, "db": db}
 
@@ -46,50 +46,52 @@ def test_a_service_belongs_to_one_system_in_one_domain_and_each_write_is_audited
 
 def test_members_manage_their_teams_systems_and_nobody_else_does(shop):
     member, other, reader = shop["member"], shop["other"], shop["reader"]
-    services.system_update(actor=member, system=shop["system"], description="the shop")
+    services.owned_update("system", actor=member, obj=shop["system"], description="the shop")
     for actor in (other, reader):
         with pytest.raises(PermissionDenied):
-            services.system_update(actor=actor, system=shop["system"], description="taken")
+            services.owned_update("system", actor=actor, obj=shop["system"], description="taken")
         with pytest.raises(PermissionDenied):
-            services.domain_create(actor=actor, team=shop["team"], slug="nope", name="Nope")
+            services.owned_create("domain", actor=actor, team=shop["team"], slug="nope", name="Nope")
     assert System.objects.get(slug="shop").description == "the shop"
     assert not Domain.objects.filter(slug="nope").exists()
 
 
 def test_a_team_owns_at_most_the_configured_number_of_systems(shop, settings):
     settings.CATALOG_MAX_SYSTEMS_PER_TEAM = 2
-    services.system_create(actor=shop["member"], team=shop["team"], slug="second", name="Second")
+    services.owned_create("system", actor=shop["member"], team=shop["team"], slug="second", name="Second")
     with pytest.raises(Conflict) as refused:
-        services.system_create(actor=shop["member"], team=shop["team"], slug="third", name="Third")
+        services.owned_create("system", actor=shop["member"], team=shop["team"], slug="third", name="Third")
     assert refused.value.code == "team_limit_exceeded"
     assert refused.value.extra == {"limit": "systems", "max": 2, "current": 2}
     assert not System.objects.filter(slug="third").exists()
     # and a transfer into a full team is refused the same way
-    other_system = services.system_create(actor=shop["root"], team=shop["other_team"], slug="elsewhere", name="E")
+    other_system = services.owned_create(
+        "system", actor=shop["root"], team=shop["other_team"], slug="elsewhere", name="E"
+    )
     with pytest.raises(Conflict):
-        services.system_transfer(actor=shop["root"], system=other_system, team=shop["team"])
+        services.owned_update("system", actor=shop["root"], obj=other_system, team=shop["team"])
     assert System.objects.get(slug="elsewhere").team == shop["other_team"]
 
 
 def test_a_domain_cannot_end_up_inside_itself(shop):
     root, team = shop["root"], shop["team"]
-    inner = services.domain_create(actor=root, team=team, slug="inner", name="Inner", parent=shop["commerce"])
+    inner = services.owned_create("domain", actor=root, team=team, slug="inner", name="Inner", parent=shop["commerce"])
     with pytest.raises(Conflict) as refused:
-        services.domain_update(actor=root, domain=shop["commerce"], parent=inner)
+        services.owned_update("domain", actor=root, obj=shop["commerce"], parent=inner)
     assert refused.value.code == "reference_loop"
     assert "commerce -> inner -> commerce" in refused.value.detail
     with pytest.raises(Conflict):
-        services.domain_update(actor=root, domain=inner, parent=inner)
+        services.owned_update("domain", actor=root, obj=inner, parent=inner)
     assert Domain.objects.get(slug="commerce").parent is None
 
 
 def test_objects_in_use_are_not_deleted(shop):
     root = shop["root"]
     with pytest.raises(Conflict) as refused:
-        services.system_delete(actor=root, system=shop["system"])
+        services.owned_delete("system", actor=root, obj=shop["system"])
     assert refused.value.code == "system_in_use" and "1 service(s)" in refused.value.detail
     with pytest.raises(Conflict):
-        services.domain_delete(actor=root, domain=shop["commerce"])
+        services.owned_delete("domain", actor=root, obj=shop["commerce"])
     from teams import services as teams
 
     services.service_update(actor=root, service=shop["orders"], system=None)
@@ -97,8 +99,8 @@ def test_objects_in_use_are_not_deleted(shop):
     with pytest.raises(Conflict) as refused:  # still owns the domain, system and resource: 409, not a 500
         teams.team_delete(actor=root, team=shop["team"])
     assert refused.value.code == "team_in_use"
-    services.system_delete(actor=root, system=System.objects.get(slug="shop"))
-    services.domain_delete(actor=root, domain=Domain.objects.get(slug="commerce"))
+    services.owned_delete("system", actor=root, obj=System.objects.get(slug="shop"))
+    services.owned_delete("domain", actor=root, obj=Domain.objects.get(slug="commerce"))
     assert not System.objects.exists() and not Domain.objects.exists()
 
 
@@ -106,9 +108,9 @@ def test_objects_in_use_are_not_deleted(shop):
 def test_writes_announce_their_kind_on_commit(world, heard):
     root, team = world["root"], world["team"]
     with transaction.atomic():
-        services.domain_create(actor=root, team=team, slug="commerce", name="Commerce")
-        services.system_create(actor=root, team=team, slug="shop", name="Shop")
-        services.resource_create(actor=root, team=team, slug="queue", name="Q", type="queue")
+        services.owned_create("domain", actor=root, team=team, slug="commerce", name="Commerce")
+        services.owned_create("system", actor=root, team=team, slug="shop", name="Shop")
+        services.owned_create("resource", actor=root, team=team, slug="queue", name="Q", type="queue")
         assert heard == []
     assert heard == [Change("domain", "commerce"), Change("system", "shop"), Change("resource", "queue")]
 
@@ -173,3 +175,22 @@ def test_portal_pages_list_filter_and_show(shop, client):
     assert "/systems/shop/" in client.get("/domains/commerce/").content.decode()
     assert "/services/orders/" in client.get("/resources/orders-db/").content.decode()
     assert "/systems/shop/" in client.get("/services/orders/").content.decode()
+
+
+def test_the_admin_creates_transfers_and_deletes_through_the_services(shop, client):
+    """The admin's writes go through catalog.services: each is audited as the service records it."""
+    root, team, other = shop["root"], shop["team"], shop["other_team"]
+    client.force_login(root)
+    form = {"slug": "admin-made", "name": "Admin made", "team": team.pk, "description": "", "domain": ""}
+    assert client.post("/admin/catalog/system/add/", form).status_code == 302
+    made = System.objects.get(slug="admin-made")
+    changed_form = {**form, "team": other.pk, "name": "Moved"}
+    assert client.post(f"/admin/catalog/system/{made.pk}/change/", changed_form).status_code == 302
+    made.refresh_from_db()
+    assert (made.team_id, made.name) == (other.pk, "Moved")
+    assert client.post(f"/admin/catalog/system/{made.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not System.objects.filter(slug="admin-made").exists()
+    actions = list(
+        AuditEvent.objects.filter(object_id=str(made.pk), action__startswith="system.").values_list("action", flat=True)
+    )
+    assert sorted(actions) == ["system.create", "system.delete", "system.transfer", "system.update"]

@@ -295,7 +295,7 @@ def test_limit_reached_on_the_crossing_only(world, settings):
     teams.member_add(actor=world["lead"], team=team, user=world["reader"])
     assert reached("members")[0].payload["current"] == 3
     settings.CATALOG_MAX_SYSTEMS_PER_TEAM = 1
-    catalog.system_create(actor=member, team=team, slug="sys", name="Sys")
+    catalog.owned_create("system", actor=member, team=team, slug="sys", name="Sys")
     assert reached("systems")[0].payload["max"] == 1
 
 

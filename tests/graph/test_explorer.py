@@ -31,7 +31,7 @@ def fleet(world, graph):
     payments -> ledger 8/min, ledger -> bank 20/min 5%, payments -> an unknown endpoint."""
     root, alpha, beta = world["root"], world["team"], world["other_team"]
     gamma = Team.objects.create(org=Org.objects.create(slug="globex", name="Globex"), slug="gamma", name="Gamma")
-    shop = catalog_services.system_create(actor=root, team=alpha, slug="shop", name="Shop")
+    shop = catalog_services.owned_create("system", actor=root, team=alpha, slug="shop", name="Shop")
     for slug, team, tier, system in [
         ("web", alpha, 2, shop),
         ("orders", alpha, 1, shop),
@@ -202,7 +202,7 @@ def test_aggregated_views_come_from_the_cache_until_the_graph_is_written(fleet):
         "team:gamma"
     }
     selectors.explorer_graph(by="system", filters=filters())
-    catalog_services.system_update(actor=fleet["root"], system=System.objects.get(slug="shop"), name="Storefront")
+    catalog_services.owned_update("system", actor=fleet["root"], obj=System.objects.get(slug="shop"), name="Storefront")
     names = {n["id"]: n["name"] for n in selectors.explorer_graph(by="system", filters=filters())["nodes"]}
     assert names["system:shop"] == "Storefront"
 

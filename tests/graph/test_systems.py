@@ -29,8 +29,8 @@ def windowed(src, *edges):
 def systems(world, graph):
     """System shop (alpha: web, orders), system money (beta: payments, ledger), search in none."""
     root, alpha, beta = world["root"], world["team"], world["other_team"]
-    shop = catalog_services.system_create(actor=root, team=alpha, slug="shop", name="Shop")
-    money = catalog_services.system_create(actor=root, team=beta, slug="money", name="Money")
+    shop = catalog_services.owned_create("system", actor=root, team=alpha, slug="shop", name="Shop")
+    money = catalog_services.owned_create("system", actor=root, team=beta, slug="money", name="Money")
     for slug, team, tier, system in [
         ("web", alpha, 2, shop),
         ("orders", alpha, 1, shop),

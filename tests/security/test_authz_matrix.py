@@ -118,11 +118,11 @@ def build_world() -> dict:
     catalog.service_create(actor=root, team=alpha, slug="spare", name="Spare")
     api = catalog.api_create(actor=root, provider=orders, slug="orders-v1", name="Orders v1")
     # Issue 12: a domain holding a system holding a resource, and spare ones to delete (alpha's).
-    commerce = catalog.domain_create(actor=root, team=alpha, slug="commerce", name="Commerce")
-    catalog.domain_create(actor=root, team=alpha, slug="spare-domain", name="Spare domain")
-    shop_sys = catalog.system_create(actor=root, team=alpha, slug="shop-sys", name="Shop", domain=commerce)
-    catalog.system_create(actor=root, team=alpha, slug="spare-sys", name="Spare system")
-    catalog.resource_create(actor=root, team=alpha, slug="orders-db", name="Orders DB", system=shop_sys)
+    commerce = catalog.owned_create("domain", actor=root, team=alpha, slug="commerce", name="Commerce")
+    catalog.owned_create("domain", actor=root, team=alpha, slug="spare-domain", name="Spare domain")
+    shop_sys = catalog.owned_create("system", actor=root, team=alpha, slug="shop-sys", name="Shop", domain=commerce)
+    catalog.owned_create("system", actor=root, team=alpha, slug="spare-sys", name="Spare system")
+    catalog.owned_create("resource", actor=root, team=alpha, slug="orders-db", name="Orders DB", system=shop_sys)
     location, _ = catalog.location_import(
         actor=root, target="world.yaml", content=MATRIX_DESCRIPTOR.replace("matrix-svc", "managed-svc")
     )
