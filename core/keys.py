@@ -63,3 +63,13 @@ def parse(raw: str) -> tuple[str, str] | None:
 
 def secret_matches(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(secret), stored_hash)
+
+
+def presented(authorization: str, api_key: str, *, scheme: str) -> str:
+    """The key a request presents: its ``X-Api-Key`` header, else ``Authorization: <scheme> <key>``
+    (``scheme`` case-insensitive: ``Api-Key`` at the gateway, ``Bearer`` for OTLP pushes)."""
+    raw = api_key
+    prefix = scheme.lower() + " "
+    if not raw and authorization[: len(prefix)].lower() == prefix:
+        raw = authorization[len(prefix) :]
+    return raw.strip()

@@ -17,16 +17,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from catalog.gateway import key_verify
+from core import keys
 from core.clientip import client_ip
 
 
 def _raw_key(request) -> str:
-    raw = request.META.get("HTTP_X_API_KEY", "")
-    if not raw:
-        auth = request.META.get("HTTP_AUTHORIZATION", "")
-        if auth[:8].lower() == "api-key ":
-            raw = auth[8:]
-    return raw.strip()
+    meta = request.META
+    return keys.presented(meta.get("HTTP_AUTHORIZATION", ""), meta.get("HTTP_X_API_KEY", ""), scheme="api-key")
 
 
 def _appended_path(request, path: str) -> str:

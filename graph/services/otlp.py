@@ -136,11 +136,8 @@ def _key_record(key_id: str) -> dict | None:
 
 def authenticate(authorization: str, api_key: str) -> frozenset[str] | None:
     """The services a presented key may report for, or None (no, malformed, unknown or
-    revoked key). ``Authorization: Bearer <key>`` or ``X-Api-Key: <key>``."""
-    raw = api_key.strip()
-    if authorization[:7].lower() == "bearer ":
-        raw = authorization[7:].strip()
-    parsed = keyformat.parse(raw)
+    revoked key). ``X-Api-Key: <key>`` or ``Authorization: Bearer <key>``."""
+    parsed = keyformat.parse(keyformat.presented(authorization, api_key, scheme="bearer"))
     if parsed is None:
         return None
     key_id, secret = parsed
