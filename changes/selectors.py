@@ -89,13 +89,15 @@ def events_after(*, user, after: int, types: list[str], limit: int, wait: float)
     """Events after the cursor, oldest first; with ``wait`` > 0, waits up to that many seconds
     (at most EVENTS_MAX_WAIT) for the first one to arrive (long poll). A wait holds a web
     thread, so at most EVENTS_MAX_WAITERS_PER_USER of one user's and EVENTS_MAX_WAITERS of
-    everyone's wait at once; past that, 429 ``too_many_waits`` (with Redis down: no wait)."""
+    everyone's wait at once; past that, 429 ``too_many_waits`` (with Redis down: no wait). An
+    answer that is there already is given at once, without a slot."""
     qs = event_list(user=user).filter(id__gt=after)
     if types:
         qs = qs.filter(type__in=types)
     wait = min(max(wait, 0.0), settings.EVENTS_MAX_WAIT)
-    if wait <= 0:
-        return list(qs[:limit])
+    events = list(qs[:limit])
+    if events or wait <= 0:  # nothing to wait for: no slot taken
+        return events
     with LONG_POLLS.hold(
         str(user.pk), seconds=wait, per_subject=settings.EVENTS_MAX_WAITERS_PER_USER, total=settings.EVENTS_MAX_WAITERS
     ) as granted:

@@ -1,8 +1,12 @@
-"""Failed-attempt limiter per client address, shared by every endpoint that checks a
-presented key (the gateway's ``/gateway/verify``, the OTLP receiver): failures are counted
-in Redis per address and minute, so all web processes add up; once an address passes the
-limit, each process that sees it refuses it from memory, before any key is parsed or hashed,
-until the minute ends. With Redis down, answers go on without the limiter."""
+"""Limits kept in Redis, so that all web processes add up:
+
+- ``FailureLimiter``: failed attempts per client address, shared by every endpoint that checks
+  a presented key (the gateway's ``/gateway/verify``, the OTLP receiver): failures are counted
+  per address and minute; once an address passes the limit, each process that sees it refuses
+  it from memory, before any key is parsed or hashed, until the minute ends. With Redis down,
+  answers go on without the limiter.
+- ``QuotaLimiter``: a key's rate limit and daily quota, one atomic script per check.
+- ``WaitSlots``: long waits held at once, per subject and overall."""
 
 from __future__ import annotations
 
