@@ -14,6 +14,9 @@ import pytest
 
 from devtools import fleet as fleet_module
 from devtools import fleet_collector
+from graph.discovery.latency import histogram_from_values
+from graph.discovery.matching import Target
+from graph.discovery.sources import Observation, ObservedEdge
 from tests.conftest import FLEET_PORT_BASE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +30,16 @@ CENTRAL_WINDOW = 20  # seconds: each query's increase(...[20s])
 # answers came up to ~0.2 s late, 1 % of the window. (On a quiet machine they agree within 1 %.)
 CENTRAL_RATE_TOLERANCE = 0.02
 SCALE = 1000  # call rates x1000: a window's increase is exact to well under 1% with integer counters
+
+
+def windowed(src, *edges):
+    """An OTLP-like observation of ``src``: one minute's calls (rate per minute = calls), with latency where given."""
+    obs = Observation(target=src, source="otlp", service_slug=src, ok=True, window_seconds=60)
+    for dst, calls, errors, *latency in edges:
+        kind = "endpoint" if ":" in dst else "service"
+        hist = histogram_from_values(latency[0]) if latency else None
+        obs.edges.append(ObservedEdge(src, Target(kind, dst), calls, errors, latency=hist))
+    return obs
 
 
 def _script(action: str, home: Path) -> subprocess.CompletedProcess:

@@ -7,21 +7,10 @@ from catalog import services as catalog_services
 from catalog.models import System
 from core.errors import InvalidInput
 from graph import selectors, services
-from graph.discovery.latency import histogram_from_values
-from graph.discovery.matching import Target
-from graph.discovery.sources import Observation, ObservedEdge
 from teams.models import Org, Team
+from tests.graph.conftest import windowed
 
 NOW = 1_750_000_000_000
-
-
-def windowed(src, *edges):
-    obs = Observation(target=src, source="otlp", service_slug=src, ok=True, window_seconds=60)
-    for dst, calls, errors, *latency in edges:
-        kind = "endpoint" if ":" in dst else "service"
-        hist = histogram_from_values(latency[0]) if latency else None
-        obs.edges.append(ObservedEdge(src, Target(kind, dst), calls, errors, latency=hist))
-    return obs
 
 
 @pytest.fixture

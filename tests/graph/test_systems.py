@@ -8,21 +8,9 @@ from rest_framework.authtoken.models import Token
 
 from catalog import services as catalog_services
 from graph import db, selectors, services
-from graph.discovery.latency import histogram_from_values
-from graph.discovery.matching import Target
-from graph.discovery.sources import Observation, ObservedEdge
+from tests.graph.conftest import windowed
 
 NOW = 1_750_000_000_000
-
-
-def windowed(src, *edges):
-    """One minute's calls (rate per minute = calls), with latency where given."""
-    obs = Observation(target=src, source="otlp", service_slug=src, ok=True, window_seconds=60)
-    for dst, calls, errors, *latency in edges:
-        kind = "endpoint" if ":" in dst else "service"
-        hist = histogram_from_values(latency[0]) if latency else None
-        obs.edges.append(ObservedEdge(src, Target(kind, dst), calls, errors, latency=hist))
-    return obs
 
 
 @pytest.fixture
