@@ -84,6 +84,11 @@ class ApiKeyAdmin(ReadOnlyAdmin):
     list_filter = ["status"]
     exclude = ["secret_hash"]
 
+    def get_queryset(self, request):  # as the REST key list: staff org admins see their orgs' keys only
+        from catalog.selectors import key_list_for
+
+        return key_list_for(user=request.user)
+
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):

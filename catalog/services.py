@@ -278,8 +278,8 @@ def spec_validate(*, kind: str, spec) -> None:
     if not isinstance(spec, dict):
         raise _spec_invalid("The spec must be a JSON object.")
     try:
-        jsonlimits.check_depth(spec)
-    except jsonlimits.JsonTooDeep as exc:
+        jsonlimits.check_depth(spec, storable=True)
+    except InvalidInput as exc:  # too deep, or text no database stores (a NUL, a lone surrogate)
         raise _spec_invalid(exc.detail, code=exc.code, **exc.extra) from None
     if len(json.dumps(spec)) > constants.MAX_SPEC_BYTES:
         raise _spec_invalid("The spec is larger than 2 MiB.")
@@ -607,9 +607,9 @@ KEEP_EXPIRY = object()  # key_rotate: the new key expires when the old one would
 
 
 def key_rotate(*, actor, key: ApiKey, overlap_seconds: int = 3600, expires_at=KEEP_EXPIRY) -> tuple[ApiKey, str]:
-    """A new key for the same API, consumer and scopes, expiring when the old one would have
-    unless ``expires_at`` is given (``None``: never); the old one stays valid for the overlap
-    window, then expires (expiry is checked on every verification)."""
+    """A new key for the same API, consumer, scopes, rate limit and daily quota, expiring when
+    the old one would have unless ``expires_at`` is given (``None``: never); the old one stays
+    valid for the overlap window, then expires (expiry is checked on every verification)."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -631,6 +631,9 @@ def key_rotate(*, actor, key: ApiKey, overlap_seconds: int = 3600, expires_at=KE
             consumer=old.consumer,
             name=old.name,
             scopes=old.scopes,
+            rate_limit=old.rate_limit,
+            rate_period=old.rate_period,
+            daily_quota=old.daily_quota,
             created_by=actor,
             rotated_from=old,
             status=ApiKey.STATUS_ACTIVE,
@@ -899,7 +902,8 @@ def location_import(*, actor, target: str, content: bytes | str, base_dir=None) 
     problems (schema, references, limits, claims by other locations), then every object is
     written through the services above (permissions, limits, audit, events) in one
     transaction, so a refusal from any of them leaves nothing written. Each entity records its
-    location; entities the location had and no longer describes are marked orphan (kept).
+    location; entities the location had and no longer describes are marked orphan (kept). An
+    upload already there is replaced only by its creator or a superuser (403 otherwise).
     Returns (location, plan)."""
     from django.utils import timezone
 
@@ -919,6 +923,12 @@ def location_import(*, actor, target: str, content: bytes | str, base_dir=None) 
         location = Location.objects.select_for_update().filter(target=target).first()
         if location is not None and location.kind != Location.KIND_UPLOAD:
             raise Conflict(f"'{target[:100]}' is a {location.kind} location; refresh it instead.", code="location_kind")
+        if location is not None:  # uploading again is this location's refresh: the same people
+            permissions.require(
+                location_may_refresh(actor, location),
+                actor,
+                f"'{target[:100]}' was uploaded by someone else; only they and superusers upload it again.",
+            )
         if (
             location is not None
             and location.body == text

@@ -7,7 +7,18 @@ from django.http import HttpResponseRedirect
 from core.errors import DomainError
 
 
-class ServiceLayerAdmin(admin.ModelAdmin):
+class BoundedSearchAdmin(admin.ModelAdmin):
+    """The changelist search uses at most MAX_SEARCH_WORDS words of what was typed: each word is
+    an OR over the search fields, and a thousand of them make a query SQLite refuses (500)."""
+
+    MAX_SEARCH_WORDS = 10
+
+    def get_search_results(self, request, queryset, search_term):
+        term = " ".join(search_term.split()[: self.MAX_SEARCH_WORDS])[:200]
+        return super().get_search_results(request, queryset, term)
+
+
+class ServiceLayerAdmin(BoundedSearchAdmin):
     def changeform_view(self, request, *args, **kwargs):
         try:
             return super().changeform_view(request, *args, **kwargs)
@@ -28,7 +39,7 @@ class ServiceLayerAdmin(admin.ModelAdmin):
         return actions
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(BoundedSearchAdmin):
     def has_add_permission(self, request):
         return False
 

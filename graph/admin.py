@@ -116,6 +116,11 @@ class IngestKeyAdmin(ReadOnlyAdmin):
     exclude = ["secret_hash"]
     actions = ["revoke_selected"]
 
+    def get_queryset(self, request):  # as the REST list: staff org admins see their orgs' keys only
+        from graph.selectors import ingest_key_list
+
+        return ingest_key_list(user=request.user)
+
     @admin.action(description="Revoke the selected ingestion keys")
     def revoke_selected(self, request, queryset):
         from django.contrib import messages

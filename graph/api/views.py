@@ -1,11 +1,11 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import selectors as catalog_selectors
-from core.errors import InvalidInput
+from core.errors import DomainError, InvalidInput
 from graph import selectors, services
 from graph.api.serializers import (
     BlastRadiusSerializer,
@@ -145,7 +145,10 @@ class MetricsBackendViewSet(viewsets.ModelViewSet):
 
     def check_permissions(self, request):
         super().check_permissions(request)
-        selectors.metrics_backend_list(actor=request.user)  # 403 for anyone but a superuser
+        try:
+            selectors.metrics_backend_list(actor=request.user)  # refuses anyone but a superuser
+        except DomainError as exc:  # as DRF's own: the browsable renderer calls this too, and answers it
+            raise exceptions.PermissionDenied(exc.detail) from exc
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

@@ -390,6 +390,20 @@ def test_rest_location_upload_imports_or_lists_every_error(world, api):
     assert client.get("/api/v1/catalog/locations/").json()["results"][0]["target"] == "acme.yaml"
 
 
+def test_only_its_uploader_or_a_superuser_uploads_a_location_again(world, api):
+    """Found by probing: any signed-in user could replace another's upload of the same name,
+    orphaning what it described."""
+    first = "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: mine\nspec:\n  targets: []\n"
+    url = "/api/v1/catalog/locations/?name=team.yaml"
+    assert api(world["member"]).post(url, first, content_type="application/yaml").status_code == 201
+    other = first.replace("name: mine", "name: theirs")
+    refused = api(world["other"]).post(url, other, content_type="application/yaml")
+    assert refused.status_code == 403 and refused.json()["code"] == "permission_denied"
+    assert Location.objects.get(target="team.yaml").body == first
+    assert api(world["root"]).post(url, other, content_type="application/yaml").status_code == 201
+    assert Location.objects.get(target="team.yaml").body == other
+
+
 # --- export and round trip -----------------------------------------------------------------------------------
 def _empty_the_catalog():
     from django.contrib.auth import get_user_model

@@ -502,3 +502,20 @@ def test_state_is_the_same_in_rest_graphql_portal_and_gateway(setup, api, client
         row = page.split(f'id="key-{pk}"', 1)[1].split("</tr>", 1)[0]
         assert f">{state}</span>" in row, (state, row)
     assert verify(client, expired_secret).json()["code"] == "key_expired"
+
+
+@pytest.mark.unit
+def test_the_presented_key_is_read_one_way_for_the_gateway_and_otlp():
+    assert keys.presented("", " swb_k ", scheme="api-key") == "swb_k"
+    assert keys.presented("Api-Key swb_a", "", scheme="api-key") == "swb_a"
+    assert keys.presented("API-KEY swb_a", "", scheme="api-key") == "swb_a"  # schemes are case-insensitive
+    assert keys.presented("Bearer swb_b", "", scheme="api-key") == ""  # another scheme is no key here
+    assert keys.presented("Bearer swb_b", "", scheme="bearer") == "swb_b"
+    assert keys.presented("Bearer swb_b", "swb_x", scheme="bearer") == "swb_x"  # X-Api-Key first, everywhere
+
+
+def test_rotation_keeps_the_rate_limit_and_daily_quota(setup):
+    """Found by probing: a rotated key came out without its limits."""
+    old, _ = issue(setup, rate_limit=5, rate_period="minute", daily_quota=100)
+    new, _ = services.key_rotate(actor=setup["lead"], key=old, overlap_seconds=60)
+    assert (new.rate_limit, new.rate_period, new.daily_quota) == (5, "minute", 100)

@@ -193,6 +193,19 @@ def test_external_refs_are_refused_everywhere_and_nothing_is_read(world, provide
     assert not Api.objects.filter(slug="ext-ref").exists()
 
 
+@pytest.mark.parametrize("entry", ["graphql", "portal", "admin"])  # REST: tests/security/test_body_size.py
+@pytest.mark.parametrize(("text", "code"), [("\ud800", "surrogate_character"), ("a\x00b", "nul_character")])
+def test_a_spec_with_text_no_database_stores_is_refused_everywhere(world, provider, entry, text, code):
+    """Found by probing: a lone surrogate inside a spec (GraphQL's JSONString, the portal's and
+    the admin's text field) was stored, and every later API list and audit read failed (500);
+    on PostgreSQL a NUL failed the write itself (500)."""
+    spec = {"openapi": "3.0.0", "info": {"title": text, "version": "1"}, "paths": {}}
+    status, content, _ = ENTRY_POINTS[entry](world, spec, provider)
+    assert status in (200, 400), content[:500]
+    assert code in content or ("surrogate" if "surrogate" in code else "NUL") in content, content[:1000]
+    assert not Api.objects.filter(slug="ext-ref").exists()
+
+
 def test_rest_refusal_names_the_reference_and_its_pointer(world, provider, listener):
     ref = f"http://127.0.0.1:{listener.port}/spec.json"
     status, content, code = _rest_create(world, _spec(ref))
