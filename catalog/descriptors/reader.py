@@ -16,6 +16,8 @@ from yaml.composer import Composer
 from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
 
 from catalog.descriptors.errors import Problem
+from core import jsonlimits
+from core.errors import InvalidInput
 
 
 class Mapping(dict):
@@ -249,7 +251,18 @@ def decode(raw: bytes | str, *, file: str, max_bytes: int | None = None) -> tupl
 
 def read(raw: bytes | str, *, file: str) -> tuple[list[Document], list[Problem]]:
     """The documents of one file, or the problems that stopped reading it. Empty documents
-    (``---`` alone) are skipped, as Backstage does."""
+    (``---`` alone) are skipped, as Backstage does. A string no database stores (a NUL or a
+    lone surrogate, which YAML's ``"\\0"`` and ``"\\ud800"`` escapes can write) stops it too."""
+    documents, problems = _read(raw, file=file)
+    for document in documents:
+        try:
+            jsonlimits.check_depth(document.data, settings.CATALOG_MAX_DEPTH + 1, storable=True)
+        except InvalidInput as exc:
+            return [], [Problem(file, document.line, "", exc.detail)]
+    return documents, problems
+
+
+def _read(raw: bytes | str, *, file: str) -> tuple[list[Document], list[Problem]]:
     text, problem = decode(raw, file=file)
     if problem:
         return [], [problem]

@@ -99,6 +99,8 @@ def test_billion_laughs_is_refused_at_the_first_alias_without_expanding():
         ("[" * 100_000, "bin.yaml:1: -: "),  # refused before anything recurses that deep
         ("a: [\n", "bin.yaml:2: -: Not valid YAML: did not find expected node content."),
         ("a: !!python/object:os.system {}\n", "could not determine a constructor"),
+        # a YAML escape that writes a NUL: no PostgreSQL text column takes it (found by probing: 500)
+        ('a: 1\nb:\n  c: "x\\0y"\n', "bin.yaml:1: -: Text may not contain a NUL character"),
     ],
 )
 def test_what_is_not_plain_yaml_text_is_refused_with_a_reason(raw, expected):
