@@ -6,7 +6,6 @@ from django.http import HttpResponse
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from catalog import urls as catalog_urls
@@ -24,6 +23,7 @@ from catalog.api.views import (
 from changes.api.gate import DeployVerdictView, ServiceChangesView
 from changes.api.slo import ApiSloView
 from changes.api.views import DeployKeyViewSet, DeployViewSet, EventListView, ServiceHistoryView, WebhookViewSet
+from config.openapi import SchemaView
 from config.security import ApiDocsView
 from core.graphql import SwitchboardGraphQLView
 from graph.api.ingest_keys import IngestKeyViewSet
@@ -115,7 +115,7 @@ urlpatterns = [
     path("v1/metrics", otlp_metrics, name="otlp-metrics"),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("graphql", SwitchboardGraphQLView.as_view(graphiql=True), name="graphql"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", api_docs, name="api-docs"),
     # Each app's own pages, then the portal's pages that combine apps, under the app's URL names.
     path("", include((catalog_urls.urlpatterns + portal_urls.catalog_pages, "catalog"))),
