@@ -195,6 +195,8 @@ EDGE_HISTORY_HOURLY_DAYS = env_int("EDGE_HISTORY_HOURLY_DAYS", 90)
 EDGE_HISTORY_MAX_EDGES = env_int("EDGE_HISTORY_MAX_EDGES", 50)  # edges per direction in one service's history
 # Scorecards (issue 15): days of daily level counts kept per scorecard, team and org.
 SCORECARD_HISTORY_DAYS = env_int("SCORECARD_HISTORY_DAYS", 180)
+SCORECARDS_MAX = env_int("SCORECARDS_MAX", 200)  # each card is recomputed over every service it covers
+SCORECARDS_MAX_PER_ORG = env_int("SCORECARDS_MAX_PER_ORG", 25)
 # SLOs (issue 14): multi-window burn-rate alert rules "factor:long:short,..." (changes/slo.py), and the
 # share of calls in windows whose p99 met the target that counts as meeting the latency objective.
 SLO_BURN_RULES = os.environ.get("SLO_BURN_RULES", "14.4:1h:5m,6:6h:30m")

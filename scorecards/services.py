@@ -20,7 +20,7 @@ from catalog.descriptors.reader import Mapping
 from catalog.models import Service
 from changes.services import events_record_many
 from core.audit import audit_record, snapshot
-from core.errors import DomainError, InvalidInput, NotAuthenticated, PermissionDenied
+from core.errors import Conflict, DomainError, InvalidInput, NotAuthenticated, PermissionDenied
 from scorecards import selectors
 from scorecards.checks import REGISTRY, evaluate
 from scorecards.models import Scorecard, ScorecardCheck, ScorecardResult, ScorecardSnapshot
@@ -304,10 +304,29 @@ def scorecards_load(
                 after=snapshot(scorecard),
             )
             loaded.append(scorecard)
+        _check_card_limits({s.org_id for s in loaded})
         if recompute:
             slugs = [s.slug for s in loaded]
             transaction.on_commit(lambda: _queue_full(slugs))
     return loaded
+
+
+def _check_card_limits(org_ids: set) -> None:
+    """Every card is recomputed for every service it applies to, hourly and after each crawl:
+    at most SCORECARDS_MAX in all and SCORECARDS_MAX_PER_ORG scoped to one org (409
+    ``scorecard_limit``; the whole file is refused)."""
+    total = Scorecard.objects.count()
+    if total > settings.SCORECARDS_MAX:
+        raise Conflict(
+            f"At most {settings.SCORECARDS_MAX} scorecards; this would make {total}.", code="scorecard_limit"
+        )
+    for org_id in org_ids - {None}:
+        count = Scorecard.objects.filter(org_id=org_id).count()
+        if count > settings.SCORECARDS_MAX_PER_ORG:
+            raise Conflict(
+                f"At most {settings.SCORECARDS_MAX_PER_ORG} scorecards scoped to one org; this would make {count}.",
+                code="scorecard_limit",
+            )
 
 
 def _document_of(source: str, slug: str) -> str:

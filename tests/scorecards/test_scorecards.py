@@ -12,7 +12,7 @@ from changes.models import Event
 from graph import cypher, db
 from graph.services import graph_sync
 from scorecards import selectors, services
-from scorecards.models import ScorecardResult, ScorecardSnapshot
+from scorecards.models import Scorecard, ScorecardResult, ScorecardSnapshot
 from teams.models import Team
 
 DAY_MS = 86_400_000
@@ -341,6 +341,23 @@ def test_management_command_loads(fleet, tmp_path, capsys):
 
 
 # --- REST, GraphQL, portal ------------------------------------------------------------------------
+def test_the_number_of_scorecards_is_bounded_per_org_and_in_all(world, api, settings):
+    """Found by probing: one 2 MB file made 420 cards for one org, each recomputed over every
+    service it covers, hourly and after every crawl."""
+    settings.SCORECARDS_MAX_PER_ORG, settings.SCORECARDS_MAX = 2, 3
+    card = "slug: {s}\nname: {s}\nfilter: {{org: acme}}\nlevels: [Ok]\nchecks: [{{type: has_owner_oncall}}]\n"
+    three = "---\n".join(card.format(s=f"card-{i}") for i in range(3))
+    refused = api(world["orgadmin"]).post("/api/v1/scorecards/", {"definition": three}, format="json")
+    assert refused.status_code == 409 and refused.json()["code"] == "scorecard_limit"
+    assert not Scorecard.objects.exists()  # the whole file, or nothing
+    two = "---\n".join(card.format(s=f"card-{i}") for i in range(2))
+    assert api(world["orgadmin"]).post("/api/v1/scorecards/", {"definition": two}, format="json").status_code == 201
+    unscoped = "---\n".join(card.format(s=f"all-{i}").replace("filter: {org: acme}\n", "") for i in range(2))
+    over = api(world["root"]).post("/api/v1/scorecards/", {"definition": unscoped}, format="json")
+    assert over.status_code == 409 and "At most 3 scorecards" in over.json()["detail"]
+    assert Scorecard.objects.count() == 2
+
+
 def test_rest_load_read_and_permissions(fleet, api):
     world = fleet["world"]
     body = {
