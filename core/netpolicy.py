@@ -15,11 +15,13 @@ import ipaddress
 import socket
 import time
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
+
+from core.validators import split_url
 
 MAX_REDIRECTS = 3
 _LINK_LOCAL = [ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10")]
@@ -86,21 +88,11 @@ class FetchResult:
     content_type: str = ""
 
 
-def split_url(url: str) -> SplitResult:
-    """``urlsplit`` with what it leaves unchecked refused: a malformed IPv6 literal, a port that
-    is not a number from 1 to 65535 (``.port`` would raise later, as a 500)."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise FetchRefused("the URL's host or port is malformed (a port is 1 to 65535)") from None
-    if port == 0:
-        raise FetchRefused("the URL's host or port is malformed (a port is 1 to 65535)")
-    return parts
-
-
 def check_url(url: str, allowed: list) -> None:
-    parts = split_url(url)
+    try:
+        parts = split_url(url)
+    except ValueError as exc:
+        raise FetchRefused(str(exc)) from None
     if parts.scheme not in ("http", "https"):
         raise FetchRefused(f"scheme '{parts.scheme}' is not http(s)")
     if not parts.hostname:

@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from core.netpolicy import FetchRefused, check_url, fetch, make_session, resolve_allowed, split_url
+from core.netpolicy import FetchRefused, check_url, fetch, make_session, resolve_allowed
+from core.validators import split_url
 
 
 class SourceError(Exception):
@@ -96,7 +97,7 @@ def git_url_check(url: str, *, local_ok: bool) -> tuple[str, list[str]]:
         return "file://" + str(Path(path).resolve()), ["-c", "protocol.file.allow=always"]
     try:
         parts = split_url(url)
-    except FetchRefused as exc:
+    except ValueError as exc:
         raise SourceError(f"{exc}.") from None
     if parts.scheme != "https" or "::" in url.split("/")[0]:
         raise SourceError(f"Scheme '{parts.scheme or url.split(':')[0][:20]}' is not allowed; use https.")
